@@ -29,6 +29,10 @@ typedef enum attn_cuda_probe_result {
  * never leaves a sticky error behind. */
 attn_cuda_probe_result_t attn_cuda_probe(int device, char *reason, size_t reason_size);
 
+/* 1 when ptr is device (or managed) memory of some CUDA device, 0 otherwise. Cheap when no
+ * device exists: the runtime is asked once per process whether any device is present. */
+int attn_cuda_is_device_pointer(const void *ptr);
+
 #ifdef __cplusplus
 }
 #endif

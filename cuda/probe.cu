@@ -56,3 +56,25 @@ extern "C" attn_cuda_probe_result_t attn_cuda_probe(int device, char *reason, si
            prop.major, prop.minor);
   return ATTN_CUDA_USABLE;
 }
+
+/* Whether any CUDA device exists in this process; decided once (C++ guarantees thread-safe
+ * initialisation of a function-local static). */
+static bool any_device() {
+  static const bool present = [] {
+    int count = 0;
+    bool ok = cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
+    cudaGetLastError(); /* the failure above is not sticky; do not leave it behind */
+    return ok;
+  }();
+  return present;
+}
+
+extern "C" int attn_cuda_is_device_pointer(const void *ptr) {
+  if (!ptr || !any_device()) return 0;
+  cudaPointerAttributes attr;
+  if (cudaPointerGetAttributes(&attr, ptr) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged;
+}
