@@ -29,7 +29,7 @@ typedef enum attn_cuda_probe_result {
  * never leaves a sticky error behind. */
 attn_cuda_probe_result_t attn_cuda_probe(int device, char *reason, size_t reason_size);
 
-/* 1 when ptr is device (or managed) memory of some CUDA device, 0 otherwise. Cheap when no
+/* 1 when ptr is device memory the host cannot read (managed memory gives 0). Cheap when no
  * device exists: the runtime is asked once per process whether any device is present. */
 int attn_cuda_is_device_pointer(const void *ptr);
 

@@ -76,5 +76,5 @@ extern "C" int attn_cuda_is_device_pointer(const void *ptr) {
     cudaGetLastError();
     return 0;
   }
-  return attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged;
+  return attr.type == cudaMemoryTypeDevice;
 }
