@@ -17,6 +17,7 @@ struct attn_context {
   char error[ATTN_MESSAGE_SIZE];
   void *backend_state; /* owned by ops->init / ops->fini */
   int force_staging;   /* test hook (ATTN_TEST_FORCE_STAGING=1): stage *_host calls on the CPU */
+  int checking_host_memory; /* set by check.c for the call being checked */
 };
 
 /* Records a message in ctx (printf format) and returns status, so that callers can write
