@@ -85,8 +85,9 @@ check_format() {
   fi
 }
 
+# A hung test fails after 15 minutes instead of CTest's default 25.
 run_ctest() {
-  ctest --test-dir "$1" --output-on-failure --no-tests=error -j "$ATTN_JOBS"
+  ctest --test-dir "$1" --output-on-failure --no-tests=error --timeout 900 -j "$ATTN_JOBS"
 }
 
 # Sanitizer reports end the process with a distinct exit status (never abort, which would leave
