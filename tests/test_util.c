@@ -291,6 +291,12 @@ void attn_test_out_init(attn_test_out_t *o, const attn_test_problem_t *p, int wa
   }
 }
 
+void attn_test_out_no_context(attn_test_out_t *o) {
+  free(o->c);
+  o->c = NULL;
+  o->c_count = 0;
+}
+
 void attn_test_out_free(attn_test_out_t *o) {
   free(o->c);
   free(o->s);

@@ -118,6 +118,8 @@ typedef struct attn_test_out {
 void attn_test_out_init(attn_test_out_t *o, const attn_test_problem_t *p, int want_s, int want_w,
                         int want_lse);
 void attn_test_out_free(attn_test_out_t *o);
+/* Drops the context output, for the scores and softmax steps (which do not write it). */
+void attn_test_out_no_context(attn_test_out_t *o);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Running                                                                                    */
