@@ -445,31 +445,8 @@ START_TEST(test_varlen_equals_sets) {
     attn_test_run_variant(&vs[i], &p, ATTN_TEST_FORWARD, NULL, NULL, &all);
     for (int64_t b = 0; b < p.shape.batch; b++) {
       attn_test_set_t t = attn_test_set(&p, b);
-      attn_test_spec_t s = p.spec;
-      int32_t len = (int32_t)t.valid;
-      s.batch = 1;
-      s.m = t.m;
-      s.n = t.n;
-      s.set_m = s.set_n = NULL;
-      s.lengths = p.lengths ? &len : NULL;
       attn_test_problem_t one;
-      attn_test_problem_init(&one, &s);
-      for (int64_t r = 0; r < t.m; r++)
-        memcpy(one.q + r * one.mq.ld, p.q + t.q + (size_t)(r * p.mq.ld),
-               (size_t)s.d * sizeof(float));
-      for (int64_t j = 0; j < t.n; j++) {
-        memcpy(one.a + j * one.ma.ld, p.a + t.a + (size_t)(j * p.ma.ld),
-               (size_t)s.d * sizeof(float));
-        if (p.v)
-          memcpy(one.v + j * one.mv.ld, p.v + t.v + (size_t)(j * p.mv.ld),
-                 (size_t)p.shape.dv * sizeof(float));
-      }
-      if (p.w) memcpy(one.w, p.w, p.w_count * sizeof(float));
-      if (p.wq) {
-        memcpy(one.wq, p.wq, p.wq_count * sizeof(float));
-        memcpy(one.wa, p.wa, p.wa_count * sizeof(float));
-        memcpy(one.hv, p.hv, p.hv_count * sizeof(float));
-      }
+      attn_test_problem_subset(&p, b, 0, t.m, &one);
       attn_test_out_t o;
       attn_test_out_init(&o, &one, 1, 1, 1);
       attn_test_run_variant(&vs[i], &one, ATTN_TEST_FORWARD, NULL, NULL, &o);

@@ -269,6 +269,36 @@ attn_test_set_t attn_test_set(const attn_test_problem_t *p, int64_t b) {
   return t;
 }
 
+static void copy_rows(float *dst, int64_t ldd, const float *src, int64_t lds, int64_t rows,
+                      int64_t width) {
+  for (int64_t r = 0; r < rows; r++)
+    memcpy(dst + r * ldd, src + r * lds, (size_t)width * sizeof(float));
+}
+
+void attn_test_problem_subset(const attn_test_problem_t *p, int64_t b, int64_t r0, int64_t rows,
+                              attn_test_problem_t *one) {
+  attn_test_set_t t = attn_test_set(p, b);
+  attn_test_spec_t s = p->spec;
+  int32_t len = (int32_t)t.valid;
+  ck_assert(r0 >= 0 && r0 + rows <= t.m);
+  s.batch = 1;
+  s.m = rows;
+  s.n = t.n;
+  s.set_m = s.set_n = NULL;
+  s.lengths = p->lengths ? &len : NULL;
+  s.shared_annotations = 0;
+  attn_test_problem_init(one, &s);
+  copy_rows(one->q, one->mq.ld, p->q + t.q + (size_t)(r0 * p->mq.ld), p->mq.ld, rows, s.d);
+  copy_rows(one->a, one->ma.ld, p->a + t.a, p->ma.ld, t.n, s.d);
+  if (p->v) copy_rows(one->v, one->mv.ld, p->v + t.v, p->mv.ld, t.n, p->shape.dv);
+  if (p->w) memcpy(one->w, p->w, p->w_count * sizeof(float));
+  if (p->wq) {
+    memcpy(one->wq, p->wq, p->wq_count * sizeof(float));
+    memcpy(one->wa, p->wa, p->wa_count * sizeof(float));
+    memcpy(one->hv, p->hv, p->hv_count * sizeof(float));
+  }
+}
+
 void attn_test_out_init(attn_test_out_t *o, const attn_test_problem_t *p, int want_s, int want_w,
                         int want_lse) {
   memset(o, 0, sizeof *o);

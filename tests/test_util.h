@@ -108,6 +108,11 @@ typedef struct attn_test_set {
 } attn_test_set_t;
 attn_test_set_t attn_test_set(const attn_test_problem_t *p, int64_t b);
 
+/* Builds *one: a uniform batch of one set holding queries r0 .. r0 + rows - 1 of set b of p, with
+ * the set's annotations, values, valid length and p's score parameters, copied bit for bit. */
+void attn_test_problem_subset(const attn_test_problem_t *p, int64_t b, int64_t r0, int64_t rows,
+                              attn_test_problem_t *one);
+
 /* Outputs of one run, in host memory, laid out as the problem says. */
 typedef struct attn_test_out {
   float *c, *s, *w, *lse;
