@@ -1,0 +1,149 @@
+/*
+ * dispatch.cu - runs one call: sizes the workspace, queues the device-side validation, and
+ * picks the implementation of each step.
+ *
+ * The dispatcher (ATTN_CUDA_ALGO_AUTO):
+ *   - cuBLAS (GEMM) when the batch is uniform, has no lengths, and each set has at least
+ *     GEMM_MIN_M queries sharing its annotations (and every size fits cuBLAS's int). Then the
+ *     scores (dot, scaled dot, general after its q^T W projection) and the weighted sum are
+ *     strided-batched SGEMMs, the softmax runs in between on the score matrix, and additive
+ *     scores use cuBLAS projections and the ROWS score kernel.
+ *   - Otherwise the ROWS kernels: a block per query row for scores and weighted sums, a warp or
+ *     block per row for the softmax, and for attn_forward the fused ROWS kernel (forward.cu),
+ *     which never stores the score matrix. Variable lengths and masks always land here: their
+ *     sizes are known only on the device, and a GEMM would read (and could spread NaN from)
+ *     annotations past a valid length.
+ * Forced algorithms: SIMPLE runs the thread-per-row baseline of every step; GEMM runs cuBLAS
+ * wherever the batch allows it and ROWS elsewhere; ROWS (ATTN_ALGO_FUSED) never uses cuBLAS.
+ * Issue 6 tunes these thresholds by measurement and adds the fast fused kernels.
+ */
+#include "blas.cuh"
+#include "forward.cuh"
+#include "scores.cuh"
+#include "softmax.cuh"
+#include "validate.cuh"
+#include "weighted_sum.cuh"
+
+#include <stdio.h>
+
+/* Queries per set from which scoring is GEMM-shaped (each annotation row is reused m times). */
+#define GEMM_MIN_M 32
+
+/* Whether cuBLAS may run p: uniform, unmasked, non-empty, sizes within int. with_lds: also
+ * check the leading dimensions of the matrices p has (attn_cuda_reserve has none). */
+static bool gemm_possible(const attn_cuda_problem_t *p, bool with_lds) {
+  if (p->query_offsets || p->lengths || p->m < 1 || p->n < 1) return false;
+  const int64_t sizes[] = {p->batch, p->m, p->n, p->d, p->dv, p->h};
+  if (!attn_cu_fits_int(sizes, 6)) return false;
+  if (!with_lds) return true;
+  const int64_t lds[] = {p->queries.ld,    p->annotations.ld, p->values.ld,  p->scores_in.ld,
+                         p->weights_in.ld, p->scores.ld,      p->weights.ld, p->context.ld,
+                         p->ldw,           p->ldwq,           p->ldwa};
+  return attn_cu_fits_int(lds, 11);
+}
+
+static bool use_gemm(const attn_cuda_problem_t *p, bool with_lds) {
+  switch (p->algo) {
+  case ATTN_CUDA_ALGO_GEMM:
+    return gemm_possible(p, with_lds);
+  case ATTN_CUDA_ALGO_AUTO:
+    return p->m >= GEMM_MIN_M && gemm_possible(p, with_lds);
+  default:
+    return false;
+  }
+}
+
+/* Workspace floats: projections, then (forward on cuBLAS without requested weights) a
+ * [batch x m x n] score/weight matrix. */
+static int workspace_floats(const attn_cuda_problem_t *p, bool gemm, size_t *proj, size_t *total) {
+  if (attn_cu_projection_floats(p, proj) != 0) return -1;
+  *total = *proj;
+  if (p->op == ATTN_CUDA_OP_FORWARD && gemm && !p->weights.data) {
+    int64_t scratch;
+    if (__builtin_mul_overflow(p->batch, p->m, &scratch) ||
+        __builtin_mul_overflow(scratch, p->n, &scratch) ||
+        __builtin_add_overflow((int64_t)*proj, scratch, &scratch))
+      return -1;
+    *total = (size_t)scratch;
+  }
+  if (*total > SIZE_MAX / sizeof(float)) return -1;
+  return 0;
+}
+
+static attn_cuda_status_t overflow(attn_cuda_t *cu) {
+  snprintf(cu->message, sizeof cu->message, "cuda: the workspace size overflows size_t");
+  return ATTN_CUDA_ERR_OVERFLOW;
+}
+
+extern "C" attn_cuda_status_t attn_cuda_reserve(attn_cuda_t *cu, const attn_cuda_problem_t *p) {
+  size_t proj, total;
+  if (workspace_floats(p, use_gemm(p, false), &proj, &total) != 0) return overflow(cu);
+  ATTN_CU_TRY(attn_cu_use_device(cu));
+  return attn_cu_workspace(cu, total * sizeof(float));
+}
+
+static attn_cuda_status_t run_forward(attn_cuda_t *cu, cudaStream_t stream,
+                                      const attn_cuda_problem_t *p, const int *bad, bool gemm,
+                                      float *ws, size_t proj) {
+  attn_cu_score_in si;
+  ATTN_CU_TRY(attn_cu_prepare_scores(cu, stream, p, bad, gemm, ws, &si));
+  if (!gemm) {
+    attn_cu_forward_impl impl =
+        p->algo == ATTN_CUDA_ALGO_SIMPLE ? ATTN_CU_FORWARD_SIMPLE : ATTN_CU_FORWARD_ROWS;
+    return attn_cu_forward_rows(cu, stream, si, p->dv, p->values, p->scores, p->weights, p->context,
+                                p->lse, bad, impl);
+  }
+  /* Scores go to S if requested, else straight into W, else the scratch matrix; the softmax
+   * then writes W (or works in place in the scratch). */
+  const attn_cuda_mat_t scratch = {ws + proj, p->n, p->m * p->n};
+  const attn_cuda_mat_t W = p->weights.data ? p->weights : scratch;
+  const attn_cuda_mat_t S = p->scores.data ? p->scores : W;
+  const attn_cu_layout l = si.l;
+  ATTN_CU_TRY(attn_cu_scores(cu, stream, p, &si, S, bad,
+                             si.additive ? ATTN_CU_SCORES_ROWS : ATTN_CU_SCORES_GEMM));
+  ATTN_CU_TRY(attn_cu_softmax(cu, stream, l, attn_cuda_cmat_t{S.data, S.ld, S.stride}, W, p->lse,
+                              bad, ATTN_CU_SOFTMAX_ROWS));
+  return attn_cu_weighted_sum(cu, stream, l, p->dv, attn_cuda_cmat_t{W.data, W.ld, W.stride},
+                              p->values, p->context, bad, ATTN_CU_WSUM_GEMM);
+}
+
+static attn_cuda_status_t run_op(attn_cuda_t *cu, cudaStream_t stream, const attn_cuda_problem_t *p,
+                                 const int *bad, bool gemm, float *ws, size_t proj) {
+  const bool simple = p->algo == ATTN_CUDA_ALGO_SIMPLE;
+  const attn_cu_layout l = attn_cu_layout_of(p);
+  switch (p->op) {
+  case ATTN_CUDA_OP_SCORES: {
+    attn_cu_score_in si;
+    ATTN_CU_TRY(attn_cu_prepare_scores(cu, stream, p, bad, gemm, ws, &si));
+    attn_cu_scores_impl impl = simple                 ? ATTN_CU_SCORES_SIMPLE
+                               : gemm && !si.additive ? ATTN_CU_SCORES_GEMM
+                                                      : ATTN_CU_SCORES_ROWS;
+    return attn_cu_scores(cu, stream, p, &si, p->scores, bad, impl);
+  }
+  case ATTN_CUDA_OP_SOFTMAX:
+    return attn_cu_softmax(cu, stream, l, p->scores_in, p->weights, p->lse, bad,
+                           simple ? ATTN_CU_SOFTMAX_SIMPLE : ATTN_CU_SOFTMAX_ROWS);
+  case ATTN_CUDA_OP_WEIGHTED_SUM:
+    return attn_cu_weighted_sum(cu, stream, l, p->dv, p->weights_in, p->values, p->context, bad,
+                                simple ? ATTN_CU_WSUM_SIMPLE
+                                : gemm ? ATTN_CU_WSUM_GEMM
+                                       : ATTN_CU_WSUM_ROWS);
+  case ATTN_CUDA_OP_FORWARD:
+    return run_forward(cu, stream, p, bad, gemm, ws, proj);
+  }
+  snprintf(cu->message, sizeof cu->message, "cuda: unknown operation %d", (int)p->op);
+  return ATTN_CUDA_ERR_RUNTIME;
+}
+
+extern "C" attn_cuda_status_t attn_cuda_run(attn_cuda_t *cu, void *stream,
+                                            const attn_cuda_problem_t *p) {
+  const cudaStream_t s = (cudaStream_t)stream;
+  const bool gemm = use_gemm(p, true);
+  size_t proj, total;
+  if (workspace_floats(p, gemm, &proj, &total) != 0) return overflow(cu);
+  ATTN_CU_TRY(attn_cu_use_device(cu));
+  ATTN_CU_TRY(attn_cu_workspace(cu, total * sizeof(float)));
+  const int *bad = NULL;
+  ATTN_CU_TRY(attn_cu_validate(cu, s, p, &bad));
+  return run_op(cu, s, p, bad, gemm, (float *)cu->workspace, proj);
+}
