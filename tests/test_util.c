@@ -121,8 +121,9 @@ attn_test_spec_t attn_test_spec(int64_t batch, int64_t m, int64_t n, int64_t d) 
   return s;
 }
 
+/* One float of padding past the end, so that tests can pass a misaligned pointer to the array. */
 static float *random_array(attn_rng_t *rng, size_t count, float scale, double outliers) {
-  float *x = attn_test_calloc(count, sizeof(float));
+  float *x = attn_test_calloc(count + 1, sizeof(float));
   attn_rng_fill(rng, x, count, scale, outliers);
   return x;
 }
