@@ -110,7 +110,7 @@ attn_cuda_status_t attn_cu_prepare_scores(attn_cuda_t *cu, cudaStream_t stream,
                                           const attn_cuda_problem_t *p, const int *bad,
                                           bool use_gemm, float *ws, attn_cu_score_in *si) {
   attn_cu_layout l = attn_cu_layout_of(p);
-  const int64_t qrows = attn_cu_query_rows(l), arows = attn_cu_annotation_rows(l);
+  const int64_t qrows = attn_cu_query_rows(l);
   si->l = l;
   si->additive = p->kind == ATTN_CUDA_SCORE_ADDITIVE;
   si->scale = p->kind == ATTN_CUDA_SCORE_SCALED_DOT ? p->scale : 1.0f;
@@ -139,7 +139,6 @@ attn_cuda_status_t attn_cu_prepare_scores(attn_cuda_t *cu, cudaStream_t stream,
   /* q'[o] = sum_t W_q[o][t] q[t], a'[o] = sum_t W_a[o][t] a[t] */
   ATTN_CU_TRY(
       project(cu, stream, project_args{l, false, p->queries, p->wq, p->ldwq, 1, k, p->d, qp}, bad));
-  (void)arows;
   return project(cu, stream, project_args{l, true, p->annotations, p->wa, p->ldwa, 1, k, p->d, ap},
                  bad);
 }

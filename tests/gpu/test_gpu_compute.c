@@ -1,0 +1,257 @@
+/*
+ * test_gpu_compute.c - the CUDA backend's results: every algorithm (SIMPLE, GEMM, FUSED, AUTO)
+ * on every step and on attn_forward with every combination of optional outputs, against the
+ * REFERENCE backend within tests/tolerance.h and against the SIMPLE kernels; two runs
+ * bit-identical; a query's result independent of the batch around it.
+ *
+ * The grid covers the awkward shapes (n = 1, d = 1, d not a multiple of 4, n longer than a
+ * block and than the softmax's short-row limit, d and dv wider than a warp and a block,
+ * varlen sets with no queries or no annotations, masks, ld and set gaps, shared annotations,
+ * separate values, scores in the thousands) and GEMM-shaped ones (m >= 32 queries per set, so
+ * that AUTO takes cuBLAS), for all four score functions. Exits 77 without a usable device.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "gpu_util.h"
+
+static const int32_t VARLEN_M[4] = {3, 0, 2, 4};      /* set 1 has no queries */
+static const int32_t VARLEN_N[4] = {5, 4, 0, 1100};   /* set 2 has no annotations */
+static const int32_t VARLEN_LEN[4] = {5, 2, 0, 1037}; /* masks inside sets 1 and 3 */
+static const int32_t UNIFORM_LEN[3] = {0, 3, 9};      /* set 0 fully masked */
+static const int32_t VARLEN2_M[3] = {1, 40, 2};
+static const int32_t VARLEN2_N[3] = {2000, 17, 1};
+
+#define GRID_SIZE 13
+
+static attn_test_spec_t grid_spec(int i) {
+  attn_test_spec_t s;
+  switch (i) {
+  case 0: /* the smallest: n = 1, d = 1 */
+    s = attn_test_spec(1, 1, 1, 1);
+    break;
+  case 1: /* GEMM-shaped with n = 1 */
+    s = attn_test_spec(1, 40, 1, 5);
+    break;
+  case 2: /* GEMM-shaped with d = 1 */
+    s = attn_test_spec(3, 33, 7, 1);
+    break;
+  case 3: /* GEMM-shaped, d not a multiple of 4, ld and set gaps */
+    s = attn_test_spec(2, 40, 13, 7);
+    s.ld_gap = 3;
+    s.set_gap = 5;
+    break;
+  case 4: /* n longer than a block and than a warp's short rows */
+    s = attn_test_spec(2, 2, 1500, 6);
+    break;
+  case 5: /* d wider than a warp's stride, n past a tile */
+    s = attn_test_spec(1, 3, 700, 130);
+    break;
+  case 6: /* GEMM-shaped, one annotation set shared by every set */
+    s = attn_test_spec(4, 34, 9, 8);
+    s.shared_annotations = 1;
+    break;
+  case 7: /* varlen: an empty query set, an empty annotation set, masks, a long set */
+    s = attn_test_spec(4, 0, 0, 5);
+    s.set_m = VARLEN_M;
+    s.set_n = VARLEN_N;
+    s.lengths = VARLEN_LEN;
+    s.ld_gap = 2;
+    break;
+  case 8: /* uniform with masks, one set fully masked */
+    s = attn_test_spec(3, 2, 9, 4);
+    s.lengths = UNIFORM_LEN;
+    break;
+  case 9: /* GEMM-shaped scores in the thousands (and outliers beyond) */
+    s = attn_test_spec(2, 35, 11, 5);
+    s.q_scale = 30.0f;
+    s.a_scale = 30.0f;
+    s.outliers = 0.05;
+    break;
+  case 10: /* GEMM-shaped with separate values, dv != d */
+    s = attn_test_spec(2, 36, 6, 3);
+    s.separate_values = 1;
+    s.dv = 5;
+    break;
+  case 11: /* dv wider than a block */
+    s = attn_test_spec(1, 4, 20, 3);
+    s.separate_values = 1;
+    s.dv = 300;
+    break;
+  default: /* varlen without masks: a long set with one query, a wide set of 40 queries */
+    s = attn_test_spec(3, 0, 0, 9);
+    s.set_m = VARLEN2_M;
+    s.set_n = VARLEN2_N;
+    s.outliers = 0.02;
+    break;
+  }
+  s.seed = 1000 + (uint64_t)i;
+  return s;
+}
+
+static void grid_problem(attn_test_problem_t *p, int shape, int kind) {
+  attn_test_spec_t s = grid_spec(shape);
+  s.kind = (attn_score_kind_t)kind;
+  s.h = kind == ATTN_SCORE_ADDITIVE ? 6 : 0;
+  if (kind == ATTN_SCORE_SCALED_DOT) s.scale = shape % 2 ? 0.0f : 0.25f;
+  attn_test_problem_init(p, &s);
+}
+
+static const attn_algo_t ALGOS[4] = {ATTN_ALGO_SIMPLE, ATTN_ALGO_GEMM, ATTN_ALGO_FUSED,
+                                     ATTN_ALGO_AUTO};
+
+/* Runs op on ctx through device buffers; fails the test on an error. */
+static void run(attn_context_t *ctx, const attn_test_problem_t *p, attn_test_op_t op,
+                const float *in_s, const float *in_w, attn_test_out_t *o, const char *what) {
+  attn_status_t st = attn_test_run(ctx, p, op, ATTN_TEST_BUFFERS, in_s, in_w, o);
+  ck_assert_msg(st == ATTN_OK, "%s: %s: %s", what, attn_status_string(st),
+                attn_context_last_error(ctx));
+}
+
+static void expect_match(const attn_test_problem_t *p, const attn_test_out_t *x,
+                         const attn_test_out_t *ref, const attn_tols_t *tols, const char *what) {
+  ck_assert_msg(attn_test_compare(p, x, ref, tols, what) == 0, "%s mismatches", what);
+}
+
+/* Every algorithm, every step and every output combination of forward, against the reference
+ * and against SIMPLE. _i = shape * 4 + score kind. */
+START_TEST(test_grid) {
+  const int shape = _i / 4, kind = _i % 4;
+  attn_test_problem_t p;
+  attn_test_out_t ref, simple;
+  grid_problem(&p, shape, kind);
+  gpu_reference(&p, ATTN_TEST_FORWARD, NULL, NULL, &ref);
+  attn_tols_t tols = attn_test_tols(&p);
+  attn_test_out_init(&simple, &p, 1, 1, 1);
+  for (int a = 0; a < 4; a++) {
+    attn_context_t *ctx = gpu_context(ALGOS[a]);
+    char what[128];
+    for (int outs = 7; outs >= 0; outs--) { /* bit 0: scores, 1: weights, 2: lse */
+      attn_test_out_t o;
+      attn_test_out_init(&o, &p, outs & 1, outs & 2, outs & 4);
+      snprintf(what, sizeof what, "shape %d kind %d %s forward outputs %d", shape, kind,
+               gpu_algo_name(ALGOS[a]), outs);
+      run(ctx, &p, ATTN_TEST_FORWARD, NULL, NULL, &o, what);
+      expect_match(&p, &o, &ref, &tols, what);
+      if (outs == 7 && a == 0) { /* keep SIMPLE's full output */
+        attn_test_out_free(&simple);
+        simple = o;
+        continue;
+      }
+      if (outs == 7) {
+        snprintf(what, sizeof what, "shape %d kind %d %s forward vs simple", shape, kind,
+                 gpu_algo_name(ALGOS[a]));
+        expect_match(&p, &o, &simple, &tols, what);
+      }
+      attn_test_out_free(&o);
+    }
+
+    attn_test_out_t o;
+    attn_test_out_init(&o, &p, 1, 0, 0);
+    attn_test_out_no_context(&o);
+    snprintf(what, sizeof what, "shape %d kind %d %s scores", shape, kind, gpu_algo_name(ALGOS[a]));
+    run(ctx, &p, ATTN_TEST_SCORES, NULL, NULL, &o, what);
+    expect_match(&p, &o, &ref, &tols, what);
+    attn_test_out_free(&o);
+
+    attn_test_out_init(&o, &p, 0, 1, 1);
+    attn_test_out_no_context(&o);
+    snprintf(what, sizeof what, "shape %d kind %d %s softmax", shape, kind,
+             gpu_algo_name(ALGOS[a]));
+    run(ctx, &p, ATTN_TEST_SOFTMAX, ref.s, NULL, &o, what);
+    expect_match(&p, &o, &ref, &tols, what);
+    attn_test_out_free(&o);
+
+    attn_test_out_init(&o, &p, 0, 0, 0);
+    snprintf(what, sizeof what, "shape %d kind %d %s weighted sum", shape, kind,
+             gpu_algo_name(ALGOS[a]));
+    run(ctx, &p, ATTN_TEST_WEIGHTED_SUM, NULL, ref.w, &o, what);
+    expect_match(&p, &o, &ref, &tols, what);
+    attn_test_out_free(&o);
+    attn_context_destroy(ctx);
+  }
+  attn_test_out_free(&simple);
+  attn_test_out_free(&ref);
+  attn_test_problem_free(&p);
+}
+END_TEST
+
+/* The same call twice on one context, and on a second context: bit-identical outputs. */
+START_TEST(test_deterministic) {
+  const int shape = _i / 4, algo = _i % 4;
+  attn_test_problem_t p;
+  grid_problem(&p, shape, ATTN_SCORE_SCALED_DOT);
+  attn_context_t *ctx = gpu_context(ALGOS[algo]), *other = gpu_context(ALGOS[algo]);
+  attn_test_out_t x, y, z;
+  attn_test_out_init(&x, &p, 1, 1, 1);
+  attn_test_out_init(&y, &p, 1, 1, 1);
+  attn_test_out_init(&z, &p, 1, 1, 1);
+  run(ctx, &p, ATTN_TEST_FORWARD, NULL, NULL, &x, "first run");
+  run(ctx, &p, ATTN_TEST_FORWARD, NULL, NULL, &y, "second run");
+  run(other, &p, ATTN_TEST_FORWARD, NULL, NULL, &z, "other context");
+  expect_match(&p, &y, &x, NULL, "second run vs first");
+  expect_match(&p, &z, &x, NULL, "other context vs first");
+  attn_test_out_free(&x);
+  attn_test_out_free(&y);
+  attn_test_out_free(&z);
+  attn_context_destroy(ctx);
+  attn_context_destroy(other);
+  attn_test_problem_free(&p);
+}
+END_TEST
+
+/* Batch invariance of the kernels that promise it (SIMPLE and the row kernels; cuBLAS may pick
+ * a different kernel for a different m): each query of a varlen batch, run alone as a batch of
+ * one, gives bit-identical results. */
+START_TEST(test_batch_invariant) {
+  const attn_algo_t algo = _i == 0 ? ATTN_ALGO_SIMPLE : ATTN_ALGO_FUSED;
+  attn_test_problem_t p;
+  grid_problem(&p, 7, ATTN_SCORE_DOT);
+  attn_context_t *ctx = gpu_context(algo);
+  attn_test_out_t all;
+  attn_test_out_init(&all, &p, 1, 1, 1);
+  run(ctx, &p, ATTN_TEST_FORWARD, NULL, NULL, &all, "whole batch");
+  for (int64_t b = 0; b < p.shape.batch; b++) {
+    attn_test_set_t t = attn_test_set(&p, b);
+    for (int64_t i = 0; i < t.m; i++) {
+      attn_test_problem_t one;
+      attn_test_out_t o;
+      attn_test_problem_subset(&p, b, i, 1, &one);
+      attn_test_out_init(&o, &one, 1, 1, 1);
+      run(ctx, &one, ATTN_TEST_FORWARD, NULL, NULL, &o, "one query");
+      const float *c = all.c + t.c + (size_t)(i * p.ldc);
+      const float *s = all.s + t.s + (size_t)(i * p.lds);
+      const float *w = all.w + t.s + (size_t)(i * p.lds);
+      ck_assert_msg(memcmp(o.c, c, (size_t)p.shape.dv * sizeof(float)) == 0,
+                    "set %lld query %lld: context differs alone", (long long)b, (long long)i);
+      ck_assert_msg(memcmp(o.s, s, (size_t)t.n * sizeof(float)) == 0,
+                    "set %lld query %lld: scores differ alone", (long long)b, (long long)i);
+      ck_assert_msg(memcmp(o.w, w, (size_t)t.n * sizeof(float)) == 0,
+                    "set %lld query %lld: weights differ alone", (long long)b, (long long)i);
+      ck_assert_msg(memcmp(o.lse, all.lse + t.lse + (size_t)i, sizeof(float)) == 0,
+                    "set %lld query %lld: lse differs alone", (long long)b, (long long)i);
+      attn_test_out_free(&o);
+      attn_test_problem_free(&one);
+    }
+  }
+  attn_test_out_free(&all);
+  attn_context_destroy(ctx);
+  attn_test_problem_free(&p);
+}
+END_TEST
+
+static Suite *gpu_compute_suite(void) {
+  Suite *s = suite_create("gpu_compute");
+  TCase *tc = tcase_create("compute");
+  tcase_set_timeout(tc, 600);
+  tcase_add_loop_test(tc, test_grid, 0, GRID_SIZE * 4);
+  tcase_add_loop_test(tc, test_deterministic, 0, GRID_SIZE * 4);
+  tcase_add_loop_test(tc, test_batch_invariant, 0, 2);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  if (!gpu_usable()) return GPU_SKIP;
+  return attn_test_main(gpu_compute_suite());
+}
