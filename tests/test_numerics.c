@@ -336,7 +336,7 @@ START_TEST(test_nan_query_contained) {
           ck_assert_msg(isnan(b.lse[t.lse + 2]), "%s: lse of the NaN row", vs[i].name);
           continue;
         }
-        char what[96];
+        char what[192];
         snprintf(what, sizeof what, "%s set %lld row %lld", vs[i].name, (long long)set,
                  (long long)r);
         ck_assert(same_bits(what, ds, cs, (size_t)t.n));
@@ -422,7 +422,7 @@ START_TEST(test_batch_invariance) {
           attn_test_out_t o;
           attn_test_out_init(&o, &one, want, want, 1);
           attn_test_run_variant(&vs[i], &one, ATTN_TEST_FORWARD, NULL, NULL, &o);
-          char what[96];
+          char what[192];
           snprintf(what, sizeof what, "%s set %lld query %lld", vs[i].name, (long long)b,
                    (long long)r);
           ck_assert(same_bits(what, o.c, all.c + t.c + (size_t)(r * p.ldc), (size_t)p.shape.dv));

@@ -126,7 +126,7 @@ START_TEST(test_forward_vs_reference) {
   attn_tols_t tols = attn_test_tols(&p);
   for (int i = 0; i < nv; i++) {
     for (int want = 0; want < 8; want++) {
-      char what[96];
+      char what[192];
       attn_test_out_t o;
       attn_test_out_init(&o, &p, want & 1, want & 2, want & 4);
       attn_test_run_variant(&vs[i], &p, ATTN_TEST_FORWARD, NULL, NULL, &o);
@@ -151,7 +151,7 @@ START_TEST(test_steps_vs_reference) {
   reference_forward(&p, &ref);
   attn_tols_t tols = attn_test_tols(&p);
   for (int i = 0; i < nv; i++) {
-    char what[96];
+    char what[192];
     attn_test_out_t o;
     attn_test_out_init(&o, &p, 1, 0, 0);
     attn_test_out_no_context(&o);
@@ -451,7 +451,7 @@ START_TEST(test_varlen_equals_sets) {
       attn_test_out_init(&o, &one, 1, 1, 1);
       attn_test_run_variant(&vs[i], &one, ATTN_TEST_FORWARD, NULL, NULL, &o);
       for (int64_t r = 0; r < t.m; r++) {
-        char what[96];
+        char what[192];
         snprintf(what, sizeof what, "%s set %lld row %lld", vs[i].name, (long long)b, (long long)r);
         ck_assert_int_eq(attn_compare(what, all.c + t.c + (size_t)(r * p.ldc), 1, o.c + r * one.ldc,
                                       1, 1, p.shape.dv, tols.context),
