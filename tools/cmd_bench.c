@@ -281,8 +281,7 @@ static int bench(const bench_args_t *a) {
       total -= nshapes;
       continue;
     }
-    if (!a->json)
-      printf("%s: %s\n", attn_backend_name(backends[b]), attn_context_backend_reason(ctx));
+    if (!a->json) printf("%s\n", attn_context_backend_reason(ctx));
     if (backends[b] != ATTN_BACKEND_CUDA && copy_gbps == 0.0) copy_gbps = host_copy_gbps();
     for (int s = 0; s < nshapes; s++) {
       bench_result_t *r = &results[count];
