@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# device-check.sh - the one-command check of attn's CUDA backend on a GPU machine.
+#
+# For a machine with an NVIDIA GPU, the CUDA toolkit (nvcc, compute-sanitizer), cmake and python3,
+# but no package manager and no network. It:
+#   1. unpacks the Debian packages of Check (and pkg-config) from a folder of .deb files into a
+#      folder of its own (no root, nothing installed system-wide),
+#   2. configures and builds attn (CUDA on, warnings as errors) against them,
+#   3. runs the GPU suites (ctest -L gpu) and then the whole ctest,
+#   4. runs every GPU test binary again under compute-sanitizer memcheck, racecheck, synccheck
+#      and initcheck,
+#   5. runs the GPU benchmark when the build has one (an executable in <build>/bench whose name
+#      contains "gpu"),
+#   6. writes a report (report.md) and every log into $OUT when OUT names a folder, else into
+#      <build>/device-check.
+# It exits 0 when every step passed, 1 otherwise. Meant to take well under 10 minutes on an H100.
+#
+# Usage: tests/gpu/device-check.sh [DEB_DIR]
+#   DEB_DIR  the .deb files (default: <repo>/.debs). Fetch them beforehand on a Debian 12
+#            (bookworm, amd64) machine with network access:
+#
+#     mkdir -p .debs && cd .debs && \
+#       apt-get download check libsubunit-dev libsubunit0 pkgconf pkgconf-bin libpkgconf3
+#
+#   check is Check itself (static libcheck_pic.a, check.h, check.pc); its check.pc requires
+#   libsubunit (libsubunit-dev: subunit.pc and libsubunit.so; libsubunit0: libsubunit.so.0), as
+#   `apt-cache depends check libsubunit-dev` shows (check's other dependency, mawk, only serves
+#   checkmk, which attn does not use). pkgconf, pkgconf-bin and libpkgconf3 give pkg-config, which
+#   tests/CMakeLists.txt needs to find Check; a pkg-config already on the machine is used instead
+#   when the three are not given.
+# Environment: OUT (report folder), BUILD_DIR (default <repo>/build-device-check), JOBS (build
+# parallelism, default nproc), SANITIZER_TIMEOUT (seconds per sanitizer run, default 300).
+set -u -o pipefail
+
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$script_dir/../.." && pwd)
+deb_dir=${1:-$repo/.debs}
+build=${BUILD_DIR:-$repo/build-device-check}
+jobs=${JOBS:-$(nproc 2>/dev/null || echo 4)}
+sanitizer_timeout=${SANITIZER_TIMEOUT:-300}
+out=${OUT:-$build/device-check}
+deps=$build/deps
+report=$out/report.md
+failures=0
+
+mkdir -p "$out" "$build" || exit 1
+: >"$report"
+
+say() { printf '%s\n' "$*" | tee -a "$report"; }
+
+# Runs a named step with its output in $out/<log>; records pass/fail in the report.
+step() {
+  local name=$1 log=$2
+  shift 2
+  local start=$SECONDS
+  "$@" >"$out/$log" 2>&1
+  local rc=$?
+  local took=$((SECONDS - start))
+  if [ "$rc" -eq 0 ]; then
+    say "- PASS $name (${took}s, log: $log)"
+  else
+    say "- FAIL $name (exit $rc, ${took}s, log: $log)"
+    failures=$((failures + 1))
+  fi
+  return "$rc"
+}
+
+# Extracts one .deb into $deps with dpkg-deb when there is one, else with python3 (a .deb is an
+# ar archive holding data.tar.{xz,gz,bz2}).
+extract_deb() {
+  local deb=$1
+  if command -v dpkg-deb >/dev/null 2>&1; then
+    dpkg-deb -x "$deb" "$deps"
+    return
+  fi
+  python3 - "$deb" "$deps" <<'PY'
+import io, sys, tarfile
+deb, dest = sys.argv[1], sys.argv[2]
+with open(deb, "rb") as f:
+    if f.read(8) != b"!<arch>\n":
+        sys.exit(f"{deb}: not an ar archive")
+    while True:
+        header = f.read(60)
+        if len(header) < 60:
+            sys.exit(f"{deb}: no data.tar member")
+        name = header[:16].decode().strip().rstrip("/")
+        size = int(header[48:58].decode().strip())
+        data = f.read(size)
+        if size % 2:
+            f.read(1)
+        if name.startswith("data.tar"):
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                tar.extractall(dest)
+            break
+PY
+}
+
+unpack_debs() {
+  rm -rf "$deps" && mkdir -p "$deps" || return 1
+  local found=0 deb
+  for deb in "$deb_dir"/*.deb; do
+    [ -e "$deb" ] || continue
+    echo "unpacking $deb"
+    extract_deb "$deb" || return 1
+    found=1
+  done
+  if [ "$found" -eq 0 ]; then
+    echo "no .deb files in $deb_dir (see the apt-get download line at the top of $0)"
+    return 1
+  fi
+  [ -f "$deps/usr/include/check.h" ] || {
+    echo "check.h missing after unpacking: is the check .deb there?"
+    return 1
+  }
+}
+
+configure() {
+  local pkg_config
+  if [ -x "$deps/usr/bin/pkgconf" ]; then
+    pkg_config=$deps/usr/bin/pkgconf
+  else
+    pkg_config=$(command -v pkg-config || command -v pkgconf) || {
+      echo "no pkg-config: add pkgconf pkgconf-bin libpkgconf3 to $deb_dir"
+      return 1
+    }
+  fi
+  echo "pkg-config: $pkg_config"
+  cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release -DATTN_CUDA=ON -DATTN_WERROR=ON \
+    -DPKG_CONFIG_EXECUTABLE="$pkg_config" -DCMAKE_PREFIX_PATH="$deps/usr"
+}
+
+build_all() {
+  cmake --build "$build" -j "$jobs"
+}
+
+# The GPU test binaries ctest knows (label gpu).
+gpu_tests() {
+  ctest --test-dir "$build" -L gpu -N -V 2>/dev/null |
+    sed -n 's/^[0-9]*: Test command: \([^ ]*\).*/\1/p'
+}
+
+sanitize() {
+  local tool=$1 bin rc=0
+  for bin in $(gpu_tests); do
+    echo "=== compute-sanitizer --tool $tool $bin"
+    timeout "$sanitizer_timeout" compute-sanitizer --tool "$tool" --error-exitcode 99 \
+      --print-limit 20 "$bin"
+    local r=$?
+    echo "=== exit $r"
+    # 77: the suite found no usable device, which this script treats as a failure.
+    [ "$r" -eq 0 ] || rc=1
+  done
+  return "$rc"
+}
+
+gpu_suites() {
+  # Skipped suites (no usable device) count as failures here: this script is for GPU machines.
+  local log rc
+  log=$(ctest --test-dir "$build" -L gpu --output-on-failure 2>&1)
+  rc=$?
+  printf '%s\n' "$log"
+  if printf '%s\n' "$log" | grep -q 'Skipped'; then
+    echo "GPU suites were skipped: no usable CUDA device"
+    return 1
+  fi
+  return "$rc"
+}
+
+benchmark() {
+  local bin ran=0
+  for bin in "$build"/bench/*gpu*; do
+    if [ ! -f "$bin" ] || [ ! -x "$bin" ]; then continue; fi
+    echo "=== $bin"
+    "$bin" || return 1
+    ran=1
+  done
+  [ "$ran" -eq 1 ] || echo "no GPU benchmark in $build/bench (issue 6 adds it)"
+}
+
+say "# attn device check"
+say ""
+say "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+say "- commit: $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+say "- GPU: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo 'nvidia-smi unavailable')"
+say "- nvcc: $(nvcc --version 2>/dev/null | tail -1 || echo 'not found')"
+say "- cmake: $(cmake --version 2>/dev/null | head -1)"
+say ""
+say "## Steps"
+
+export PKG_CONFIG_SYSROOT_DIR=$deps
+export PKG_CONFIG_LIBDIR=$deps/usr/lib/x86_64-linux-gnu/pkgconfig:$deps/usr/share/pkgconfig
+export PKG_CONFIG_PATH=$PKG_CONFIG_LIBDIR
+export LD_LIBRARY_PATH=$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+
+if step "unpack .debs from $deb_dir" unpack.log unpack_debs &&
+  step "configure" configure.log configure &&
+  step "build (sm_80, sm_90, compute_90; warnings and spills as errors)" build.log build_all; then
+  step "GPU suites (ctest -L gpu)" gpu-suites.log gpu_suites
+  step "all suites (ctest)" ctest-all.log ctest --test-dir "$build" --output-on-failure
+  if command -v compute-sanitizer >/dev/null 2>&1; then
+    for tool in memcheck racecheck synccheck initcheck; do
+      step "compute-sanitizer $tool" "sanitizer-$tool.log" sanitize "$tool"
+    done
+  else
+    say "- FAIL compute-sanitizer: not found on PATH"
+    failures=$((failures + 1))
+  fi
+  step "GPU benchmark" benchmark.log benchmark
+fi
+
+say ""
+say "## Summaries"
+for log in "$out"/gpu-suites.log "$out"/ctest-all.log; do
+  [ -f "$log" ] && say "- $(basename "$log"): $(grep -E 'tests passed|tests failed' "$log" | tail -1)"
+done
+for log in "$out"/sanitizer-*.log; do
+  [ -f "$log" ] || continue
+  say "- $(basename "$log"): $(grep -c 'ERROR SUMMARY: 0 errors' "$log") clean runs, $(grep -cE 'ERROR SUMMARY: [1-9]' "$log") with errors"
+done
+say ""
+if [ "$failures" -eq 0 ]; then
+  say "RESULT: PASS"
+else
+  say "RESULT: FAIL ($failures step(s) failed)"
+fi
+say "Logs: $out"
+[ "$failures" -eq 0 ]
