@@ -18,12 +18,13 @@
 
 static const char compare_usage[] =
     "usage: attn compare --queries Q.npy --annotations A.npy [input options of attn run]\n"
-    "                    [--device N] [--threads N] [--repeat N] [--context-only]\n"
+    "                    [--device N] [--threads N] [--repeat N] [--context-only] [--exact]\n"
     "\n"
     "Runs the inputs on every available backend and compares each output with the reference\n"
     "backend (tolerances from tests/tolerance.h). --context-only asks for the context and the\n"
-    "log-sum-exp alone, so that backends may take their fused path. Exit status 1 when a backend\n"
-    "is outside the tolerance.\n";
+    "log-sum-exp alone, so that backends may take their fused path. --exact allows no difference\n"
+    "at all (atol = rtol = 0), to see every entry where backends differ. Exit status 1 when a\n"
+    "backend is outside the tolerance.\n";
 
 #define MAX_BACKENDS 3
 
@@ -161,22 +162,25 @@ static void format_index(const cli_output_shape_t *s, int64_t k, char *buf, size
 /* Compares one output of one backend with the reference, prints a line; returns mismatches. */
 static int64_t compare_output(const char *name, const char *backend, const cli_output_shape_t *s,
                               const float *x, const float *ref, attn_tol_t tol) {
-  double max_abs = 0.0, max_rel = 0.0, worst_share = -1.0;
+  double max_abs = 0.0, max_rel = 0.0, worst_share = -1.0, worst_diff = -1.0;
   int64_t worst = -1, bad = 0;
   for (int64_t k = 0; k < s->count; k++) {
     double xv = x[k], rv = ref[k], diff = fabs(xv - rv), share;
     int match = attn_tol_match(x[k], ref[k], tol);
     bad += !match;
     if (isfinite(xv) && isfinite(rv)) {
+      double allowance = tol.atol + tol.rtol * fabs(rv);
       max_abs = fmax(max_abs, diff);
       if (rv != 0.0) max_rel = fmax(max_rel, diff / fabs(rv));
-      share = diff / (tol.atol + tol.rtol * fabs(rv));
+      share = allowance > 0.0 ? diff / allowance : diff > 0.0 ? INFINITY : 0.0;
     } else {
-      share = match ? 0.0 : INFINITY;
+      diff = share = match ? 0.0 : INFINITY;
       if (!match) max_abs = max_rel = INFINITY;
     }
-    if (share > worst_share) {
+    /* The largest share of the allowance; among equal shares (--exact) the largest error. */
+    if (share > worst_share || (share == worst_share && diff > worst_diff)) {
       worst_share = share;
+      worst_diff = diff;
       worst = k;
     }
   }
@@ -215,7 +219,7 @@ static int64_t compare_backend(const cli_problem_t *p, const backend_run_t *b,
 typedef struct compare_args {
   cli_input_args_t in;
   const char *device, *threads, *repeat;
-  int context_only, help;
+  int context_only, exact, help;
 } compare_args_t;
 
 static int compare(const compare_args_t *a, const cli_problem_t *p) {
@@ -229,6 +233,7 @@ static int compare(const compare_args_t *a, const cli_problem_t *p) {
   if (a->repeat && (rc = cli_parse_int("repeat", a->repeat, 1, 64, &repeat))) return rc;
   attn_tols_t tols;
   if ((rc = problem_tolerances(p, &tols))) return rc;
+  if (a->exact) memset(&tols, 0, sizeof tols);
   printf("problem: batch %lld, m %lld, n %lld, d %lld, dv %lld, score %s%s\n",
          (long long)p->shape.batch, (long long)p->shape.m, (long long)p->shape.n,
          (long long)p->shape.d, (long long)p->shape.dv, p->score_name,
@@ -269,7 +274,8 @@ int cli_compare(int argc, char **argv) {
                                {"device", &a.device, NULL},
                                {"threads", &a.threads, NULL},
                                {"repeat", &a.repeat, NULL},
-                               {"context-only", NULL, &a.context_only}};
+                               {"context-only", NULL, &a.context_only},
+                               {"exact", NULL, &a.exact}};
   int rc = cli_parse_options(argc, argv, opts, sizeof opts / sizeof opts[0], "compare", &a.help);
   if (rc) return rc;
   if (a.help) {

@@ -334,6 +334,22 @@ def compare_every_layout(d):
 
 
 @case("compare")
+def compare_exact_fails_on_rounding_differences(d):
+    # An fp32 backend rounds differently from the double-accumulating reference somewhere in
+    # 40 x 300 dot products of width 64: --exact (zero tolerance) must report it with status 1,
+    # while the documented tolerance accepts it.
+    r = rng(10)
+    save(d, "q.npy", f32(r.standard_normal((40, 64))))
+    save(d, "a.npy", f32(r.standard_normal((300, 64))))
+    args = ["compare", "--queries", "q.npy", "--annotations", "a.npy", "--repeat", "1"]
+    attn(args, d)
+    p = attn(args + ["--exact"], d, expect=1)
+    rows = compare_rows(p.stdout)
+    check(rows[("context", "cpu")][-1] == "FAIL", "--exact passes a rounded context:\n" + p.stdout)
+    check("FAIL: some backend is outside the tolerance" in p.stdout, p.stdout)
+
+
+@case("compare")
 def compare_bad_input(d):
     save(d, "q.npy", f32([[1, 2, 3]]))
     save(d, "a.npy", f32([[1, 2]]))
