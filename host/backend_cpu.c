@@ -41,17 +41,25 @@
 #include <omp.h>
 #endif
 
-#define FUSED_QUERIES  8            /* queries sharing one pass over the annotations */
-#define FUSED_CHUNK    64           /* annotations per online-softmax step (kept in L1) */
-#define GEMM_MIN_ROWS  16           /* the smallest GEMM block */
-#define GEMM_MAX_ROWS  128          /* the largest GEMM block */
-#define GEMM_S_FLOATS  (128 * 1024) /* score block budget: 512 KiB, half of a 1 MiB+ L2 */
-#define GEMM_MIN_WIDTH 32           /* d, dv and valid length below this: not GEMM-shaped */
-#define SOFTMAX_ROWS   16           /* rows per item of the softmax call */
-#define SERIAL_WORK    32768        /* multiply-adds below which a call stays on one thread */
-#define ALIGN_FLOATS   16           /* 64-byte sub-buffers */
+#define FUSED_QUERIES 8   /* queries sharing one pass over the annotations */
+#define FUSED_CHUNK   64  /* annotations per online-softmax step (kept in L1) */
+#define GEMM_MIN_ROWS 32  /* the smallest GEMM block */
+#define GEMM_MAX_ROWS 256 /* the largest GEMM block */
+#define GEMM_S_FLOATS                                                                              \
+  (512 * 1024)               /* score block budget: 2 MiB, one L2 of the cores this was tuned on */
+#define GEMM_MIN_WIDTH 32    /* d, dv and valid length below this: not GEMM-shaped */
+#define SOFTMAX_ROWS   16    /* rows per item of the softmax call */
+#define SERIAL_WORK    32768 /* multiply-adds below which a call stays on one thread */
+#define SMALL_WIDTH    8     /* d, dv up to this: FUSED runs inline scalar loops */
+#define ALIGN_FLOATS   16    /* 64-byte sub-buffers */
 
-enum { PATH_SIMPLE = 0, PATH_GEMM = 1, PATH_FUSED = 2, PATH_ROWS = 3 };
+#if defined(__GNUC__)
+#define ATTN_ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define ATTN_ALWAYS_INLINE
+#endif
+
+enum { PATH_SIMPLE = 0, PATH_GEMM = 1, PATH_FUSED = 2, PATH_LANES = 3, PATH_ROWS = 4 };
 
 typedef struct cpu_state {
   const attn_cpu_kernels_t *k;
@@ -109,6 +117,8 @@ static int64_t item_rows(int path, int64_t valid) {
     return FUSED_QUERIES;
   case PATH_ROWS:
     return SOFTMAX_ROWS;
+  case PATH_LANES:
+    return ATTN_CPU_LANES;
   default:
     return 1;
   }
@@ -128,6 +138,8 @@ static size_t item_floats(const attn_problem_t *p, int path, int64_t valid) {
     return FUSED_QUERIES * (up16(FUSED_CHUNK) + d + h) + FUSED_CHUNK * h;
   case PATH_SIMPLE:
     return up16(valid) + d + h + (size_t)valid * h;
+  case PATH_LANES:
+    return ATTN_CPU_LANES * d;
   default:
     return 0;
   }
@@ -170,8 +182,8 @@ static void prepare_annotations(const cpu_call_t *c, const attn_set_t *set, int6
 }
 
 /* s[j] = score of prepared query u against annotations j0 .. j0+count-1 (pa: additive only). */
-static void score_chunk(const cpu_call_t *c, const attn_set_t *set, const float *u, const float *pa,
-                        int64_t j0, int64_t count, float *s) {
+static void score_chunk(const cpu_call_t *c, const attn_cpu_kernels_t *k, const attn_set_t *set,
+                        const float *u, const float *pa, int64_t j0, int64_t count, float *s) {
   const attn_problem_t *p = c->p;
   const attn_score_t *sc = &p->score;
   if (sc->kind == ATTN_SCORE_ADDITIVE) {
@@ -179,8 +191,8 @@ static void score_chunk(const cpu_call_t *c, const attn_set_t *set, const float 
     for (int64_t j = 0; j < count; j++) {
       const float *pj = pa + (size_t)j * ldh;
       float sum = 0.0f;
-      for (int64_t k = 0; k < sc->h; k++)
-        sum += sc->v[k] * tanhf(u[k] + pj[k]);
+      for (int64_t l = 0; l < sc->h; l++)
+        sum += sc->v[l] * tanhf(u[l] + pj[l]);
       s[j] = sum;
     }
     return;
@@ -188,7 +200,7 @@ static void score_chunk(const cpu_call_t *c, const attn_set_t *set, const float 
   const float scale = sc->kind == ATTN_SCORE_SCALED_DOT ? sc->scale : 1.0f;
   const float *a = set->annotations + j0 * p->annotations.ld;
   for (int64_t j = 0; j < count; j++)
-    s[j] = scale * c->k->dot(u, a + j * p->annotations.ld, p->d);
+    s[j] = scale * k->dot(u, a + j * p->annotations.ld, p->d);
 }
 
 /* SIMPLE is the fused pass with one query and one chunk holding every valid annotation. */
@@ -231,10 +243,10 @@ static void finish_weights(const attn_cpu_kernels_t *k, float *w, int64_t valid,
 /* FUSED and SIMPLE: one pass, online softmax                                                 */
 /* ------------------------------------------------------------------------------------------ */
 
-static void fused_item(const cpu_call_t *c, const attn_set_t *set, int64_t i0, int64_t rows,
-                       int64_t chunk, float *ws) {
+ATTN_ALWAYS_INLINE static inline void fused_pass(const cpu_call_t *c, const attn_cpu_kernels_t *k,
+                                                 const attn_set_t *set, int64_t i0, int64_t rows,
+                                                 int64_t chunk, float *ws) {
   const attn_problem_t *p = c->p;
-  const attn_cpu_kernels_t *k = c->k;
   const int additive = is_additive(p);
   const int64_t valid = set->valid, dv = p->dv, ldv = p->values.ld;
   const size_t ldq = up16(query_width(p));
@@ -266,10 +278,10 @@ static void fused_item(const cpu_call_t *c, const attn_set_t *set, int64_t i0, i
       float *e = ebuf + (size_t)g * up16(chunk);
       float *cg = set->context + (i0 + g) * p->context.ld;
       if (raw_row[g]) {
-        score_chunk(c, set, u[g], pa, j0, count, raw_row[g] + j0);
+        score_chunk(c, k, set, u[g], pa, j0, count, raw_row[g] + j0);
         memcpy(e, raw_row[g] + j0, (size_t)count * sizeof(float));
       } else {
-        score_chunk(c, set, u[g], pa, j0, count, e);
+        score_chunk(c, k, set, u[g], pa, j0, count, e);
       }
       float cm = k->max(e, count);
       float mnew = cm > mrun[g] ? cm : mrun[g];
@@ -311,6 +323,71 @@ static void fused_item(const cpu_call_t *c, const attn_set_t *set, int64_t i0, i
   }
 }
 
+static void fused_item(const cpu_call_t *c, const attn_set_t *set, int64_t i0, int64_t rows,
+                       int64_t chunk, float *ws) {
+  fused_pass(c, c->k, set, i0, rows, chunk, ws);
+}
+
+/* Tiny d and dv (the walkthrough's 3): the same pass with the scalar loops inlined. */
+static float small_dot(const float *x, const float *y, int64_t n) {
+  return attn_cpu_scalar_dot(x, y, n);
+}
+static void small_axpy(float *y, float a, const float *x, int64_t n) {
+  attn_cpu_scalar_axpy(y, a, x, n);
+}
+static void small_scal(float *y, float a, int64_t n) {
+  attn_cpu_scalar_scal(y, a, n);
+}
+static float small_max(const float *x, int64_t n) {
+  return attn_cpu_scalar_max(x, n);
+}
+static int small_has_nan(const float *x, int64_t n) {
+  return attn_cpu_scalar_has_nan(x, n);
+}
+static float small_exp_sum(float *x, float shift, int64_t n) {
+  return attn_cpu_scalar_exp_sum(x, shift, n);
+}
+static const attn_cpu_kernels_t small_kernels = {
+    "scalar", small_dot, small_axpy, small_scal, small_max, small_has_nan, small_exp_sum, NULL};
+
+static int small_shape(const attn_problem_t *p) {
+  return p->d <= SMALL_WIDTH && p->dv <= SMALL_WIDTH && !is_additive(p);
+}
+
+static void fused_item_small(const cpu_call_t *c, const attn_set_t *set, int64_t i0, int64_t rows,
+                             float *ws) {
+  fused_pass(c, &small_kernels, set, i0, rows, FUSED_CHUNK, ws);
+}
+
+/* FUSED on AVX-512 for tiny d and dv, context and lse only: one query per vector lane. */
+static void lanes_item(const cpu_call_t *c, const attn_set_t *set, int64_t i0, int64_t rows,
+                       float *ws) {
+  const attn_problem_t *p = c->p;
+  const float *q = set->queries + i0 * p->queries.ld;
+  int64_t ldq = p->queries.ld;
+  if (p->score.kind == ATTN_SCORE_GENERAL) {
+    for (int64_t r = 0; r < rows; r++)
+      prepare_query(c, q + r * p->queries.ld, ws + (size_t)r * up16(p->d));
+    q = ws;
+    ldq = (int64_t)up16(p->d);
+  }
+  attn_cpu_lane_job_t job = {q,
+                             ldq,
+                             rows,
+                             p->d,
+                             set->annotations,
+                             p->annotations.ld,
+                             set->valid,
+                             set->values,
+                             p->values.ld,
+                             p->dv,
+                             p->score.kind == ATTN_SCORE_SCALED_DOT ? p->score.scale : 1.0f,
+                             set->context + i0 * p->context.ld,
+                             p->context.ld,
+                             set->lse ? set->lse + i0 : NULL};
+  c->k->lanes(&job);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* GEMM: blocks of Mb queries through sgemm                                                   */
 /* ------------------------------------------------------------------------------------------ */
@@ -345,7 +422,7 @@ static void gemm_scores(const cpu_call_t *c, const attn_set_t *set, int64_t i0, 
     for (int64_t r = 0; r < rows; r++) {
       const float *u =
           prepare_query(c, set->queries + (i0 + r) * p->queries.ld, pq + (size_t)r * up16(sc->h));
-      score_chunk(c, set, u, pa, 0, valid, s + (size_t)r * lds);
+      score_chunk(c, c->k, set, u, pa, 0, valid, s + (size_t)r * lds);
     }
     memset(s + (size_t)rows * lds, 0, (size_t)(mb - rows) * lds * sizeof(float));
     return;
@@ -467,7 +544,7 @@ static void scores_item(const cpu_call_t *c, const attn_set_t *set, int path, in
     int64_t count = valid - j0 < chunk ? valid - j0 : chunk;
     if (pa) prepare_annotations(c, set, j0, count, pa);
     for (int64_t g = 0; g < rows; g++)
-      score_chunk(c, set, u[g], pa, j0, count, set->scores + (i0 + g) * p->scores.ld + j0);
+      score_chunk(c, c->k, set, u[g], pa, j0, count, set->scores + (i0 + g) * p->scores.ld + j0);
   }
   for (int64_t g = 0; g < rows; g++)
     fill(set->scores + (i0 + g) * p->scores.ld + valid, set->n - valid, -INFINITY);
@@ -533,7 +610,16 @@ static void weighted_sum_item(const cpu_call_t *c, const attn_set_t *set, int pa
 /* ------------------------------------------------------------------------------------------ */
 
 /* The path of one set (documented at the top of the file). */
-static int choose_path(const attn_context_t *ctx, const attn_problem_t *p, const attn_set_t *set) {
+/* FUSED, or its lane form where the kernels have one and the call fits it. */
+static int fused_path(const attn_cpu_kernels_t *k, const attn_problem_t *p) {
+  int lanes = k->lanes && p->op == ATTN_OP_FORWARD && !is_additive(p) &&
+              p->d <= ATTN_CPU_LANE_WIDTH && p->dv <= ATTN_CPU_LANE_WIDTH && !p->scores.data &&
+              !p->weights.data;
+  return lanes ? PATH_LANES : PATH_FUSED;
+}
+
+static int choose_path(const attn_context_t *ctx, const attn_cpu_kernels_t *k,
+                       const attn_problem_t *p, const attn_set_t *set) {
   if (p->op == ATTN_OP_SOFTMAX) return PATH_ROWS;
   int64_t width = p->op == ATTN_OP_SCORES         ? p->d
                   : p->op == ATTN_OP_WEIGHTED_SUM ? p->dv
@@ -544,13 +630,13 @@ static int choose_path(const attn_context_t *ctx, const attn_problem_t *p, const
   case ATTN_ALGO_GEMM:
     return set->valid > 0 ? PATH_GEMM : PATH_FUSED;
   case ATTN_ALGO_FUSED:
-    return PATH_FUSED;
+    return fused_path(k, p);
   default:
     break;
   }
   int gemm_shaped = attn_cpu_gemm_blas() && !is_additive(p) && width >= GEMM_MIN_WIDTH &&
                     set->valid >= GEMM_MIN_WIDTH && set->m * 2 >= gemm_rows(set->valid);
-  return gemm_shaped ? PATH_GEMM : PATH_FUSED;
+  return gemm_shaped ? PATH_GEMM : fused_path(k, p);
 }
 
 static attn_status_t grow_plan(attn_context_t *ctx, cpu_state_t *st, int64_t sets) {
@@ -622,6 +708,10 @@ static void run_item(const cpu_call_t *c, int64_t item, int thread) {
   case ATTN_OP_FORWARD:
     if (path == PATH_GEMM)
       gemm_item(c, &set, i0, rows, ws);
+    else if (path == PATH_LANES)
+      lanes_item(c, &set, i0, rows, ws);
+    else if (path == PATH_FUSED && small_shape(p))
+      fused_item_small(c, &set, i0, rows, ws);
     else
       fused_item(c, &set, i0, rows, path == PATH_SIMPLE ? simple_chunk(&set) : FUSED_CHUNK, ws);
     break;
@@ -639,7 +729,7 @@ static attn_status_t run(attn_context_t *ctx, const attn_problem_t *p) {
   for (int64_t b = 0; b < p->batch; b++) {
     attn_set_t set;
     attn_problem_set(p, b, &set);
-    int path = choose_path(ctx, p, &set);
+    int path = choose_path(ctx, st->k, p, &set);
     int64_t per = item_rows(path, set.valid);
     st->path[b] = (unsigned char)path;
     st->prefix[b + 1] = st->prefix[b] + (set.m + per - 1) / per;
@@ -661,7 +751,9 @@ static attn_status_t run(attn_context_t *ctx, const attn_problem_t *p) {
       run_item(&call, it, 0);
   } else {
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+    /* runs of neighbouring items per grab: fewer shared cache lines between threads' outputs */
+    const int64_t grab = total / ((int64_t)threads * 8) > 1 ? total / ((int64_t)threads * 8) : 1;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, grab)
     for (int64_t it = 0; it < total; it++)
       run_item(&call, it, omp_get_thread_num());
 #endif
@@ -713,7 +805,7 @@ static attn_status_t cpu_reserve(attn_context_t *ctx, const attn_problem_t *p) {
   if (status != ATTN_OK) return status;
   int64_t n = p->n, small = n < GEMM_S_FLOATS / GEMM_MAX_ROWS ? n : GEMM_S_FLOATS / GEMM_MAX_ROWS;
   size_t need = 0;
-  for (int path = PATH_SIMPLE; path <= PATH_FUSED; path++) {
+  for (int path = PATH_SIMPLE; path <= PATH_LANES; path++) {
     size_t a = item_floats(p, path, n), b = item_floats(p, path, small);
     need = a > need ? a : need;
     need = b > need ? b : need;

@@ -17,81 +17,32 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EXP_LO -87.33654f /* log(FLT_MIN): below this exp() is flushed to 0 */
-#define EXP_HI 88.0f
-#define LOG2E  1.44269504088896341f
-#define LN2_HI 0.693359375f
-#define LN2_LO -2.12194440e-4f
-#define EXP_P0 1.9875691500E-4f
-#define EXP_P1 1.3981999507E-3f
-#define EXP_P2 8.3334519073E-3f
-#define EXP_P3 4.1665795894E-2f
-#define EXP_P4 1.6666665459E-1f
-#define EXP_P5 5.0000001201E-1f
-
 /* ------------------------------------------------------------------------------------------ */
-/* Portable C                                                                                 */
+/* Portable C: the inline scalar loops of cpu_kernels.h                                       */
 /* ------------------------------------------------------------------------------------------ */
 
 static float generic_dot(const float *x, const float *y, int64_t n) {
-  float s = 0.0f;
-  for (int64_t k = 0; k < n; k++)
-    s += x[k] * y[k];
-  return s;
+  return attn_cpu_scalar_dot(x, y, n);
 }
-
 static void generic_axpy(float *y, float a, const float *x, int64_t n) {
-  for (int64_t k = 0; k < n; k++)
-    y[k] += a * x[k];
+  attn_cpu_scalar_axpy(y, a, x, n);
 }
-
 static void generic_scal(float *y, float a, int64_t n) {
-  for (int64_t k = 0; k < n; k++)
-    y[k] *= a;
+  attn_cpu_scalar_scal(y, a, n);
 }
-
 static float generic_max(const float *x, int64_t n) {
-  float m = -INFINITY;
-  for (int64_t k = 0; k < n; k++)
-    if (x[k] > m) m = x[k];
-  return m;
+  return attn_cpu_scalar_max(x, n);
 }
-
 static int generic_has_nan(const float *x, int64_t n) {
-  for (int64_t k = 0; k < n; k++)
-    if (isnan(x[k])) return 1;
-  return 0;
+  return attn_cpu_scalar_has_nan(x, n);
 }
-
-static float generic_exp1(float x) {
-  if (x < EXP_LO) return 0.0f; /* also -inf */
-  if (isnan(x)) return x;
-  if (x > EXP_HI) x = EXP_HI;
-  float i = nearbyintf(x * LOG2E);
-  float r = x - i * LN2_HI;
-  r = r - i * LN2_LO;
-  float p = EXP_P0;
-  p = p * r + EXP_P1;
-  p = p * r + EXP_P2;
-  p = p * r + EXP_P3;
-  p = p * r + EXP_P4;
-  p = p * r + EXP_P5;
-  p = p * (r * r) + r + 1.0f;
-  return ldexpf(p, (int)i);
-}
-
 static float generic_exp_sum(float *x, float shift, int64_t n) {
-  float s = 0.0f;
-  for (int64_t k = 0; k < n; k++) {
-    x[k] = generic_exp1(x[k] - shift);
-    s += x[k];
-  }
-  return s;
+  return attn_cpu_scalar_exp_sum(x, shift, n);
 }
 
-static const attn_cpu_kernels_t generic_kernels = {"generic",      generic_dot, generic_axpy,
-                                                   generic_scal,   generic_max, generic_has_nan,
-                                                   generic_exp_sum};
+static const attn_cpu_kernels_t generic_kernels = {"generic",       generic_dot, generic_axpy,
+                                                   generic_scal,    generic_max, generic_has_nan,
+                                                   generic_exp_sum, NULL};
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -189,8 +140,73 @@ AVX512 static float avx512_exp_sum(float *x, float shift, int64_t n) {
   return _mm512_reduce_add_ps(s);
 }
 
-static const attn_cpu_kernels_t avx512_kernels = {
-    "avx512", avx512_dot, avx512_axpy, avx512_scal, avx512_max, avx512_has_nan, avx512_exp_sum};
+/* The lane kernel: lane r is query r of the group (see attn_cpu_lane_job_t). */
+AVX512 static void avx512_lanes(const attn_cpu_lane_job_t *job) {
+  const int64_t d = job->d, dv = job->dv, valid = job->valid;
+  const __mmask16 live = avx512_tail(job->rows);
+  float tmp[ATTN_CPU_LANES] = {0};
+  __m512 q[ATTN_CPU_LANE_WIDTH], acc[ATTN_CPU_LANE_WIDTH], s[ATTN_CPU_LANE_CHUNK];
+  for (int64_t k = 0; k < d; k++) {
+    for (int64_t r = 0; r < job->rows; r++)
+      tmp[r] = job->q[r * job->ldq + k];
+    q[k] = _mm512_loadu_ps(tmp);
+  }
+  for (int64_t k = 0; k < dv; k++)
+    acc[k] = _mm512_setzero_ps();
+  const __m512 scale = _mm512_set1_ps(job->scale), ninf = _mm512_set1_ps(-INFINITY);
+  __m512 m = ninf, l = _mm512_setzero_ps();
+  __mmask16 nan = 0;
+  for (int64_t j0 = 0; j0 < valid; j0 += ATTN_CPU_LANE_CHUNK) {
+    int64_t count = valid - j0 < ATTN_CPU_LANE_CHUNK ? valid - j0 : ATTN_CPU_LANE_CHUNK;
+    __m512 cm = ninf;
+    for (int64_t j = 0; j < count; j++) {
+      const float *a = job->a + (j0 + j) * job->lda;
+      __m512 sj = _mm512_setzero_ps();
+      for (int64_t k = 0; k < d; k++)
+        sj = _mm512_fmadd_ps(q[k], _mm512_set1_ps(a[k]), sj);
+      sj = _mm512_mul_ps(sj, scale);
+      nan |= _mm512_cmp_ps_mask(sj, sj, _CMP_UNORD_Q);
+      cm = _mm512_max_ps(sj, cm); /* a NaN sj leaves cm */
+      s[j] = sj;
+    }
+    __m512 mnew = _mm512_max_ps(cm, m);
+    __mmask16 on = _mm512_cmp_ps_mask(mnew, ninf, _CMP_NEQ_OQ) & live;
+    __m512 alpha = _mm512_mask_mov_ps(_mm512_set1_ps(1.0f), on, avx512_exp(_mm512_sub_ps(m, mnew)));
+    l = _mm512_mul_ps(l, alpha);
+    for (int64_t k = 0; k < dv; k++)
+      acc[k] = _mm512_mul_ps(acc[k], alpha);
+    for (int64_t j = 0; j < count; j++) {
+      const float *v = job->v + (j0 + j) * job->ldv;
+      __m512 pj = _mm512_maskz_mov_ps(on, avx512_exp(_mm512_sub_ps(s[j], mnew)));
+      l = _mm512_add_ps(l, pj);
+      for (int64_t k = 0; k < dv; k++)
+        acc[k] = _mm512_fmadd_ps(pj, _mm512_set1_ps(v[k]), acc[k]);
+    }
+    m = _mm512_mask_mov_ps(m, on, mnew);
+  }
+  nan |= _mm512_cmp_ps_mask(l, l, _CMP_UNORD_Q);
+  __mmask16 empty = _mm512_cmp_ps_mask(m, ninf, _CMP_EQ_OQ) & (__mmask16)~nan;
+  __m512 inv = _mm512_div_ps(_mm512_set1_ps(1.0f), l);
+  for (int64_t k = 0; k < dv; k++) {
+    __m512 ck = _mm512_mul_ps(acc[k], inv);
+    ck = _mm512_mask_mov_ps(ck, empty, _mm512_setzero_ps());
+    ck = _mm512_mask_mov_ps(ck, nan, _mm512_set1_ps(NAN));
+    _mm512_storeu_ps(tmp, ck);
+    for (int64_t r = 0; r < job->rows; r++)
+      job->c[r * job->ldc + k] = tmp[r];
+  }
+  if (job->lse) {
+    float mm[ATTN_CPU_LANES], ll[ATTN_CPU_LANES];
+    _mm512_storeu_ps(mm, m);
+    _mm512_storeu_ps(ll, l);
+    for (int64_t r = 0; r < job->rows; r++)
+      job->lse[r] = (nan >> r) & 1 ? NAN : (empty >> r) & 1 ? -INFINITY : mm[r] + logf(ll[r]);
+  }
+}
+
+static const attn_cpu_kernels_t avx512_kernels = {"avx512",       avx512_dot,  avx512_axpy,
+                                                  avx512_scal,    avx512_max,  avx512_has_nan,
+                                                  avx512_exp_sum, avx512_lanes};
 
 /* ------------------------------------------------------------------------------------------ */
 /* AVX2 + FMA                                                                                 */
@@ -301,8 +317,8 @@ AVX2 static float avx2_exp_sum(float *x, float shift, int64_t n) {
   return avx2_hsum(s);
 }
 
-static const attn_cpu_kernels_t avx2_kernels = {"avx2",   avx2_dot,     avx2_axpy,   avx2_scal,
-                                                avx2_max, avx2_has_nan, avx2_exp_sum};
+static const attn_cpu_kernels_t avx2_kernels = {"avx2",   avx2_dot,     avx2_axpy,    avx2_scal,
+                                                avx2_max, avx2_has_nan, avx2_exp_sum, NULL};
 #endif /* x86-64 */
 
 /* ------------------------------------------------------------------------------------------ */
