@@ -31,8 +31,11 @@ static const int32_t VARLEN_LEN[4] = {5, 2, 0, 1037}; /* masks inside sets 1 and
 static const int32_t UNIFORM_LEN[3] = {0, 3, 9};      /* set 0 fully masked */
 static const int32_t VARLEN2_M[3] = {1, 5, 2};
 static const int32_t VARLEN2_N[3] = {1, 17, 1};
+static const int32_t GEMM_LEN[2] = {300, 257};
+static const int32_t VARLEN3_M[4] = {64, 1, 33, 5};
+static const int32_t VARLEN3_N[4] = {100, 40, 0, 64};
 
-#define GRID_SIZE 11
+#define GRID_SIZE 13
 
 static attn_test_spec_t grid_spec(int i) {
   attn_test_spec_t s;
@@ -81,12 +84,24 @@ static attn_test_spec_t grid_spec(int i) {
     s.ld_gap = 1;
     s.set_gap = 2;
     break;
-  default: /* varlen with separate values and single-annotation sets */
+  case 10: /* varlen with separate values and single-annotation sets */
     s = attn_test_spec(3, 0, 0, 9);
     s.set_m = VARLEN2_M;
     s.set_n = VARLEN2_N;
     s.separate_values = 1;
     s.dv = 2;
+    break;
+  case 11: /* GEMM-shaped: many queries per set, d and dv >= 32, masks */
+    s = attn_test_spec(2, 40, 300, 48);
+    s.separate_values = 1;
+    s.dv = 40;
+    s.lengths = GEMM_LEN;
+    s.ld_gap = 5;
+    break;
+  default: /* GEMM-shaped varlen, d not a multiple of 4, an empty set */
+    s = attn_test_spec(4, 0, 0, 33);
+    s.set_m = VARLEN3_M;
+    s.set_n = VARLEN3_N;
     break;
   }
   s.outliers = 0.02;
@@ -104,6 +119,12 @@ static void grid_problem(attn_test_problem_t *p, int shape, int kind) {
   attn_test_problem_init(p, &s);
 }
 
+/* Every variant, then every forced algorithm of the non-reference backends. */
+static int all_variants(attn_test_variant_t vs[2 * ATTN_TEST_MAX_VARIANTS]) {
+  int n = attn_test_variants(vs);
+  return n + attn_test_algo_variants(vs + n);
+}
+
 /* The reference's forward with every output, the oracle of a problem. */
 static void reference_forward(const attn_test_problem_t *p, attn_test_out_t *ref) {
   attn_test_out_init(ref, p, 1, 1, 1);
@@ -117,8 +138,8 @@ static void reference_forward(const attn_test_problem_t *p, attn_test_out_t *ref
 /* Forward with each of the 8 combinations of optional outputs, on every variant. */
 START_TEST(test_forward_vs_reference) {
   int shape = _i / 4, kind = _i % 4;
-  attn_test_variant_t vs[ATTN_TEST_MAX_VARIANTS];
-  int nv = attn_test_variants(vs);
+  attn_test_variant_t vs[2 * ATTN_TEST_MAX_VARIANTS];
+  int nv = all_variants(vs);
   attn_test_problem_t p;
   attn_test_out_t ref;
   grid_problem(&p, shape, kind);
@@ -143,8 +164,8 @@ END_TEST
 /* Each step alone, on the reference's inputs, against the reference's forward. */
 START_TEST(test_steps_vs_reference) {
   int shape = _i / 4, kind = _i % 4;
-  attn_test_variant_t vs[ATTN_TEST_MAX_VARIANTS];
-  int nv = attn_test_variants(vs);
+  attn_test_variant_t vs[2 * ATTN_TEST_MAX_VARIANTS];
+  int nv = all_variants(vs);
   attn_test_problem_t p;
   attn_test_out_t ref;
   grid_problem(&p, shape, kind);

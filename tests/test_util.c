@@ -482,6 +482,7 @@ static void add_variant(attn_test_variant_t *out, int *count, attn_backend_t bac
   v->backend = backend;
   v->path = path;
   v->force_staging = force_staging;
+  v->algo = ATTN_ALGO_AUTO;
   snprintf(v->name, sizeof v->name, "%s/%s%s", attn_backend_name(backend), paths[path],
            force_staging ? "/staged" : "");
 }
@@ -499,15 +500,33 @@ int attn_test_variants(attn_test_variant_t out[ATTN_TEST_MAX_VARIANTS]) {
   return count;
 }
 
+int attn_test_algo_variants(attn_test_variant_t out[ATTN_TEST_MAX_VARIANTS]) {
+  static const char *algos[] = {"auto", "simple", "gemm", "fused"};
+  attn_backend_t backends[ATTN_TEST_MAX_BACKENDS];
+  int nb = attn_test_backends(backends), count = 0;
+  for (int i = 0; i < nb; i++) {
+    if (backends[i] == ATTN_BACKEND_REFERENCE) continue;
+    attn_test_path_t path = backends[i] == ATTN_BACKEND_CUDA ? ATTN_TEST_BUFFERS : ATTN_TEST_DIRECT;
+    for (int algo = ATTN_ALGO_SIMPLE; algo <= ATTN_ALGO_FUSED; algo++) {
+      attn_test_variant_t *v = &out[count];
+      add_variant(out, &count, backends[i], path, 0);
+      v->algo = (attn_algo_t)algo;
+      snprintf(v->name, sizeof v->name, "%s/%s", attn_backend_name(backends[i]), algos[algo]);
+    }
+  }
+  return count;
+}
+
 attn_context_t *attn_test_variant_context(const attn_test_variant_t *v) {
-  if (!v->force_staging) return attn_test_context(v->backend);
-  ck_assert_int_eq(setenv("ATTN_TEST_FORCE_STAGING", "1", 1), 0);
+  if (v->force_staging) ck_assert_int_eq(setenv("ATTN_TEST_FORCE_STAGING", "1", 1), 0);
   attn_options_t opts = attn_default_options();
   attn_context_t *ctx = NULL;
   opts.backend = v->backend;
+  opts.algo = v->algo;
   attn_status_t st = attn_context_create(&opts, &ctx);
-  ck_assert_int_eq(unsetenv("ATTN_TEST_FORCE_STAGING"), 0);
+  if (v->force_staging) ck_assert_int_eq(unsetenv("ATTN_TEST_FORCE_STAGING"), 0);
   ck_assert_msg(st == ATTN_OK, "context for %s: %s", v->name, attn_create_error());
+  ck_assert_int_eq(attn_context_backend(ctx), v->backend);
   return ctx;
 }
 

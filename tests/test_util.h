@@ -155,6 +155,7 @@ typedef struct attn_test_variant {
   attn_backend_t backend;
   attn_test_path_t path;
   int force_staging;
+  attn_algo_t algo; /* ATTN_ALGO_AUTO unless a test forces one */
   char name[48];
 } attn_test_variant_t;
 
@@ -162,6 +163,10 @@ typedef struct attn_test_variant {
  * path (host backends), and forced staging (host backends). Returns the count. */
 #define ATTN_TEST_MAX_VARIANTS 12
 int attn_test_variants(attn_test_variant_t out[ATTN_TEST_MAX_VARIANTS]);
+
+/* Variants that force each algorithm (SIMPLE, GEMM, FUSED) on every usable backend but the
+ * REFERENCE, through the direct path (buffers on CUDA). Returns the count. */
+int attn_test_algo_variants(attn_test_variant_t out[ATTN_TEST_MAX_VARIANTS]);
 
 /* A context for a variant (forced staging set through the environment while it is created). */
 attn_context_t *attn_test_variant_context(const attn_test_variant_t *v);
