@@ -41,7 +41,7 @@ __host__ __device__ inline int64_t attn_cu_annotation_rows(const attn_cu_layout 
 }
 
 /* The set whose rows [off[b], off[b+1]) hold row r, or -1 (offsets validated non-decreasing). */
-__device__ inline int64_t attn_cu_find_set(const int32_t *off, int64_t batch, int64_t r) {
+__host__ __device__ inline int64_t attn_cu_find_set(const int32_t *off, int64_t batch, int64_t r) {
   if (off[0] > r) return -1;
   int64_t lo = 0, hi = batch; /* off[lo] <= r; the answer is in [lo, hi] */
   while (lo < hi) {
@@ -54,7 +54,7 @@ __device__ inline int64_t attn_cu_find_set(const int32_t *off, int64_t batch, in
   return lo < batch ? lo : -1;
 }
 
-__device__ inline void attn_cu_set_of(const attn_cu_layout &l, int64_t b, attn_cu_set *s) {
+__host__ __device__ inline void attn_cu_set_of(const attn_cu_layout &l, int64_t b, attn_cu_set *s) {
   s->b = b;
   if (l.qo) {
     s->r0 = l.qo[b];
@@ -69,8 +69,8 @@ __device__ inline void attn_cu_set_of(const attn_cu_layout &l, int64_t b, attn_c
 }
 
 /* The set of global query row r (false: r belongs to no set) and r's index i in it. */
-__device__ inline bool attn_cu_query_row(const attn_cu_layout &l, int64_t r, attn_cu_set *s,
-                                         int64_t *i) {
+__host__ __device__ inline bool attn_cu_query_row(const attn_cu_layout &l, int64_t r,
+                                                  attn_cu_set *s, int64_t *i) {
   int64_t b = l.qo ? attn_cu_find_set(l.qo, l.batch, r) : r / l.m;
   if (b < 0) return false;
   attn_cu_set_of(l, b, s);
@@ -80,8 +80,8 @@ __device__ inline bool attn_cu_query_row(const attn_cu_layout &l, int64_t r, att
 
 /* The set of global annotation row r and r's index j in it; false when r is in no set or is
  * past its set's valid length (such rows are never read). */
-__device__ inline bool attn_cu_annotation_row(const attn_cu_layout &l, int64_t r, attn_cu_set *s,
-                                              int64_t *j) {
+__host__ __device__ inline bool attn_cu_annotation_row(const attn_cu_layout &l, int64_t r,
+                                                       attn_cu_set *s, int64_t *j) {
   int64_t b = l.ao ? attn_cu_find_set(l.ao, l.batch, r) : r / l.n;
   if (b < 0) return false;
   attn_cu_set_of(l, b, s);
@@ -91,14 +91,16 @@ __device__ inline bool attn_cu_annotation_row(const attn_cu_layout &l, int64_t r
 
 /* Row i of set s in a matrix indexed by query rows (Q, S, W, C) ... */
 template <class T>
-__device__ inline T *attn_cu_qrow(T *data, int64_t ld, int64_t stride, const attn_cu_layout &l,
-                                  const attn_cu_set &s, int64_t i) {
+__host__ __device__ inline T *attn_cu_qrow(T *data, int64_t ld, int64_t stride,
+                                           const attn_cu_layout &l, const attn_cu_set &s,
+                                           int64_t i) {
   return l.qo ? data + (s.r0 + i) * ld : data + s.b * stride + i * ld;
 }
 /* ... and row j of set s in a matrix indexed by annotation rows (A, V). */
 template <class T>
-__device__ inline T *attn_cu_arow(T *data, int64_t ld, int64_t stride, const attn_cu_layout &l,
-                                  const attn_cu_set &s, int64_t j) {
+__host__ __device__ inline T *attn_cu_arow(T *data, int64_t ld, int64_t stride,
+                                           const attn_cu_layout &l, const attn_cu_set &s,
+                                           int64_t j) {
   return l.ao ? data + (s.a0 + j) * ld : data + s.b * stride + j * ld;
 }
 
