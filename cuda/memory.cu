@@ -57,11 +57,13 @@ extern "C" attn_cuda_status_t attn_cuda_check_pointer(attn_cuda_t *cu, const voi
 
 attn_cuda_status_t attn_cu_workspace(attn_cuda_t *cu, size_t bytes) {
   if (bytes <= cu->workspace_size) return ATTN_CUDA_OK;
-  /* cudaFree waits for the work that still uses the old workspace. */
-  ATTN_CU_CHECK(cu, cudaFree(cu->workspace));
-  cu->workspace = NULL;
-  cu->workspace_size = 0;
-  ATTN_CU_CHECK(cu, cudaMalloc(&cu->workspace, bytes));
+  /* The new one first: when it cannot be had, the old one (and what reserve promised for it)
+   * stays. cudaFree then waits for the work that still uses the old one. */
+  void *bigger = NULL;
+  ATTN_CU_CHECK(cu, cudaMalloc(&bigger, bytes));
+  cudaError_t err = cudaFree(cu->workspace);
+  cu->workspace = bigger;
   cu->workspace_size = bytes;
+  ATTN_CU_CHECK(cu, err);
   return ATTN_CUDA_OK;
 }

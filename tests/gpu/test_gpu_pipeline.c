@@ -21,7 +21,9 @@
 typedef struct dev_copy {
   const attn_test_problem_t *p;
   void *qo, *ao, *len, *q, *a, *v, *c, *s, *w, *lse;
+  void *sw, *swq, *swa, *shv; /* score parameters */
   attn_shape_t shape;
+  attn_score_t score;
   attn_inputs_t in;
   attn_outputs_t out;
 } dev_copy_t;
@@ -39,8 +41,8 @@ static void *dev_upload(const void *host, size_t bytes) {
   return x;
 }
 
-/* Copies p's inputs to the device (queries left uninitialised when skip_queries) and sets up
- * outputs filled with the sentinel. */
+/* Copies p's inputs and score parameters to the device (queries left uninitialised when
+ * skip_queries) and sets up outputs filled with the sentinel. */
 static void dev_copy_init(dev_copy_t *d, const attn_test_problem_t *p, int skip_queries) {
   const size_t f = sizeof(float), nb = (size_t)p->shape.batch;
   float *sentinel = attn_test_calloc(p->s_count + p->c_count + p->lse_count + 1, f);
@@ -58,6 +60,17 @@ static void dev_copy_init(dev_copy_t *d, const attn_test_problem_t *p, int skip_
   d->w = dev_upload(sentinel, p->s_count * f);
   d->lse = dev_upload(sentinel, p->lse_count * f);
   free(sentinel);
+  d->sw = dev_upload(p->w, p->w_count * f);
+  d->swq = dev_upload(p->wq, p->wq_count * f);
+  d->swa = dev_upload(p->wa, p->wa_count * f);
+  d->shv = dev_upload(p->hv, p->hv_count * f);
+  d->score = p->score;
+  if (p->w) d->score.w = d->sw;
+  if (p->wq) {
+    d->score.wq = d->swq;
+    d->score.wa = d->swa;
+    d->score.v = d->shv;
+  }
   d->shape = p->shape;
   d->shape.query_offsets = d->qo;
   d->shape.annotation_offsets = d->ao;
@@ -80,7 +93,8 @@ static void dev_copy_download(const dev_copy_t *d, attn_test_out_t *o) {
 }
 
 static void dev_copy_free(dev_copy_t *d) {
-  void *all[] = {d->qo, d->ao, d->len, d->q, d->a, d->v, d->c, d->s, d->w, d->lse};
+  void *all[] = {d->qo, d->ao, d->len, d->q,  d->a,   d->v,   d->c,
+                 d->s,  d->w,  d->lse, d->sw, d->swq, d->swa, d->shv};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
     CUDA_OK(cudaFree(all[i]));
 }
@@ -130,7 +144,7 @@ START_TEST(test_stream_with_pending_work) {
   ck_assert_int_eq(attn_context_set_stream(ctx, stream), ATTN_OK);
   CUDA_OK(cudaMemsetAsync(busy, 1, busy_bytes, stream));
   CUDA_OK(cudaMemcpyAsync(d.q, pinned, qbytes, cudaMemcpyHostToDevice, stream));
-  attn_status_t st = attn_forward(ctx, &d.shape, &p.score, &d.in, &d.out);
+  attn_status_t st = attn_forward(ctx, &d.shape, &d.score, &d.in, &d.out);
   ck_assert_msg(st == ATTN_OK, "forward: %s", attn_context_last_error(ctx));
   ck_assert_int_eq(attn_context_synchronize(ctx), ATTN_OK);
 
@@ -162,13 +176,13 @@ START_TEST(test_graph_capture_replay) {
   CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   attn_context_t *ctx = gpu_context(algo);
   ck_assert_int_eq(attn_context_set_stream(ctx, stream), ATTN_OK);
-  ck_assert_int_eq(attn_context_reserve(ctx, &d.shape, &p.score), ATTN_OK);
+  ck_assert_int_eq(attn_context_reserve(ctx, &d.shape, &d.score), ATTN_OK);
   ck_assert_int_eq(attn_context_synchronize(ctx), ATTN_OK);
 
   cudaGraph_t graph;
   cudaGraphExec_t exec;
   CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
-  attn_status_t st = attn_forward(ctx, &d.shape, &p.score, &d.in, &d.out);
+  attn_status_t st = attn_forward(ctx, &d.shape, &d.score, &d.in, &d.out);
   CUDA_OK(cudaStreamEndCapture(stream, &graph));
   ck_assert_msg(st == ATTN_OK, "forward under capture: %s", attn_context_last_error(ctx));
   CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
