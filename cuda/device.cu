@@ -13,13 +13,8 @@
  * recommends 32 MiB on Hopper, 4 MiB before it. */
 static const size_t ATTN_CU_BLAS_WORKSPACE = (size_t)32 << 20;
 
-attn_cuda_status_t attn_cu_use_device(attn_cuda_t *cu) {
-  ATTN_CU_CHECK(cu, cudaSetDevice(cu->device));
-  return ATTN_CUDA_OK;
-}
-
 static attn_cuda_status_t create_on_device(attn_cuda_t *cu) {
-  ATTN_CU_TRY(attn_cu_use_device(cu));
+  ATTN_CU_ON_DEVICE(cu);
   ATTN_CU_CHECK(cu, cudaMalloc((void **)&cu->flag, sizeof *cu->flag));
   ATTN_CU_CHECK(cu, cudaMemset(cu->flag, 0, sizeof *cu->flag));
   ATTN_CU_CHECK(cu, cudaMalloc(&cu->blas_workspace, ATTN_CU_BLAS_WORKSPACE));
@@ -52,6 +47,7 @@ extern "C" attn_cuda_status_t attn_cuda_create(int device, attn_cuda_t **out, ch
 
 extern "C" void attn_cuda_destroy(attn_cuda_t *cu) {
   if (!cu) return;
+  attn_cu_device_scope scope(cu->device);
   if (cudaSetDevice(cu->device) == cudaSuccess) {
     if (cu->blas) cublasDestroy(cu->blas); /* waits for its work */
     cudaFree(cu->workspace);               /* cudaFree waits for the device */
@@ -115,7 +111,7 @@ static attn_cuda_status_t report(attn_cuda_t *cu, const attn_cu_flag *f) {
 
 extern "C" attn_cuda_status_t attn_cuda_synchronize(attn_cuda_t *cu, void *stream) {
   cudaStream_t s = (cudaStream_t)stream;
-  ATTN_CU_TRY(attn_cu_use_device(cu));
+  ATTN_CU_ON_DEVICE(cu);
   attn_cu_flag f;
   ATTN_CU_CHECK(cu, cudaMemcpyAsync(&f, cu->flag, sizeof f, cudaMemcpyDeviceToHost, s));
   ATTN_CU_CHECK(cu, cudaStreamSynchronize(s));

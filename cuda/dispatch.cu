@@ -78,7 +78,7 @@ static attn_cuda_status_t overflow(attn_cuda_t *cu) {
 extern "C" attn_cuda_status_t attn_cuda_reserve(attn_cuda_t *cu, const attn_cuda_problem_t *p) {
   size_t proj, total;
   if (workspace_floats(p, use_gemm(p, false), &proj, &total) != 0) return overflow(cu);
-  ATTN_CU_TRY(attn_cu_use_device(cu));
+  ATTN_CU_ON_DEVICE(cu);
   return attn_cu_workspace(cu, total * sizeof(float));
 }
 
@@ -141,7 +141,7 @@ extern "C" attn_cuda_status_t attn_cuda_run(attn_cuda_t *cu, void *stream,
   const bool gemm = use_gemm(p, true);
   size_t proj, total;
   if (workspace_floats(p, gemm, &proj, &total) != 0) return overflow(cu);
-  ATTN_CU_TRY(attn_cu_use_device(cu));
+  ATTN_CU_ON_DEVICE(cu);
   ATTN_CU_TRY(attn_cu_workspace(cu, total * sizeof(float)));
   const int *bad = NULL;
   ATTN_CU_TRY(attn_cu_validate(cu, s, p, &bad));

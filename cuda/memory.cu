@@ -7,7 +7,7 @@
 #include <stdio.h>
 
 extern "C" attn_cuda_status_t attn_cuda_alloc(attn_cuda_t *cu, size_t bytes, void **ptr) {
-  ATTN_CU_TRY(attn_cu_use_device(cu));
+  ATTN_CU_ON_DEVICE(cu);
   void *p = NULL;
   ATTN_CU_CHECK(cu, cudaMalloc(&p, bytes)); /* 256-byte aligned; failure clears its error */
   *ptr = p;
@@ -15,6 +15,7 @@ extern "C" attn_cuda_status_t attn_cuda_alloc(attn_cuda_t *cu, size_t bytes, voi
 }
 
 extern "C" void attn_cuda_free(attn_cuda_t *cu, void *ptr) {
+  attn_cu_device_scope scope(cu->device);
   if (!ptr || cudaSetDevice(cu->device) != cudaSuccess) return;
   cudaFree(ptr);
   (void)cudaGetLastError();
@@ -24,7 +25,7 @@ extern "C" attn_cuda_status_t attn_cuda_copy(attn_cuda_t *cu, void *stream, void
                                              const void *src, size_t bytes) {
   if (bytes == 0) return ATTN_CUDA_OK;
   cudaStream_t s = (cudaStream_t)stream;
-  ATTN_CU_TRY(attn_cu_use_device(cu));
+  ATTN_CU_ON_DEVICE(cu);
   ATTN_CU_CHECK(cu, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, s));
   ATTN_CU_CHECK(cu, cudaStreamSynchronize(s));
   return ATTN_CUDA_OK;

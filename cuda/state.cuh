@@ -56,8 +56,27 @@ struct attn_cuda {
   char message[512];
 };
 
-/* Makes the state's device current for this host thread. */
-attn_cuda_status_t attn_cu_use_device(attn_cuda_t *cu);
+/* Restores the calling thread's current device when it goes out of scope: a library must not
+ * leave its caller on another device. */
+struct attn_cu_device_scope {
+  int previous, device;
+  explicit attn_cu_device_scope(int d) : previous(-1), device(d) {
+    if (cudaGetDevice(&previous) != cudaSuccess) {
+      (void)cudaGetLastError();
+      previous = -1;
+    }
+  }
+  ~attn_cu_device_scope() {
+    if (previous >= 0 && previous != device) (void)cudaSetDevice(previous);
+  }
+  attn_cu_device_scope(const attn_cu_device_scope &) = delete;
+  attn_cu_device_scope &operator=(const attn_cu_device_scope &) = delete;
+};
+
+/* Makes cu's device current until the end of the enclosing scope (returns on failure). */
+#define ATTN_CU_ON_DEVICE(cu)                                                                      \
+  attn_cu_device_scope attn_cu_scope_((cu)->device);                                               \
+  ATTN_CU_CHECK(cu, cudaSetDevice((cu)->device))
 /* Ensures the workspace holds `bytes` (cudaMalloc only when it must grow). */
 attn_cuda_status_t attn_cu_workspace(attn_cuda_t *cu, size_t bytes);
 
