@@ -5,10 +5,15 @@
  * Method: inputs live in buffers of the backend (device memory for CUDA) and are filled once;
  * one warm-up call, then `repeat` timed calls, each followed by attn_context_synchronize; the
  * median and the minimum are reported. Throughput counts bytes = 4 * (Q + A + C) elements and
- * FLOPs = 4 * batch * m * n * d (scores and context, multiply and add). For the CPU backend the
- * same run measures host memcpy bandwidth (bytes read + written per second, median of 5 copies of
- * 64 MiB) and reports GB/s as a fraction of it. Device copy bandwidth and sgemm rates need the
- * CUDA runtime and BLAS, which this tool does not link: the programs in bench/ report those.
+ * FLOPs = 4 * batch * m * n * d (scores and context, multiply and add).
+ *
+ * Hardware ratios, host backends (cpu, reference) only, measured in the same run:
+ *   copy_frac   GB/s over host memcpy bandwidth (bytes read + written per second, median of 5
+ *               copies of 64 MiB);
+ *   sgemm_frac  OpenBLAS's time for the same two GEMMs per set (S = Q A^T, then C = S A, on the
+ *               same buffers, median of `repeat`) over attn's time; only when OpenBLAS is linked.
+ * Device copy bandwidth and cuBLAS rates need the CUDA runtime, which this tool does not link:
+ * the GPU benchmark in bench/ reports those.
  */
 #include "cli.h"
 
@@ -16,6 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#ifdef ATTN_BENCH_CBLAS
+#include <cblas.h>
+#endif
 
 static const char bench_usage[] =
     "usage: attn bench [--suite cpu|gpu|all] [--shape NAME | --shape BATCH,M,N,D]\n"
@@ -54,6 +63,7 @@ typedef struct bench_result {
   const bench_shape_t *shape;
   attn_backend_t backend;
   double median, min; /* seconds */
+  double sgemm;       /* median seconds of OpenBLAS on the same GEMMs; 0 when not measured */
   attn_status_t status;
   char message[256];
 } bench_result_t;
@@ -119,6 +129,35 @@ static attn_status_t make_buffer(attn_context_t *ctx, int64_t count, int fill, u
   return st;
 }
 
+#ifdef ATTN_BENCH_CBLAS
+/* OpenBLAS doing the problem's two GEMMs per set, S = Q A^T then C = S A, on the host buffers
+ * attn used; the median of `repeat` runs after a warm-up, or 0 when scratch is unavailable. */
+static double sgemm_seconds(const bench_shape_t *s, const float *q, const float *an, float *c,
+                            int64_t repeat) {
+  int m = (int)s->m, n = (int)s->n, d = (int)s->d;
+  float *scores = malloc((size_t)(s->m * s->n) * sizeof *scores);
+  double *t = malloc((size_t)repeat * sizeof *t), median = 0.0;
+  if (scores && t) {
+    for (int64_t i = 0; i <= repeat; i++) {
+      double t0 = cli_now();
+      for (int64_t b = 0; b < s->batch; b++) {
+        const float *qb = q + b * s->m * s->d, *ab = an + b * s->n * s->d;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, d, 1.0f, qb, d, ab, d, 0.0f,
+                    scores, n);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, d, n, 1.0f, scores, n, ab, d,
+                    0.0f, c + b * s->m * s->d, d);
+      }
+      if (i > 0) t[i - 1] = cli_now() - t0;
+    }
+    qsort(t, (size_t)repeat, sizeof *t, cmp_double);
+    median = t[repeat / 2];
+  }
+  free(scores);
+  free(t);
+  return median;
+}
+#endif
+
 static void measure(const bench_args_t *a, attn_context_t *ctx, int64_t repeat, int index,
                     int total, bench_result_t *r) {
   const bench_shape_t *s = r->shape;
@@ -145,6 +184,11 @@ static void measure(const bench_args_t *a, attn_context_t *ctx, int64_t repeat, 
     qsort(t, (size_t)repeat, sizeof *t, cmp_double);
     r->median = t[repeat / 2];
     r->min = t[0];
+#ifdef ATTN_BENCH_CBLAS
+    if (r->backend != ATTN_BACKEND_CUDA)
+      r->sgemm =
+          sgemm_seconds(s, attn_buffer_data(q), attn_buffer_data(an), attn_buffer_data(c), repeat);
+#endif
   } else {
     snprintf(r->message, sizeof r->message, "%s: %s", attn_status_string(st),
              attn_context_last_error(ctx));
@@ -207,8 +251,8 @@ static int select_backends(const bench_args_t *a, attn_backend_t *list) {
 }
 
 static void print_text(const bench_result_t *r, int count, double copy_gbps) {
-  printf("%-9s %-15s %6s %8s %6s %5s %12s %12s %9s %9s %9s\n", "backend", "shape", "batch", "m",
-         "n", "d", "median_ms", "min_ms", "GB/s", "GFLOP/s", "copy_frac");
+  printf("%-9s %-15s %6s %8s %6s %5s %12s %12s %9s %9s %9s %10s\n", "backend", "shape", "batch",
+         "m", "n", "d", "median_ms", "min_ms", "GB/s", "GFLOP/s", "copy_frac", "sgemm_frac");
   for (int i = 0; i < count; i++) {
     const bench_shape_t *s = r[i].shape;
     printf("%-9s %-15s %6lld %8lld %6lld %5lld ", attn_backend_name(r[i].backend), s->name,
@@ -223,9 +267,13 @@ static void print_text(const bench_result_t *r, int count, double copy_gbps) {
     printf("%12.4f %12.4f %9.2f %9.2f ", r[i].median * 1e3, r[i].min * 1e3, gbps,
            flops / r[i].median / 1e9);
     if (r[i].backend != ATTN_BACKEND_CUDA && copy_gbps > 0)
-      printf("%9.3f\n", gbps / copy_gbps);
+      printf("%9.3f ", gbps / copy_gbps);
     else
-      printf("%9s\n", "-");
+      printf("%9s ", "-");
+    if (r[i].sgemm > 0)
+      printf("%10.3f\n", r[i].sgemm / r[i].median);
+    else
+      printf("%10s\n", "-");
   }
   if (copy_gbps > 0) printf("host copy bandwidth: %.2f GB/s (memcpy, read + write)\n", copy_gbps);
 }
@@ -250,9 +298,13 @@ static void print_json(const bench_result_t *r, int count, double copy_gbps, int
            "\"copy_fraction\": ",
            r[i].median, r[i].min, gbps, flops / r[i].median / 1e9);
     if (r[i].backend != ATTN_BACKEND_CUDA && copy_gbps > 0)
-      printf("%.6g}", gbps / copy_gbps);
+      printf("%.6g, ", gbps / copy_gbps);
     else
-      printf("null}");
+      printf("null, ");
+    if (r[i].sgemm > 0)
+      printf("\"sgemm_s\": %.9g, \"sgemm_fraction\": %.6g}", r[i].sgemm, r[i].sgemm / r[i].median);
+    else
+      printf("\"sgemm_s\": null, \"sgemm_fraction\": null}");
   }
   printf("\n]}\n");
 }

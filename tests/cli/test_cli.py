@@ -630,6 +630,8 @@ def bench_json(d):
         check(r["ok"] and (r["batch"], r["m"], r["n"], r["d"]) == (2, 3, 5, 4), str(r))
         check(0 < r["min_s"] <= r["median_s"] and r["gbps"] > 0 and r["gflops"] > 0, str(r))
         check(r["copy_fraction"] is not None and r["copy_fraction"] > 0, str(r))
+        check("sgemm_fraction" in r and (r["sgemm_fraction"] is None or r["sgemm_fraction"] > 0),
+              str(r))
     check(report["host_copy_gbps"] > 0 and report["repeat"] == 3, str(report))
 
 
