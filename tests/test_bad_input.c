@@ -447,6 +447,8 @@ START_TEST(test_bad_arguments) {
           if (!host && !ts[t].direct && fn != FN_RESERVE) continue;
           args_t a;
           base_args(ctx, &a);
+          /* reserve takes backend pointers: no host lengths array on CUDA. */
+          if (fn == FN_RESERVE && !ts[t].direct) a.shape.lengths = NULL;
           bc->mutate(&a);
           attn_status_t st = call_fn(fn, host, &a);
           const char *msg = attn_context_last_error(ctx);
@@ -500,6 +502,10 @@ START_TEST(test_base_calls_valid) {
           args_t a;
           base_args(ctx, &a);
           if (varlen) make_varlen(&a);
+          if (fn == FN_RESERVE && !ts[t].direct) {
+            a.shape.lengths = NULL;
+            a.shape.query_offsets = a.shape.annotation_offsets = NULL;
+          }
           attn_status_t st = call_fn(fn, host, &a);
           if (st == ATTN_OK) st = attn_context_synchronize(ctx);
           ck_assert_msg(st == ATTN_OK, "%s: valid %s%s (varlen %d): %s", ts[t].variant.name,
@@ -526,6 +532,7 @@ START_TEST(test_wrong_side_pointer) {
   attn_context_t *ctx = attn_test_context(ATTN_BACKEND_CUDA);
   args_t a;
   base_args(ctx, &a);
+  a.shape.lengths = NULL; /* so that the queries are the first host pointer checked */
   attn_status_t st = call_fn(FN_FORWARD, 0, &a);
   ck_assert_int_eq(st, ATTN_ERR_INVALID_ARG);
   ck_assert_ptr_nonnull(strstr(attn_context_last_error(ctx), "queries"));
