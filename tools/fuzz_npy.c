@@ -26,9 +26,13 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
     check(err[0] != '\0');
     return 0;
   }
+  /* The element count: 0 when any dimension is 0 (the others may then be huge), else the
+   * product, which the reader has checked fits. */
   int64_t count = 1;
   for (int i = 0; i < a.ndim; i++)
-    count *= a.shape[i];
+    if (a.shape[i] == 0) count = 0;
+  for (int i = 0; i < a.ndim && count; i++)
+    check(!__builtin_mul_overflow(count, a.shape[i], &count));
   check(count == a.count);
   check((a.count == 0) == (a.data == NULL));
   unsigned char header[2048];
