@@ -2,20 +2,24 @@
  * dispatch.cu - runs one call: sizes the workspace, queues the device-side validation, and
  * picks the implementation of each step.
  *
- * The dispatcher (ATTN_CUDA_ALGO_AUTO):
- *   - cuBLAS (GEMM) when the batch is uniform, has no lengths, and each set has at least
- *     GEMM_MIN_M queries sharing its annotations (and every size fits cuBLAS's int). Then the
- *     scores (dot, scaled dot, general after its q^T W projection) and the weighted sum are
- *     strided-batched SGEMMs, the softmax runs in between on the score matrix, and additive
- *     scores use cuBLAS projections and the ROWS score kernel.
- *   - Otherwise the ROWS kernels: a block per query row for scores and weighted sums, a warp or
- *     block per row for the softmax, and for attn_forward the fused ROWS kernel (forward.cu),
- *     which never stores the score matrix. Variable lengths and masks always land here: their
- *     sizes are known only on the device, and a GEMM would read (and could spread NaN from)
- *     annotations past a valid length.
+ * The dispatcher (ATTN_CUDA_ALGO_AUTO) runs the ROWS kernels: a block per query row for scores
+ * and weighted sums, a warp or block per row for the softmax, and for attn_forward the fused
+ * ROWS kernel (forward.cu), which never stores the score matrix. Variable lengths and masks
+ * always land there: their sizes are known only on the device, and a GEMM would read (and could
+ * spread NaN from) annotations past a valid length.
+ *
+ * AUTO never picks cuBLAS, because DESIGN.md promises batch invariance: a query's bits must not
+ * depend on the other queries of its call, and cuBLAS chooses its kernel (tile shape, split-K)
+ * from m, so the same query can round differently in a batch of 1 and a batch of 64. The ROWS
+ * kernels compute each row in an order that depends only on that row's set.
+ *
  * Forced algorithms: SIMPLE runs the thread-per-row baseline of every step; GEMM runs cuBLAS
- * wherever the batch allows it and ROWS elsewhere; ROWS (ATTN_ALGO_FUSED) never uses cuBLAS.
- * Issue 6 tunes these thresholds by measurement and adds the fast fused kernels.
+ * wherever the batch allows it (uniform, no lengths, sizes within int) and ROWS elsewhere: the
+ * scores (dot, scaled dot, general after its q^T W projection) and the weighted sum are
+ * strided-batched SGEMMs, the softmax runs in between on the score matrix, and additive scores
+ * use cuBLAS projections and the ROWS score kernel. GEMM is deterministic run to run but not
+ * batch-invariant. ROWS (ATTN_ALGO_FUSED) never uses cuBLAS.
+ * Issue 6 adds fast fused kernels whose speed on GEMM shapes lets AUTO stay batch-invariant.
  */
 #include "blas.cuh"
 #include "forward.cuh"
@@ -25,9 +29,6 @@
 #include "weighted_sum.cuh"
 
 #include <stdio.h>
-
-/* Queries per set from which scoring is GEMM-shaped (each annotation row is reused m times). */
-#define GEMM_MIN_M 32
 
 /* Whether cuBLAS may run p: uniform, unmasked, non-empty, sizes within int. with_lds: also
  * check the leading dimensions of the matrices p has (attn_cuda_reserve has none). */
@@ -46,9 +47,7 @@ static bool use_gemm(const attn_cuda_problem_t *p, bool with_lds) {
   switch (p->algo) {
   case ATTN_CUDA_ALGO_GEMM:
     return gemm_possible(p, with_lds);
-  case ATTN_CUDA_ALGO_AUTO:
-    return p->m >= GEMM_MIN_M && gemm_possible(p, with_lds);
-  default:
+  default: /* AUTO, SIMPLE, ROWS: batch-invariant kernels only */
     return false;
   }
 }

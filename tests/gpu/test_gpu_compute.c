@@ -200,11 +200,12 @@ START_TEST(test_deterministic) {
 }
 END_TEST
 
-/* Batch invariance of the kernels that promise it (SIMPLE and the row kernels; cuBLAS may pick
- * a different kernel for a different m): each query of a varlen batch, run alone as a batch of
- * one, gives bit-identical results. */
+/* Batch invariance of the paths that promise it (SIMPLE, the row kernels, and AUTO, which never
+ * picks cuBLAS; forced GEMM may pick a different cuBLAS kernel for a different m): each query of
+ * a varlen batch, run alone as a batch of one, gives bit-identical results. */
 START_TEST(test_batch_invariant) {
-  const attn_algo_t algo = _i == 0 ? ATTN_ALGO_SIMPLE : ATTN_ALGO_FUSED;
+  static const attn_algo_t algos[] = {ATTN_ALGO_SIMPLE, ATTN_ALGO_FUSED, ATTN_ALGO_AUTO};
+  const attn_algo_t algo = algos[_i];
   attn_test_problem_t p;
   grid_problem(&p, 7, ATTN_SCORE_DOT);
   attn_context_t *ctx = gpu_context(algo);
@@ -246,7 +247,7 @@ static Suite *gpu_compute_suite(void) {
   tcase_set_timeout(tc, 600);
   tcase_add_loop_test(tc, test_grid, 0, GRID_SIZE * 4);
   tcase_add_loop_test(tc, test_deterministic, 0, GRID_SIZE * 4);
-  tcase_add_loop_test(tc, test_batch_invariant, 0, 2);
+  tcase_add_loop_test(tc, test_batch_invariant, 0, 3);
   suite_add_tcase(s, tc);
   return s;
 }
