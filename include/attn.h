@@ -101,7 +101,9 @@ typedef enum attn_backend {
 
 /* Which implementation a backend uses. AUTO picks by shape; the others force one path so that
  * tests and benchmarks can compare them. A backend without a forced path uses its only one
- * (the REFERENCE backend ignores this option). */
+ * (the REFERENCE backend ignores this option). Every path is deterministic run to run; every
+ * path but a forced GEMM on CUDA is also batch-invariant (cuBLAS picks its kernel from the
+ * shape, so a query may round differently alone and in a batch; AUTO never picks it there). */
 typedef enum attn_algo {
   ATTN_ALGO_AUTO = 0,   /* pick by shape (documented in each backend's dispatcher) */
   ATTN_ALGO_SIMPLE = 1, /* the simplest correct kernels: one thread/row, no tiling */
