@@ -4,16 +4,22 @@
  * memory-bound work. The REFERENCE backend (backend_reference.c) is its oracle.
  *
  * Work is cut into items: a block of queries of one annotation set. Items run on the context's
- * threads (options.cpu_threads, 0 = every core) in any order; each item writes only its own rows
- * and uses its thread's slice of the per-context workspace, which only grows (ops->reserve sizes
- * it up front), so steady-state calls allocate nothing.
+ * threads (options.cpu_threads, 0 = every core; OpenMP, dynamic runs of neighbouring items) in
+ * any order; each item writes only its own rows and uses its thread's slice of the per-context
+ * workspace, which only grows (ops->reserve sizes it up front), so steady-state calls allocate
+ * nothing. Calls with fewer than SERIAL_WORK multiply-adds stay on the calling thread.
  *
  * Paths (forward), chosen per set:
- *   GEMM   a block of Mb queries: S = Q A^T (sgemm), softmax on the block while it is in L2
- *          (Mb * n floats <= 512 KiB), C = P V (sgemm), rows scaled by 1/sum.
+ *   GEMM   a block of Mb queries (32..256, Mb * n floats <= 2 MiB, one L2 of the Sapphire Rapids
+ *          cores this was tuned on): S = Q A^T (sgemm), softmax on the block while it is in L2,
+ *          C = P V (sgemm), rows scaled by 1/sum. Larger blocks than half an L2 measured faster:
+ *          each sgemm call repacks A, so fewer, taller blocks win on long sets.
  *   FUSED  a group of 8 queries walks the annotations once, 64 at a time: scores, an online
  *          softmax (running max and sum, context rescaled when the max grows) and the context
  *          update, while the 64 annotations are in L1. No score matrix unless S or W is asked for.
+ *          Two special forms for tiny d and dv (<= 8, the walkthrough's 3), not additive:
+ *          LANES (AVX-512, context/lse only): 16 queries, one per vector lane, same online
+ *          softmax; otherwise the same pass with inline scalar loops instead of kernel calls.
  *   SIMPLE one query, all its scores, then softmax, then context.
  * AUTO picks GEMM when OpenBLAS is there, the score is not additive, d, dv and the set's valid
  * length are >= 32 and the set has at least Mb/2 queries; otherwise FUSED. ATTN_ALGO_* forces
@@ -21,12 +27,14 @@
  *
  * Determinism and batch invariance. A query's arithmetic never depends on the thread count, on
  * which thread runs it, or on the other queries of the call: items are independent; the kernels'
- * order depends only on vector lengths; a GEMM block is always Mb rows (a tail block is copied
- * into a zero-padded Mb-row buffer), Mb depends only on the set's valid length, and sgemm runs
- * single-threaded inside an item, so a row of the product sees the same packing and k order
- * wherever it sits. Under AUTO the path itself depends on the set's query count, so adding
- * queries to the same set may move that set from FUSED to GEMM (results then differ within the
- * tolerance, not bit for bit); a forced algorithm is bit-for-bit batch-invariant.
+ * order depends only on vector lengths; a lane's arithmetic does not depend on the other lanes;
+ * a GEMM block is always Mb rows (a tail block is copied into a zero-padded Mb-row buffer), Mb
+ * depends only on the set's valid length, and sgemm runs single-threaded inside an item, so a
+ * row of the product sees the same packing and k order wherever it sits (tests check this bit
+ * for bit). Under AUTO the path itself depends on the set's query count and on whether S or W is
+ * requested, so adding queries to the same set may move that set from FUSED to GEMM (results
+ * then differ within the tolerance, not bit for bit); a forced algorithm with the same outputs
+ * requested is bit-for-bit batch-invariant.
  */
 #include "context.h"
 #include "cpu_gemm.h"
@@ -41,17 +49,16 @@
 #include <omp.h>
 #endif
 
-#define FUSED_QUERIES 8   /* queries sharing one pass over the annotations */
-#define FUSED_CHUNK   64  /* annotations per online-softmax step (kept in L1) */
-#define GEMM_MIN_ROWS 32  /* the smallest GEMM block */
-#define GEMM_MAX_ROWS 256 /* the largest GEMM block */
-#define GEMM_S_FLOATS                                                                              \
-  (512 * 1024)               /* score block budget: 2 MiB, one L2 of the cores this was tuned on */
-#define GEMM_MIN_WIDTH 32    /* d, dv and valid length below this: not GEMM-shaped */
-#define SOFTMAX_ROWS   16    /* rows per item of the softmax call */
-#define SERIAL_WORK    32768 /* multiply-adds below which a call stays on one thread */
-#define SMALL_WIDTH    8     /* d, dv up to this: FUSED runs inline scalar loops */
-#define ALIGN_FLOATS   16    /* 64-byte sub-buffers */
+#define FUSED_QUERIES  8            /* queries sharing one pass over the annotations */
+#define FUSED_CHUNK    64           /* annotations per online-softmax step (kept in L1) */
+#define GEMM_MIN_ROWS  32           /* the smallest GEMM block */
+#define GEMM_MAX_ROWS  256          /* the largest GEMM block */
+#define GEMM_S_FLOATS  (512 * 1024) /* score block budget: 2 MiB, see above */
+#define GEMM_MIN_WIDTH 32           /* d, dv and valid length below this: not GEMM-shaped */
+#define SOFTMAX_ROWS   16           /* rows per item of the softmax call */
+#define SERIAL_WORK    32768        /* multiply-adds below which a call stays on one thread */
+#define SMALL_WIDTH    8            /* d, dv up to this: FUSED runs inline scalar loops */
+#define ALIGN_FLOATS   16           /* 64-byte sub-buffers */
 
 #if defined(__GNUC__)
 #define ATTN_ALWAYS_INLINE __attribute__((always_inline))

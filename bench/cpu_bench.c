@@ -1,0 +1,190 @@
+/*
+ * cpu_bench.c - the C half of bench/cpu-vs-numpy.sh: times attn's CPU backend on the issue's
+ * shapes, and measures on the same machine, in the same run, OpenBLAS sgemm throughput and
+ * memory copy bandwidth. Prints one line per measurement (parsed by cpu-vs-numpy.sh):
+ *
+ *   attn <name> <m> <n> <d> <batch> <median seconds per call>
+ *   sgemm <GFLOP/s>   (best of: square 4096^3, and attn's two products on 8192 x 1024 x 512)
+ *   copy <GB/s>       (bytes read + bytes written per second, best of 1 thread and all threads)
+ *
+ * Inputs are uniform in [-r, r] with r = sqrt(3) / d^(1/4), so a dot score has unit variance
+ * (the regime attention runs in; raw N(0,1) inputs at d = 512 give scores with std 22, a
+ * one-hot softmax and denormal weights that would time the FPU's slow path, not the library).
+ *
+ * Usage: cpu_bench [reps]   (reps >= 5, default 7; each figure is the median of reps runs)
+ */
+#include "attn.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(double *t, int count) {
+  qsort(t, (size_t)count, sizeof(double), cmp_double);
+  return count % 2 ? t[count / 2] : 0.5 * (t[count / 2 - 1] + t[count / 2]);
+}
+
+static float *alloc_floats(size_t count) {
+  void *p = NULL;
+  if (posix_memalign(&p, 64, count * sizeof(float) + 64) != 0) {
+    fprintf(stderr, "cpu_bench: out of memory (%zu floats)\n", count);
+    exit(1);
+  }
+  return p;
+}
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static float uniform(float r) {
+  rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+  return r * (2.0f * (float)((rng_state >> 40) * (1.0 / 16777216.0)) - 1.0f);
+}
+
+static void fill(float *x, size_t count, float r) {
+  for (size_t i = 0; i < count; i++)
+    x[i] = uniform(r);
+}
+
+static void check(attn_status_t st, attn_context_t *ctx, const char *what) {
+  if (st != ATTN_OK) {
+    fprintf(stderr, "cpu_bench: %s: %s (%s)\n", what, attn_status_string(st),
+            ctx ? attn_context_last_error(ctx) : "");
+    exit(1);
+  }
+}
+
+/* Times attn_forward on `batch` sets of m queries x n annotations of width d (context only). */
+static void bench_attn(attn_context_t *ctx, const char *name, int64_t batch, int64_t m, int64_t n,
+                       int64_t d, int reps) {
+  float r = sqrtf(3.0f) / powf((float)d, 0.25f);
+  float *q = alloc_floats((size_t)(batch * m * d)), *a = alloc_floats((size_t)(batch * n * d));
+  float *c = alloc_floats((size_t)(batch * m * d));
+  fill(q, (size_t)(batch * m * d), r);
+  fill(a, (size_t)(batch * n * d), r);
+  attn_shape_t shape = {batch, m, n, d, d, NULL, NULL, NULL};
+  attn_inputs_t in = {attn_cmat(q, d, m * d), attn_cmat(a, d, n * d), attn_cmat(NULL, 0, 0)};
+  attn_outputs_t out = {attn_mat(c, d, m * d), attn_mat(NULL, 0, 0), attn_mat(NULL, 0, 0), NULL};
+  check(attn_context_reserve(ctx, &shape, NULL), ctx, "reserve");
+  check(attn_forward(ctx, &shape, NULL, &in, &out), ctx, name); /* warm-up */
+  /* calls per timed run: enough for ~20 ms so that tiny shapes are not timer-bound */
+  double t0 = now();
+  check(attn_forward(ctx, &shape, NULL, &in, &out), ctx, name);
+  double one = now() - t0;
+  int calls = one > 0.02 ? 1 : (int)(0.02 / (one > 1e-8 ? one : 1e-8)) + 1;
+  double *t = malloc((size_t)reps * sizeof(double));
+  for (int rep = 0; rep < reps; rep++) {
+    t0 = now();
+    for (int i = 0; i < calls; i++)
+      attn_forward(ctx, &shape, NULL, &in, &out);
+    t[rep] = (now() - t0) / calls;
+  }
+  printf("attn %s %lld %lld %lld %lld %.9g\n", name, (long long)m, (long long)n, (long long)d,
+         (long long)batch, median(t, reps));
+  fflush(stdout);
+  free(t);
+  free(q);
+  free(a);
+  free(c);
+}
+
+/* OpenBLAS sgemm GFLOP/s (OpenBLAS's own threading, all cores): the best of a square product
+ * and of attn's two products on the 8192 x 1024 x 512 shape (S = Q A^T, C = S A). */
+static double bench_sgemm(int reps) {
+  const int sq = 4096, m = 8192, n = 1024, d = 512;
+  float *x = alloc_floats((size_t)sq * sq), *y = alloc_floats((size_t)sq * sq);
+  float *z = alloc_floats((size_t)sq * sq);
+  fill(x, (size_t)sq * sq, 1.0f);
+  fill(y, (size_t)sq * sq, 1.0f);
+  double *t = malloc((size_t)reps * sizeof(double)), best = 0.0;
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, sq, sq, sq, 1.0f, x, sq, y, sq, 0.0f, z,
+              sq);
+  for (int rep = 0; rep < reps; rep++) {
+    double t0 = now();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, sq, sq, sq, 1.0f, x, sq, y, sq, 0.0f, z,
+                sq);
+    t[rep] = now() - t0;
+  }
+  double g = 2.0 * sq * (double)sq * sq / median(t, reps) / 1e9;
+  best = g > best ? g : best;
+  /* x holds Q [m x d] (8192 * 512 <= 4096^2), y holds A [n x d], z holds S [m x n] */
+  for (int rep = 0; rep <= reps; rep++) {
+    double t0 = now();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, d, 1.0f, x, d, y, d, 0.0f, z, n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, d, n, 1.0f, z, n, y, d, 0.0f, x, d);
+    if (rep > 0) t[rep - 1] = now() - t0; /* the first is a warm-up */
+  }
+  g = 4.0 * m * (double)n * d / median(t, reps) / 1e9;
+  best = g > best ? g : best;
+  free(t);
+  free(x);
+  free(y);
+  free(z);
+  return best;
+}
+
+/* Copy bandwidth: bytes read + written per second by memcpy of 512 MiB, on one thread and split
+ * over all threads; the better of the two. */
+static double bench_copy(int reps) {
+  const size_t bytes = (size_t)512 << 20;
+  char *src = (char *)alloc_floats(bytes / 4), *dst = (char *)alloc_floats(bytes / 4);
+  memset(src, 1, bytes);
+  memset(dst, 0, bytes);
+  double *t = malloc((size_t)reps * sizeof(double)), best = 0.0;
+  const int counts[2] = {1, omp_get_num_procs()};
+  for (int c = 0; c < 2; c++) {
+    for (int rep = 0; rep <= reps; rep++) {
+      double t0 = now();
+#pragma omp parallel num_threads(counts[c])
+      {
+        size_t parts = (size_t)omp_get_num_threads(), me = (size_t)omp_get_thread_num();
+        size_t part = bytes / parts, off = part * me;
+        if (me == parts - 1) part = bytes - off;
+        memcpy(dst + off, src + off, part);
+      }
+      if (rep > 0) t[rep - 1] = now() - t0; /* the first is a warm-up */
+    }
+    double bw = 2.0 * (double)bytes / median(t, reps) / 1e9;
+    best = bw > best ? bw : best;
+  }
+  free(t);
+  free(src);
+  free(dst);
+  return best;
+}
+
+int main(int argc, char **argv) {
+  int reps = argc > 1 ? atoi(argv[1]) : 7;
+  if (reps < 5) reps = 5;
+  attn_options_t opts = attn_default_options();
+  opts.backend = ATTN_BACKEND_CPU;
+  attn_context_t *ctx = NULL;
+  check(attn_context_create(&opts, &ctx), NULL, "context");
+  printf("# attn cpu backend, %d cores\n", omp_get_num_procs());
+  const char *only = argc > 2 ? argv[2] : NULL; /* run one measurement (for profiling) */
+#define WANT(name) (!only || strstr(only, name) != NULL)
+  if (WANT("latency")) bench_attn(ctx, "latency", 1, 1, 4, 3, reps);
+  if (WANT("tiny")) bench_attn(ctx, "tiny", 1, 4096, 4, 3, reps);
+  if (WANT("medium")) bench_attn(ctx, "medium", 1, 4096, 128, 256, reps);
+  if (WANT("gemm")) bench_attn(ctx, "gemm", 1, 8192, 1024, 512, reps);
+  if (WANT("long")) bench_attn(ctx, "long", 1, 1024, 4096, 128, reps);
+  if (WANT("decode")) bench_attn(ctx, "decode", 4096, 1, 256, 128, reps);
+  attn_context_destroy(ctx);
+  if (WANT("sgemm")) printf("sgemm %.6g\n", bench_sgemm(reps));
+  if (WANT("copy")) printf("copy %.6g\n", bench_copy(reps));
+  return 0;
+}
