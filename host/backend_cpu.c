@@ -58,6 +58,7 @@
 #define SOFTMAX_ROWS   16           /* rows per item of the softmax call */
 #define SERIAL_WORK    32768        /* multiply-adds below which a call stays on one thread */
 #define SMALL_WIDTH    8            /* d, dv up to this: FUSED runs inline scalar loops */
+#define PREFETCH_ROWS  4            /* annotation rows prefetched ahead of the score loop */
 #define ALIGN_FLOATS   16           /* 64-byte sub-buffers */
 
 #if defined(__GNUC__)
@@ -205,9 +206,16 @@ static void score_chunk(const cpu_call_t *c, const attn_cpu_kernels_t *k, const 
     return;
   }
   const float scale = sc->kind == ATTN_SCORE_SCALED_DOT ? sc->scale : 1.0f;
-  const float *a = set->annotations + j0 * p->annotations.ld;
-  for (int64_t j = 0; j < count; j++)
-    s[j] = scale * k->dot(u, a + j * p->annotations.ld, p->d);
+  const int64_t lda = p->annotations.ld;
+  const float *a = set->annotations + j0 * lda;
+  for (int64_t j = 0; j < count; j++) {
+    /* a few rows ahead, within the valid ones: one core's misses overlap, so a memory-bound
+       pass (decode) streams at a multiple of the demand-miss rate */
+    if (j0 + j + PREFETCH_ROWS < set->valid)
+      for (int64_t l = 0; l < p->d; l += 16)
+        __builtin_prefetch(a + (j + PREFETCH_ROWS) * lda + l, 0, 1);
+    s[j] = scale * k->dot(u, a + j * lda, p->d);
+  }
 }
 
 /* SIMPLE is the fused pass with one query and one chunk holding every valid annotation. */
