@@ -1,6 +1,7 @@
 /*
  * test_walkthrough.c - the walkthrough's golden values, through every step and through forward,
- * on every usable backend and API path (host calls, buffers, direct, forced staging).
+ * on every usable backend and API path (host calls, buffers, direct, forced staging) and with
+ * every algorithm forced (SIMPLE, GEMM, FUSED).
  *
  * Decoder state q = [5, 1, 20]; annotations [3, 12, 45], [59, 2, 5], [1, 43, 5], [4, 3, 45.3].
  * The notebook's float128 answers: scores [927, 397, 148, 929], weights [0.1192029, 0, 0,
@@ -47,6 +48,12 @@ static void walkthrough_problem(attn_test_problem_t *p, int64_t n) {
     memcpy(p->a + j * p->ma.ld, A[j], sizeof A[j]);
 }
 
+/* Every backend and API path, then every forced algorithm of the non-reference backends. */
+static int all_variants(attn_test_variant_t vs[2 * ATTN_TEST_MAX_VARIANTS]) {
+  int n = attn_test_variants(vs);
+  return n + attn_test_algo_variants(vs + n);
+}
+
 /* Double computations on float inputs. */
 static void exact_scores(double s[4]) {
   for (int j = 0; j < 4; j++) {
@@ -76,8 +83,8 @@ static void exact_context(const double w[4], double c[3]) {
 }
 
 START_TEST(test_single_score) {
-  attn_test_variant_t vs[ATTN_TEST_MAX_VARIANTS];
-  int nv = attn_test_variants(vs);
+  attn_test_variant_t vs[2 * ATTN_TEST_MAX_VARIANTS];
+  int nv = all_variants(vs);
   attn_test_problem_t p;
   walkthrough_problem(&p, 1);
   for (int i = 0; i < nv; i++) {
@@ -93,8 +100,8 @@ START_TEST(test_single_score) {
 END_TEST
 
 START_TEST(test_scores) {
-  attn_test_variant_t vs[ATTN_TEST_MAX_VARIANTS];
-  int nv = attn_test_variants(vs);
+  attn_test_variant_t vs[2 * ATTN_TEST_MAX_VARIANTS];
+  int nv = all_variants(vs);
   attn_test_problem_t p;
   double exact[4];
   walkthrough_problem(&p, 4);
@@ -114,8 +121,8 @@ START_TEST(test_scores) {
 END_TEST
 
 START_TEST(test_softmax) {
-  attn_test_variant_t vs[ATTN_TEST_MAX_VARIANTS];
-  int nv = attn_test_variants(vs);
+  attn_test_variant_t vs[2 * ATTN_TEST_MAX_VARIANTS];
+  int nv = all_variants(vs);
   attn_test_problem_t p;
   const float scores[4] = {927, 397, 148, 929};
   double s[4], w[4], lse;
@@ -145,8 +152,8 @@ START_TEST(test_softmax) {
 END_TEST
 
 START_TEST(test_weighted_sum) {
-  attn_test_variant_t vs[ATTN_TEST_MAX_VARIANTS];
-  int nv = attn_test_variants(vs);
+  attn_test_variant_t vs[2 * ATTN_TEST_MAX_VARIANTS];
+  int nv = all_variants(vs);
   attn_test_problem_t p;
   const float weights[4] = {0.11920292f, 0.0f, 0.0f, 0.88079708f};
   double w[4], c[3];
@@ -170,8 +177,8 @@ END_TEST
 
 /* Forward with every output; also compared with the reference through tolerance.h. */
 START_TEST(test_forward) {
-  attn_test_variant_t vs[ATTN_TEST_MAX_VARIANTS];
-  int nv = attn_test_variants(vs);
+  attn_test_variant_t vs[2 * ATTN_TEST_MAX_VARIANTS];
+  int nv = all_variants(vs);
   attn_test_problem_t p;
   double s[4], w[4], c[3], lse;
   walkthrough_problem(&p, 4);
@@ -215,8 +222,8 @@ END_TEST
 
 /* Forward without the optional outputs gives the same context as with them. */
 START_TEST(test_forward_context_only) {
-  attn_test_variant_t vs[ATTN_TEST_MAX_VARIANTS];
-  int nv = attn_test_variants(vs);
+  attn_test_variant_t vs[2 * ATTN_TEST_MAX_VARIANTS];
+  int nv = all_variants(vs);
   attn_test_problem_t p;
   walkthrough_problem(&p, 4);
   for (int i = 0; i < nv; i++) {
