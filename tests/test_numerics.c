@@ -6,7 +6,8 @@
  *   - scores past a set's valid length are -inf and weights there 0;
  *   - NaN or garbage past the valid length (annotations, values, input scores or weights) changes
  *     nothing, bit for bit, because it is never read;
- *   - a NaN in one query reaches only that query's row;
+ *   - a NaN in one query reaches only that query's row (which is NaN, as the reference's), and
+ *     so does an infinity; a NaN annotation or value reaches only its set's rows;
  *   - determinism: two runs are bit-identical;
  *   - batch invariance: a query's outputs are bit-identical alone and inside a batch.
  */
@@ -305,12 +306,13 @@ START_TEST(test_nan_query_contained) {
   attn_test_variant_t vs[ATTN_TEST_MAX_VARIANTS];
   int nv = attn_test_variants(vs);
   attn_test_spec_t spec = attn_test_spec(2, 5, 40, 7);
-  spec.kind = (attn_score_kind_t)_i;
+  spec.kind = (attn_score_kind_t)(_i % 4);
+  const int use_inf = _i >= 4; /* +inf instead of NaN: only containment is defined */
   spec.outliers = 0.02;
   attn_test_problem_t clean, dirty;
   attn_test_problem_init(&clean, &spec);
   attn_test_problem_init(&dirty, &spec);
-  dirty.q[2 * dirty.mq.ld + 3] = NAN;
+  dirty.q[2 * dirty.mq.ld + 3] = use_inf ? INFINITY : NAN;
   attn_test_out_t ref;
   attn_test_out_init(&ref, &dirty, 1, 1, 1);
   attn_test_run_on(ATTN_BACKEND_REFERENCE, &dirty, ATTN_TEST_FORWARD, ATTN_TEST_DIRECT, NULL, NULL,
@@ -331,6 +333,7 @@ START_TEST(test_nan_query_contained) {
                     *dw = b.w + t.s + (size_t)(r * clean.lds);
         const float *cc = a.c + t.c + (size_t)(r * clean.ldc),
                     *dc = b.c + t.c + (size_t)(r * clean.ldc);
+        if (set == 0 && r == 2 && use_inf) continue;
         if (set == 0 && r == 2) {
           for (int64_t j = 0; j < t.n; j++)
             ck_assert_msg(isnan(ds[j]), "%s: score %lld of the NaN row is %g", vs[i].name,
@@ -354,11 +357,70 @@ START_TEST(test_nan_query_contained) {
       }
     }
     /* And the whole run agrees with the reference's (NaN where it has NaN). */
-    ck_assert_int_eq(attn_test_compare(&dirty, &b, &ref, &tols, vs[i].name), 0);
+    if (!use_inf) ck_assert_int_eq(attn_test_compare(&dirty, &b, &ref, &tols, vs[i].name), 0);
     attn_test_out_free(&a);
     attn_test_out_free(&b);
   }
   attn_test_out_free(&ref);
+  attn_test_problem_free(&clean);
+  attn_test_problem_free(&dirty);
+}
+END_TEST
+
+/* A NaN in a valid annotation (loop 0) or value (loop 1) of set 1 reaches only set 1's rows; a
+ * NaN value leaves every score and weight bit-identical and makes set 1's contexts NaN. */
+START_TEST(test_nan_annotation_contained) {
+  const int in_values = _i;
+  attn_test_variant_t vs[ATTN_TEST_MAX_VARIANTS];
+  int nv = attn_test_variants(vs);
+  attn_test_spec_t spec = attn_test_spec(3, 4, 30, 6);
+  spec.separate_values = 1;
+  spec.dv = 5;
+  spec.outliers = 0.02;
+  attn_test_problem_t clean, dirty;
+  attn_test_problem_init(&clean, &spec);
+  attn_test_problem_init(&dirty, &spec);
+  attn_test_set_t t1 = attn_test_set(&dirty, 1);
+  if (in_values)
+    dirty.v[t1.v + (size_t)(7 * dirty.mv.ld + 2)] = NAN;
+  else
+    dirty.a[t1.a + (size_t)(7 * dirty.ma.ld + 2)] = NAN;
+  for (int i = 0; i < nv; i++) {
+    attn_test_out_t a, b;
+    attn_test_out_init(&a, &clean, 1, 1, 1);
+    attn_test_out_init(&b, &dirty, 1, 1, 1);
+    attn_test_run_variant(&vs[i], &clean, ATTN_TEST_FORWARD, NULL, NULL, &a);
+    attn_test_run_variant(&vs[i], &dirty, ATTN_TEST_FORWARD, NULL, NULL, &b);
+    for (int64_t set = 0; set < 3; set++) {
+      attn_test_set_t t = attn_test_set(&clean, set);
+      char what[192];
+      snprintf(what, sizeof what, "%s set %lld", vs[i].name, (long long)set);
+      for (int64_t r = 0; r < t.m; r++) {
+        const float *cs = a.s + t.s + (size_t)(r * clean.lds),
+                    *ds = b.s + t.s + (size_t)(r * clean.lds);
+        const float *cw = a.w + t.s + (size_t)(r * clean.lds),
+                    *dw = b.w + t.s + (size_t)(r * clean.lds);
+        const float *cc = a.c + t.c + (size_t)(r * clean.ldc),
+                    *dc = b.c + t.c + (size_t)(r * clean.ldc);
+        if (set != 1 || in_values) {
+          ck_assert(same_bits(what, ds, cs, (size_t)t.n));
+          ck_assert(same_bits(what, dw, cw, (size_t)t.n));
+          ck_assert(same_bits(what, b.lse + t.lse + r, a.lse + t.lse + r, 1));
+        } else {
+          ck_assert_msg(isnan(ds[7]), "%s: score 7 of row %lld is %g", what, (long long)r,
+                        (double)ds[7]);
+        }
+        if (set != 1) {
+          ck_assert(same_bits(what, dc, cc, (size_t)clean.shape.dv));
+        } else {
+          ck_assert_msg(isnan(dc[2]), "%s: context[2] of row %lld is %g", what, (long long)r,
+                        (double)dc[2]);
+        }
+      }
+    }
+    attn_test_out_free(&a);
+    attn_test_out_free(&b);
+  }
   attn_test_problem_free(&clean);
   attn_test_problem_free(&dirty);
 }
@@ -469,7 +531,8 @@ static Suite *make_numerics_suite(void) {
   tcase_add_test(tc, test_fully_masked_rows);
   tcase_add_test(tc, test_empty_sets);
   tcase_add_loop_test(tc, test_garbage_past_length_ignored, 0, 4);
-  tcase_add_loop_test(tc, test_nan_query_contained, 0, 4);
+  tcase_add_loop_test(tc, test_nan_query_contained, 0, 8);
+  tcase_add_loop_test(tc, test_nan_annotation_contained, 0, 2);
   tcase_add_loop_test(tc, test_determinism, 0, 2);
   tcase_add_loop_test(tc, test_batch_invariance, 0, 3);
   suite_add_tcase(s, tc);
