@@ -58,7 +58,6 @@
 #define SOFTMAX_ROWS   16           /* rows per item of the softmax call */
 #define SERIAL_WORK    32768        /* multiply-adds below which a call stays on one thread */
 #define SMALL_WIDTH    8            /* d, dv up to this: FUSED runs inline scalar loops */
-#define PREFETCH_ROWS  4            /* annotation rows prefetched ahead of the score loop */
 #define ALIGN_FLOATS   16           /* 64-byte sub-buffers */
 
 #if defined(__GNUC__)
@@ -206,16 +205,9 @@ static void score_chunk(const cpu_call_t *c, const attn_cpu_kernels_t *k, const 
     return;
   }
   const float scale = sc->kind == ATTN_SCORE_SCALED_DOT ? sc->scale : 1.0f;
-  const int64_t lda = p->annotations.ld;
-  const float *a = set->annotations + j0 * lda;
-  for (int64_t j = 0; j < count; j++) {
-    /* a few rows ahead, within the valid ones: one core's misses overlap, so a memory-bound
-       pass (decode) streams at a multiple of the demand-miss rate */
-    if (j0 + j + PREFETCH_ROWS < set->valid)
-      for (int64_t l = 0; l < p->d; l += 16)
-        __builtin_prefetch(a + (j + PREFETCH_ROWS) * lda + l, 0, 1);
-    s[j] = scale * k->dot(u, a + j * lda, p->d);
-  }
+  const int64_t lda = p->annotations.ld, left = set->valid - j0 - count;
+  k->dots(u, set->annotations + j0 * lda, lda, count, p->d, scale, s,
+          left < ATTN_CPU_PREFETCH ? left : ATTN_CPU_PREFETCH);
 }
 
 /* SIMPLE is the fused pass with one query and one chunk holding every valid annotation. */
@@ -311,8 +303,7 @@ ATTN_ALWAYS_INLINE static inline void fused_pass(const cpu_call_t *c, const attn
         mrun[g] = mnew;
       }
       lsum[g] += k->exp_sum(e, mrun[g], count);
-      for (int64_t j = 0; j < count; j++)
-        k->axpy(cg, e[j], vals + j * ldv, dv);
+      k->axpy_rows(cg, e, vals, ldv, count, dv);
     }
   }
 
@@ -362,8 +353,18 @@ static int small_has_nan(const float *x, int64_t n) {
 static float small_exp_sum(float *x, float shift, int64_t n) {
   return attn_cpu_scalar_exp_sum(x, shift, n);
 }
+static void small_dots(const float *u, const float *a, int64_t lda, int64_t count, int64_t d,
+                       float scale, float *s, int64_t ahead) {
+  (void)ahead;
+  attn_cpu_scalar_dots(u, a, lda, count, d, scale, s);
+}
+static void small_axpy_rows(float *y, const float *p, const float *v, int64_t ldv, int64_t count,
+                            int64_t n) {
+  attn_cpu_scalar_axpy_rows(y, p, v, ldv, count, n);
+}
 static const attn_cpu_kernels_t small_kernels = {
-    "scalar", small_dot, small_axpy, small_scal, small_max, small_has_nan, small_exp_sum, NULL};
+    "scalar",      small_dot,     small_axpy, small_scal,      small_max,
+    small_has_nan, small_exp_sum, small_dots, small_axpy_rows, NULL};
 
 static int small_shape(const attn_problem_t *p) {
   return p->d <= SMALL_WIDTH && p->dv <= SMALL_WIDTH && !is_additive(p);
@@ -615,8 +616,7 @@ static void weighted_sum_item(const cpu_call_t *c, const attn_set_t *set, int pa
     const float *w = set->weights_in + i * p->weights_in.ld;
     float *cr = set->context + i * p->context.ld;
     memset(cr, 0, (size_t)dv * sizeof(float));
-    for (int64_t j = 0; j < valid; j++)
-      c->k->axpy(cr, w[j], set->values + j * p->values.ld, dv);
+    c->k->axpy_rows(cr, w, set->values, p->values.ld, valid, dv);
   }
 }
 

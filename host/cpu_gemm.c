@@ -77,8 +77,7 @@ void attn_cpu_gemm_nn(const attn_cpu_kernels_t *kn, int64_t m, int64_t n, int64_
   for (int64_t i = 0; i < m; i++) {
     float *ci = c + i * ldc;
     memset(ci, 0, (size_t)n * sizeof(float));
-    for (int64_t l = 0; l < k; l++)
-      kn->axpy(ci, a[i * lda + l], b + l * ldb, n);
+    kn->axpy_rows(ci, a + i * lda, b, ldb, k, n);
   }
 }
 

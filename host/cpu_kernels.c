@@ -40,9 +40,19 @@ static float generic_exp_sum(float *x, float shift, int64_t n) {
   return attn_cpu_scalar_exp_sum(x, shift, n);
 }
 
-static const attn_cpu_kernels_t generic_kernels = {"generic",       generic_dot, generic_axpy,
-                                                   generic_scal,    generic_max, generic_has_nan,
-                                                   generic_exp_sum, NULL};
+static void generic_dots(const float *u, const float *a, int64_t lda, int64_t count, int64_t d,
+                         float scale, float *s, int64_t ahead) {
+  (void)ahead;
+  attn_cpu_scalar_dots(u, a, lda, count, d, scale, s);
+}
+static void generic_axpy_rows(float *y, const float *p, const float *v, int64_t ldv, int64_t count,
+                              int64_t n) {
+  attn_cpu_scalar_axpy_rows(y, p, v, ldv, count, n);
+}
+
+static const attn_cpu_kernels_t generic_kernels = {
+    "generic",       generic_dot,     generic_axpy, generic_scal,      generic_max,
+    generic_has_nan, generic_exp_sum, generic_dots, generic_axpy_rows, NULL};
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -54,10 +64,10 @@ static const attn_cpu_kernels_t generic_kernels = {"generic",       generic_dot,
 #define AVX512 __attribute__((target("avx512f,fma")))
 
 AVX512 static inline __mmask16 avx512_tail(int64_t left) {
-  return (__mmask16)(left >= 16 ? 0xffff : ((1u << left) - 1u));
+  return (__mmask16)(left >= 16 ? 0xffff : left <= 0 ? 0 : ((1u << left) - 1u));
 }
 
-AVX512 static float avx512_dot(const float *x, const float *y, int64_t n) {
+AVX512 static inline float avx512_dot(const float *x, const float *y, int64_t n) {
   __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
   __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
   int64_t k = 0;
@@ -80,6 +90,44 @@ AVX512 static void avx512_axpy(float *y, float a, const float *x, int64_t n) {
     __mmask16 mk = avx512_tail(n - k);
     __m512 vy = _mm512_maskz_loadu_ps(mk, y + k);
     _mm512_mask_storeu_ps(y + k, mk, _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(mk, x + k), vy));
+  }
+}
+
+AVX512 static void avx512_dots(const float *u, const float *a, int64_t lda, int64_t count,
+                               int64_t d, float scale, float *s, int64_t ahead) {
+  for (int64_t j = 0; j < count; j++) {
+    if (j + ATTN_CPU_PREFETCH < count + ahead)
+      for (int64_t l = 0; l < d; l += 16)
+        _mm_prefetch((const char *)(a + (j + ATTN_CPU_PREFETCH) * lda + l), _MM_HINT_T1);
+    s[j] = scale * avx512_dot(u, a + j * lda, d);
+  }
+}
+
+AVX512 static void avx512_axpy_rows(float *y, const float *p, const float *v, int64_t ldv,
+                                    int64_t count, int64_t n) {
+  int64_t c = 0;
+  for (; c + 64 <= n; c += 64) {
+    __m512 y0 = _mm512_loadu_ps(y + c), y1 = _mm512_loadu_ps(y + c + 16);
+    __m512 y2 = _mm512_loadu_ps(y + c + 32), y3 = _mm512_loadu_ps(y + c + 48);
+    for (int64_t j = 0; j < count; j++) {
+      const float *vj = v + j * ldv + c;
+      __m512 pj = _mm512_set1_ps(p[j]);
+      y0 = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vj), y0);
+      y1 = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vj + 16), y1);
+      y2 = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vj + 32), y2);
+      y3 = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vj + 48), y3);
+    }
+    _mm512_storeu_ps(y + c, y0);
+    _mm512_storeu_ps(y + c + 16, y1);
+    _mm512_storeu_ps(y + c + 32, y2);
+    _mm512_storeu_ps(y + c + 48, y3);
+  }
+  for (; c < n; c += 16) {
+    __mmask16 mk = avx512_tail(n - c);
+    __m512 yc = _mm512_maskz_loadu_ps(mk, y + c);
+    for (int64_t j = 0; j < count; j++)
+      yc = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), _mm512_maskz_loadu_ps(mk, v + j * ldv + c), yc);
+    _mm512_mask_storeu_ps(y + c, mk, yc);
   }
 }
 
@@ -204,9 +252,9 @@ AVX512 static void avx512_lanes(const attn_cpu_lane_job_t *job) {
   }
 }
 
-static const attn_cpu_kernels_t avx512_kernels = {"avx512",       avx512_dot,  avx512_axpy,
-                                                  avx512_scal,    avx512_max,  avx512_has_nan,
-                                                  avx512_exp_sum, avx512_lanes};
+static const attn_cpu_kernels_t avx512_kernels = {
+    "avx512",       avx512_dot,     avx512_axpy, avx512_scal,      avx512_max,
+    avx512_has_nan, avx512_exp_sum, avx512_dots, avx512_axpy_rows, avx512_lanes};
 
 /* ------------------------------------------------------------------------------------------ */
 /* AVX2 + FMA                                                                                 */
@@ -228,7 +276,7 @@ AVX2 static inline float avx2_hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-AVX2 static float avx2_dot(const float *x, const float *y, int64_t n) {
+AVX2 static inline float avx2_dot(const float *x, const float *y, int64_t n) {
   __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
   __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
   int64_t k = 0;
@@ -251,6 +299,44 @@ AVX2 static void avx2_axpy(float *y, float a, const float *x, int64_t n) {
     __m256i mk = avx2_tail(n - k);
     __m256 vy = _mm256_maskload_ps(y + k, mk);
     _mm256_maskstore_ps(y + k, mk, _mm256_fmadd_ps(va, _mm256_maskload_ps(x + k, mk), vy));
+  }
+}
+
+AVX2 static void avx2_dots(const float *u, const float *a, int64_t lda, int64_t count, int64_t d,
+                           float scale, float *s, int64_t ahead) {
+  for (int64_t j = 0; j < count; j++) {
+    if (j + ATTN_CPU_PREFETCH < count + ahead)
+      for (int64_t l = 0; l < d; l += 16)
+        _mm_prefetch((const char *)(a + (j + ATTN_CPU_PREFETCH) * lda + l), _MM_HINT_T1);
+    s[j] = scale * avx2_dot(u, a + j * lda, d);
+  }
+}
+
+AVX2 static void avx2_axpy_rows(float *y, const float *p, const float *v, int64_t ldv,
+                                int64_t count, int64_t n) {
+  int64_t c = 0;
+  for (; c + 32 <= n; c += 32) {
+    __m256 y0 = _mm256_loadu_ps(y + c), y1 = _mm256_loadu_ps(y + c + 8);
+    __m256 y2 = _mm256_loadu_ps(y + c + 16), y3 = _mm256_loadu_ps(y + c + 24);
+    for (int64_t j = 0; j < count; j++) {
+      const float *vj = v + j * ldv + c;
+      __m256 pj = _mm256_set1_ps(p[j]);
+      y0 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj), y0);
+      y1 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 8), y1);
+      y2 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 16), y2);
+      y3 = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 24), y3);
+    }
+    _mm256_storeu_ps(y + c, y0);
+    _mm256_storeu_ps(y + c + 8, y1);
+    _mm256_storeu_ps(y + c + 16, y2);
+    _mm256_storeu_ps(y + c + 24, y3);
+  }
+  for (; c < n; c += 8) {
+    __m256i mk = avx2_tail(n - c);
+    __m256 yc = _mm256_maskload_ps(y + c, mk);
+    for (int64_t j = 0; j < count; j++)
+      yc = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_maskload_ps(v + j * ldv + c, mk), yc);
+    _mm256_maskstore_ps(y + c, mk, yc);
   }
 }
 
@@ -317,8 +403,9 @@ AVX2 static float avx2_exp_sum(float *x, float shift, int64_t n) {
   return avx2_hsum(s);
 }
 
-static const attn_cpu_kernels_t avx2_kernels = {"avx2",   avx2_dot,     avx2_axpy,    avx2_scal,
-                                                avx2_max, avx2_has_nan, avx2_exp_sum, NULL};
+static const attn_cpu_kernels_t avx2_kernels = {
+    "avx2",       avx2_dot,     avx2_axpy, avx2_scal,      avx2_max,
+    avx2_has_nan, avx2_exp_sum, avx2_dots, avx2_axpy_rows, NULL};
 #endif /* x86-64 */
 
 /* ------------------------------------------------------------------------------------------ */

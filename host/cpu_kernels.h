@@ -37,6 +37,7 @@
 #define ATTN_CPU_LANES      16
 #define ATTN_CPU_LANE_WIDTH 8
 #define ATTN_CPU_LANE_CHUNK 64
+#define ATTN_CPU_PREFETCH   4 /* rows prefetched ahead by dots() */
 typedef struct attn_cpu_lane_job {
   const float *q; /* [rows x d], leading dimension ldq */
   int64_t ldq, rows, d;
@@ -64,6 +65,14 @@ typedef struct attn_cpu_kernels {
   int (*has_nan)(const float *x, int64_t n);
   /* x[k] = exp(x[k] - shift) (results below FLT_MIN flushed to 0); returns the sum of the new x */
   float (*exp_sum)(float *x, float shift, int64_t n);
+  /* s[j] = scale * dot(u, a_j) for rows j < count of a (leading dimension lda), the same
+   * arithmetic as dot; rows count .. count+ahead-1 are readable and may be prefetched. */
+  void (*dots)(const float *u, const float *a, int64_t lda, int64_t count, int64_t d, float scale,
+               float *s, int64_t ahead);
+  /* y[k] += p[j] * v_j[k] for j = 0 .. count-1 in order: the same arithmetic as count axpy
+   * calls, with y held in registers. */
+  void (*axpy_rows)(float *y, const float *p, const float *v, int64_t ldv, int64_t count,
+                    int64_t n);
   /* The lane kernel (fused forward for tiny d); NULL where this build has none. */
   void (*lanes)(const attn_cpu_lane_job_t *job);
 } attn_cpu_kernels_t;
@@ -129,6 +138,18 @@ static inline float attn_cpu_scalar_exp(float x) {
   float scale;
   memcpy(&scale, &bits, sizeof(scale));
   return p * scale;
+}
+
+static inline void attn_cpu_scalar_dots(const float *u, const float *a, int64_t lda, int64_t count,
+                                        int64_t d, float scale, float *s) {
+  for (int64_t j = 0; j < count; j++)
+    s[j] = scale * attn_cpu_scalar_dot(u, a + j * lda, d);
+}
+
+static inline void attn_cpu_scalar_axpy_rows(float *y, const float *p, const float *v, int64_t ldv,
+                                             int64_t count, int64_t n) {
+  for (int64_t j = 0; j < count; j++)
+    attn_cpu_scalar_axpy(y, p[j], v + j * ldv, n);
 }
 
 static inline float attn_cpu_scalar_exp_sum(float *x, float shift, int64_t n) {
