@@ -11,12 +11,29 @@
 /* Suites, backends, memory                                                                   */
 /* ------------------------------------------------------------------------------------------ */
 
+/* Contexts of attn_test_run_variant, one per (backend, staging, algorithm), kept for the whole
+ * run: creating a CUDA context (probe, cuBLAS handle) for every call would dominate the suites'
+ * time on a GPU. Reusing them also checks that a context stays correct call after call. */
+#define MAX_CACHED 32
+static struct {
+  attn_test_variant_t key;
+  attn_context_t *ctx;
+} cached[MAX_CACHED];
+static int ncached;
+
+static void free_cached_contexts(void) {
+  for (int i = 0; i < ncached; i++)
+    attn_context_destroy(cached[i].ctx);
+  ncached = 0;
+}
+
 int attn_test_main(Suite *suite) {
   SRunner *runner = srunner_create(suite);
   srunner_set_fork_status(runner, CK_NOFORK);
   srunner_run_all(runner, CK_NORMAL);
   int failed = srunner_ntests_failed(runner);
   srunner_free(runner);
+  free_cached_contexts();
   return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
@@ -533,11 +550,21 @@ attn_context_t *attn_test_variant_context(const attn_test_variant_t *v) {
 void attn_test_run_variant(const attn_test_variant_t *v, const attn_test_problem_t *p,
                            attn_test_op_t op, const float *in_scores, const float *in_weights,
                            attn_test_out_t *o) {
-  attn_context_t *ctx = attn_test_variant_context(v);
+  attn_context_t *ctx = NULL;
+  for (int i = 0; i < ncached && !ctx; i++) {
+    const attn_test_variant_t *k = &cached[i].key;
+    if (k->backend == v->backend && k->force_staging == v->force_staging && k->algo == v->algo)
+      ctx = cached[i].ctx;
+  }
+  if (!ctx) {
+    ck_assert_int_lt(ncached, MAX_CACHED);
+    ctx = attn_test_variant_context(v);
+    cached[ncached].key = *v;
+    cached[ncached++].ctx = ctx;
+  }
   attn_status_t s = attn_test_run(ctx, p, op, v->path, in_scores, in_weights, o);
   ck_assert_msg(s == ATTN_OK, "%s op %d: %s: %s", v->name, (int)op, attn_status_string(s),
                 attn_context_last_error(ctx));
-  attn_context_destroy(ctx);
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -171,7 +171,8 @@ int attn_test_algo_variants(attn_test_variant_t out[ATTN_TEST_MAX_VARIANTS]);
 /* A context for a variant (forced staging set through the environment while it is created). */
 attn_context_t *attn_test_variant_context(const attn_test_variant_t *v);
 
-/* Runs op as variant v on a fresh context; fails the test if the call fails. */
+/* Runs op as variant v; fails the test if the call fails. The context is made on first use and
+ * kept (one per backend, staging and algorithm) until attn_test_main() returns. */
 void attn_test_run_variant(const attn_test_variant_t *v, const attn_test_problem_t *p,
                            attn_test_op_t op, const float *in_scores, const float *in_weights,
                            attn_test_out_t *o);
