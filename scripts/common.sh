@@ -73,13 +73,12 @@ attn_build_dir() {
 attn_build() {
   local cuda="$1" dir="$2"
   shift 2
-  cmake -S "$ATTN_ROOT" -B "$dir" -DATTN_CUDA="$cuda" "$@" || return
+  mkdir -p "$dir" || return
+  cmake -S "$ATTN_ROOT" -B "$dir" -DATTN_CUDA="$cuda" "$@" | tee "$dir/attn-configure.log" || return
   cmake --build "$dir" -j "$ATTN_JOBS" || return
-  # Which compiler built the CUDA backend, if any (the cache keeps it).
-  local nvcc
-  nvcc="$(sed -n 's/^CMAKE_CUDA_COMPILER:[A-Z]*=//p' "$dir/CMakeCache.txt" 2>/dev/null || true)"
-  if [[ "$cuda" != OFF && -n "$nvcc" && "$nvcc" != *NOTFOUND ]]; then
-    echo "built ${dir##*/}/ with the CUDA backend ($nvcc)"
+  # The top CMakeLists.txt says whether the CUDA backend is in this build.
+  if grep -q 'attn: CUDA backend ON' "$dir/attn-configure.log"; then
+    echo "built ${dir##*/}/ with the CUDA backend"
   else
     echo "built ${dir##*/}/ without the CUDA backend"
   fi
