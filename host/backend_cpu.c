@@ -781,20 +781,12 @@ static attn_status_t run(attn_context_t *ctx, const attn_problem_t *p) {
 /* The backend table                                                                          */
 /* ------------------------------------------------------------------------------------------ */
 
-static int all_cores(void) {
-#ifdef _OPENMP
-  return omp_get_num_procs();
-#else
-  return 1;
-#endif
-}
-
 static attn_status_t cpu_init(attn_context_t *ctx) {
   cpu_state_t *st = calloc(1, sizeof(*st));
   if (!st) return attn_fail(ctx, ATTN_ERR_ALLOC, "cpu: cannot allocate the backend state");
   st->k = attn_cpu_kernels();
 #ifdef _OPENMP
-  st->threads = ctx->options.cpu_threads > 0 ? ctx->options.cpu_threads : all_cores();
+  st->threads = ctx->options.cpu_threads > 0 ? ctx->options.cpu_threads : omp_get_num_procs();
 #else
   st->threads = 1; /* built without OpenMP: one thread whatever cpu_threads says */
 #endif
