@@ -27,7 +27,7 @@
 
 #include "attn.h"
 
-/* --- Data: the walkthrough's inputs and expected values -------------------------------------- */
+/* --- Data: the walkthrough's inputs and expected values --------------------------------------- */
 
 enum { N_ANN = 4, D = 3 };
 
@@ -107,8 +107,7 @@ static void print_heatmap(const char *title, const float *x, int rows, int cols,
   }
 }
 
-/* --- Checks ------------------------------------------------------------------------------------
- */
+/* --- Checks ----------------------------------------------------------------------------------- */
 
 static int failures;
 
@@ -148,8 +147,7 @@ static int parse_backend(const char *name, attn_backend_t *backend) {
   return 0;
 }
 
-/* --- The walkthrough ---------------------------------------------------------------------------
- */
+/* --- The walkthrough -------------------------------------------------------------------------- */
 
 int main(int argc, char **argv) {
   attn_options_t opts = attn_default_options();
