@@ -181,7 +181,10 @@ START_TEST(test_alloc_too_large) {
   ck_assert_ptr_null(buf);
   ck_assert_msg(attn_context_last_error(ctx)[0] != '\0', "no message");
   expect_works(ctx);
-  /* A workspace that cannot be had: a uniform forward on cuBLAS wants batch x m x n floats. */
+  attn_context_destroy(ctx);
+  /* A workspace that cannot be had: a uniform forward on cuBLAS wants batch x m x n floats
+   * (forced GEMM: AUTO never takes cuBLAS, and a plain dot needs no workspace there). */
+  ctx = gpu_context(ATTN_ALGO_GEMM);
   attn_shape_t huge = {1 << 20, 1 << 10, 1 << 12, 1, 1, NULL, NULL, NULL};
   st = attn_context_reserve(ctx, &huge, NULL);
   ck_assert_msg(st == ATTN_ERR_ALLOC, "reserve of 16 TiB: %s (%s)", attn_status_string(st),
