@@ -56,9 +56,12 @@
 #define GEMM_S_FLOATS  (512 * 1024) /* score block budget: 2 MiB, see above */
 #define GEMM_MIN_WIDTH 32           /* d, dv and valid length below this: not GEMM-shaped */
 #define SOFTMAX_ROWS   16           /* rows per item of the softmax call */
-#define SERIAL_WORK    32768        /* multiply-adds below which a call stays on one thread */
-#define SMALL_WIDTH    8            /* d, dv up to this: FUSED runs inline scalar loops */
-#define ALIGN_FLOATS   16           /* 64-byte sub-buffers */
+#define SERIAL_WORK                                                                                \
+  (1 << 20) /* work units (m * n * (d + dv + 16)) below which a call stays on the calling thread:  \
+               ~150 us; a fork-join is not worth it, and on a loaded machine its barrier can wait  \
+               a scheduler tick */
+#define SMALL_WIDTH  8  /* d, dv up to this: FUSED runs inline scalar loops */
+#define ALIGN_FLOATS 16 /* 64-byte sub-buffers */
 
 #if defined(__GNUC__)
 #define ATTN_ALWAYS_INLINE __attribute__((always_inline))

@@ -46,7 +46,8 @@ static void run_ok(attn_context_t *ctx, const attn_test_problem_t *p, attn_test_
   ck_assert_msg(st == ATTN_OK, "%s: %s", attn_status_string(st), attn_context_last_error(ctx));
 }
 
-/* The shapes of the grid; _i of the looped tests indexes it. */
+/* The shapes of the grid; _i of the looped tests indexes it. All but the varlen one are big
+ * enough (m * n * (d + dv + 16) >= 2^20) to run on several threads. */
 typedef struct shape_case {
   const char *name;
   int64_t batch, m, n, d;
@@ -59,12 +60,12 @@ static const int32_t VAR_N[5] = {90, 7, 300, 1, 0};
 static const int32_t VAR_LEN[5] = {60, 7, 299, 0, 0};
 
 static const shape_case_t SHAPES[] = {
-    {"walkthrough-like d=3", 2, 37, 4, 3, 0, 0, 0, 1.0f},
-    {"tiny d, n over one chunk", 1, 20, 150, 5, 0, 1, 0, 1.0f},
+    {"walkthrough-like d=3", 3, 5001, 4, 3, 0, 0, 0, 1.0f},
+    {"tiny d, n over one chunk", 1, 401, 150, 5, 0, 1, 0, 1.0f},
     {"gemm-shaped with tail block", 2, 300, 100, 64, 0, 0, 0, 1.0f},
     {"long n, scores in the hundreds", 1, 40, 1500, 40, 0, 0, 0, 4.0f},
     {"decode-style", 64, 1, 256, 128, 0, 0, 0, 1.0f},
-    {"shared annotations, d not a multiple of 16", 3, 50, 70, 45, 0, 1, 1, 1.0f},
+    {"shared annotations, d not a multiple of 16", 3, 100, 70, 45, 0, 1, 1, 1.0f},
     {"varlen with masked and empty sets", 5, 0, 0, 33, 1, 1, 0, 1.0f},
 };
 #define N_SHAPES ((int)(sizeof SHAPES / sizeof SHAPES[0]))
