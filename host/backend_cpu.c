@@ -56,10 +56,10 @@
 #define GEMM_S_FLOATS  (512 * 1024) /* score block budget: 2 MiB, see above */
 #define GEMM_MIN_WIDTH 32           /* d, dv and valid length below this: not GEMM-shaped */
 #define SOFTMAX_ROWS   16           /* rows per item of the softmax call */
-#define SERIAL_WORK                                                                                \
-  (1 << 20) /* work units (m * n * (d + dv + 16)) below which a call stays on the calling thread:  \
-               ~150 us; a fork-join is not worth it, and on a loaded machine its barrier can wait  \
-               a scheduler tick */
+/* Work units (m * n * (d + dv + 16), about 0.15 ns each) below which a call stays on the calling
+ * thread: under ~150 us a fork-join gains little, and on a loaded machine its barrier can wait a
+ * whole scheduler tick for a descheduled worker. */
+#define SERIAL_WORK  (1 << 20)
 #define SMALL_WIDTH  8  /* d, dv up to this: FUSED runs inline scalar loops */
 #define ALIGN_FLOATS 16 /* 64-byte sub-buffers */
 
