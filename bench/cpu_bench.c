@@ -11,7 +11,8 @@
  * (the regime attention runs in; raw N(0,1) inputs at d = 512 give scores with std 22, a
  * one-hot softmax and denormal weights that would time the FPU's slow path, not the library).
  *
- * Usage: cpu_bench [reps]   (reps >= 5, default 7; each figure is the median of reps runs)
+ * Usage: cpu_bench [reps [names]]   (reps >= 5, default 7; each figure is the median of reps
+ * runs; names: a comma-separated subset of latency,tiny,medium,gemm,long,decode,sgemm,copy)
  */
 #include "attn.h"
 
@@ -23,6 +24,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* Threads for every contender: ATTN_BENCH_THREADS, or every core. cpu-vs-numpy.sh also sets
+ * OPENBLAS_NUM_THREADS to it, for this program's sgemm and for numpy. */
+static int bench_threads(void) {
+  const char *env = getenv("ATTN_BENCH_THREADS");
+  int t = env ? atoi(env) : 0;
+  return t > 0 ? t : omp_get_num_procs();
+}
 
 static double now(void) {
   struct timespec ts;
@@ -145,7 +154,7 @@ static double bench_copy(int reps) {
   memset(src, 1, bytes);
   memset(dst, 0, bytes);
   double *t = malloc((size_t)reps * sizeof(double)), best = 0.0;
-  const int counts[2] = {1, omp_get_num_procs()};
+  const int counts[2] = {1, bench_threads()};
   for (int c = 0; c < 2; c++) {
     for (int rep = 0; rep <= reps; rep++) {
       double t0 = now();
@@ -172,9 +181,10 @@ int main(int argc, char **argv) {
   if (reps < 5) reps = 5;
   attn_options_t opts = attn_default_options();
   opts.backend = ATTN_BACKEND_CPU;
+  opts.cpu_threads = bench_threads();
   attn_context_t *ctx = NULL;
   check(attn_context_create(&opts, &ctx), NULL, "context");
-  printf("# attn cpu backend, %d cores\n", omp_get_num_procs());
+  printf("# attn cpu backend, %d threads\n", bench_threads());
   const char *only = argc > 2 ? argv[2] : NULL; /* run one measurement (for profiling) */
 #define WANT(name) (!only || strstr(only, name) != NULL)
   if (WANT("latency")) bench_attn(ctx, "latency", 1, 1, 4, 3, reps);

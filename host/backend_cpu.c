@@ -10,10 +10,11 @@
  * nothing. Calls with fewer than SERIAL_WORK multiply-adds stay on the calling thread.
  *
  * Paths (forward), chosen per set:
- *   GEMM   a block of Mb queries (32..256, Mb * n floats <= 2 MiB, one L2 of the Sapphire Rapids
- *          cores this was tuned on): S = Q A^T (sgemm), softmax on the block while it is in L2,
- *          C = P V (sgemm), rows scaled by 1/sum. Larger blocks than half an L2 measured faster:
- *          each sgemm call repacks A, so fewer, taller blocks win on long sets.
+ *   GEMM   a block of Mb queries (32..512, Mb * n floats <= 4 MiB): S = Q A^T (sgemm), softmax
+ *          on the block while it is in cache, C = P V (sgemm), rows scaled by 1/sum. The block
+ *          is sized by measurement, not to fit the 2 MiB L2: every sgemm call repacks A, so
+ *          taller blocks won (a 4 MiB block was 3-8% faster than a 2 MiB one, and 8 MiB only
+ *          1-2% more, at the cost of sending mid-sized sets to FUSED under AUTO).
  *   FUSED  a group of 8 queries walks the annotations once, 64 at a time: scores, an online
  *          softmax (running max and sum, context rescaled when the max grows) and the context
  *          update, while the 64 annotations are in L1. No score matrix unless S or W is asked for.
@@ -49,13 +50,13 @@
 #include <omp.h>
 #endif
 
-#define FUSED_QUERIES  8            /* queries sharing one pass over the annotations */
-#define FUSED_CHUNK    64           /* annotations per online-softmax step (kept in L1) */
-#define GEMM_MIN_ROWS  32           /* the smallest GEMM block */
-#define GEMM_MAX_ROWS  256          /* the largest GEMM block */
-#define GEMM_S_FLOATS  (512 * 1024) /* score block budget: 2 MiB, see above */
-#define GEMM_MIN_WIDTH 32           /* d, dv and valid length below this: not GEMM-shaped */
-#define SOFTMAX_ROWS   16           /* rows per item of the softmax call */
+#define FUSED_QUERIES  8             /* queries sharing one pass over the annotations */
+#define FUSED_CHUNK    64            /* annotations per online-softmax step (kept in L1) */
+#define GEMM_MIN_ROWS  32            /* the smallest GEMM block */
+#define GEMM_MAX_ROWS  512           /* the largest GEMM block */
+#define GEMM_S_FLOATS  (1024 * 1024) /* score block budget: 4 MiB, see above */
+#define GEMM_MIN_WIDTH 32            /* d, dv and valid length below this: not GEMM-shaped */
+#define SOFTMAX_ROWS   16            /* rows per item of the softmax call */
 /* Work units (m * n * (d + dv + 16), about 0.15 ns each) below which a call stays on the calling
  * thread: under ~150 us a fork-join gains little, and on a loaded machine its barrier can wait a
  * whole scheduler tick for a descheduled worker. */

@@ -62,7 +62,7 @@ static const int32_t VAR_LEN[5] = {60, 7, 299, 0, 0};
 static const shape_case_t SHAPES[] = {
     {"walkthrough-like d=3", 3, 5001, 4, 3, 0, 0, 0, 1.0f},
     {"tiny d, n over one chunk", 1, 401, 150, 5, 0, 1, 0, 1.0f},
-    {"gemm-shaped with tail block", 2, 300, 100, 64, 0, 0, 0, 1.0f},
+    {"gemm-shaped with a full and a tail block", 2, 600, 100, 64, 0, 0, 0, 1.0f},
     {"long n, scores in the hundreds", 1, 40, 1500, 40, 0, 0, 0, 4.0f},
     {"decode-style", 64, 1, 256, 128, 0, 0, 0, 1.0f},
     {"shared annotations, d not a multiple of 16", 3, 100, 70, 45, 0, 1, 1, 1.0f},
@@ -222,9 +222,9 @@ static int same_bits(const float *x, const float *y, size_t count) {
 /* A query's outputs are the same bits alone, inside its set at any position (GEMM: in a full
  * block read in place, or in a zero-padded tail block), and with any thread count. */
 START_TEST(test_position_invariance) {
-  static const int64_t ROWS[] = {0, 1, 130, 255, 256, 299};
-  /* d = 64, n = 100: GEMM blocks of 256 rows, so rows 256.. are a tail block */
-  attn_test_spec_t spec = attn_test_spec(1, 300, 100, 64);
+  static const int64_t ROWS[] = {0, 1, 300, 511, 512, 599};
+  /* d = 64, n = 100: GEMM blocks of 512 rows, so rows 512.. are a tail block */
+  attn_test_spec_t spec = attn_test_spec(1, 600, 100, 64);
   spec.kind = _i == 0 ? ATTN_SCORE_SCALED_DOT : ATTN_SCORE_GENERAL;
   spec.outliers = 0.01;
   attn_test_problem_t p;
@@ -238,7 +238,7 @@ START_TEST(test_position_invariance) {
       run_ok(ctx, &p, ATTN_TEST_FORWARD, NULL, NULL, &all);
       for (size_t k = 0; k < sizeof ROWS / sizeof ROWS[0]; k++) {
         for (int64_t rows = 1; rows <= 3; rows += 2) { /* alone, and with neighbours */
-          int64_t r0 = ROWS[k] + rows > 300 ? 300 - rows : ROWS[k];
+          int64_t r0 = ROWS[k] + rows > 600 ? 600 - rows : ROWS[k];
           attn_test_problem_t sub;
           attn_test_problem_subset(&p, 0, r0, rows, &sub);
           attn_test_out_t o;
