@@ -37,7 +37,7 @@
 #define ATTN_CPU_LANES      16
 #define ATTN_CPU_LANE_WIDTH 8
 #define ATTN_CPU_LANE_CHUNK 64
-#define ATTN_CPU_PREFETCH   4 /* rows prefetched ahead by dots() */
+#define ATTN_CPU_PREFETCH   8 /* rows prefetched ahead by dots() */
 typedef struct attn_cpu_lane_job {
   const float *q; /* [rows x d], leading dimension ldq */
   int64_t ldq, rows, d;
