@@ -102,8 +102,11 @@ static attn_cuda_status_t run_forward(attn_cuda_t *cu, cudaStream_t stream,
                              si.additive ? ATTN_CU_SCORES_ROWS : ATTN_CU_SCORES_GEMM));
   ATTN_CU_TRY(attn_cu_softmax(cu, stream, l, attn_cuda_cmat_t{S.data, S.ld, S.stride}, W, p->lse,
                               bad, ATTN_CU_SOFTMAX_ROWS));
-  return attn_cu_weighted_sum(cu, stream, l, p->dv, attn_cuda_cmat_t{W.data, W.ld, W.stride},
-                              p->values, p->context, bad, ATTN_CU_WSUM_GEMM);
+  const attn_cuda_cmat_t Wc = {W.data, W.ld, W.stride};
+  ATTN_CU_TRY(attn_cu_weighted_sum(cu, stream, l, p->dv, Wc, p->values, p->context, bad,
+                                   ATTN_CU_WSUM_GEMM));
+  /* The reference gives a row with only -inf scores a zero context; 0 * inf in V would not. */
+  return attn_cu_zero_empty_rows(cu, stream, l, p->dv, Wc, p->context);
 }
 
 static attn_cuda_status_t run_op(attn_cuda_t *cu, cudaStream_t stream, const attn_cuda_problem_t *p,

@@ -17,6 +17,7 @@
 #include "weighted_sum.cuh"
 
 #define WSUM_ROW_THREADS 128
+#define ZERO_THREADS     256
 
 static __global__ void wsum_simple_kernel(attn_cu_layout l, int64_t dv, attn_cuda_cmat_t W,
                                           attn_cuda_cmat_t V, attn_cuda_mat_t C, const int *bad) {
@@ -71,6 +72,43 @@ static attn_cuda_status_t wsum_gemm(attn_cuda_t *cu, cudaStream_t stream, const 
                         V.data, (int)V.ld, attn_cu_set_stride(l.batch, V.stride), W.data, (int)W.ld,
                         attn_cu_set_stride(l.batch, W.stride), &zero, C.data, (int)C.ld,
                         attn_cu_set_stride(l.batch, C.stride), (int)l.batch));
+  return ATTN_CUDA_OK;
+}
+
+/* One warp per row: a row whose valid weights are all zero had no score above -inf (any other
+ * row holds a weight >= 1/n, or NaN), so its context must be zero whatever the values hold, as
+ * the reference's is; the GEMM's 0 * inf or 0 * NaN would not be. A normal row stops at its
+ * first chunk of 32 weights. */
+static __global__ void __launch_bounds__(ZERO_THREADS)
+    zero_empty_rows_kernel(attn_cu_layout l, int64_t dv, attn_cuda_cmat_t W, attn_cuda_mat_t C) {
+  const int lane = threadIdx.x % 32;
+  const int64_t rows = attn_cu_query_rows(l), warps = (int64_t)gridDim.x * (ZERO_THREADS / 32);
+  for (int64_t r = (int64_t)blockIdx.x * (ZERO_THREADS / 32) + threadIdx.x / 32; r < rows;
+       r += warps) {
+    attn_cu_set s;
+    int64_t i;
+    if (!attn_cu_query_row(l, r, &s, &i)) continue;
+    const float *w = attn_cu_qrow(W.data, W.ld, W.stride, l, s, i);
+    bool empty = true; /* warp-uniform */
+    for (int64_t j0 = 0; j0 < s.valid && empty; j0 += 32) {
+      const int64_t j = j0 + lane;
+      empty = !__any_sync(0xffffffffu, j < s.valid && w[j] != 0.0f); /* NaN != 0 */
+    }
+    if (!empty) continue;
+    float *c = attn_cu_qrow(C.data, C.ld, C.stride, l, s, i);
+    for (int64_t k = lane; k < dv; k += 32)
+      c[k] = 0.0f;
+  }
+}
+
+attn_cuda_status_t attn_cu_zero_empty_rows(attn_cuda_t *cu, cudaStream_t stream,
+                                           const attn_cu_layout &l, int64_t dv, attn_cuda_cmat_t W,
+                                           attn_cuda_mat_t C) {
+  const int64_t rows = attn_cu_query_rows(l);
+  if (rows == 0) return ATTN_CUDA_OK;
+  zero_empty_rows_kernel<<<attn_cu_blocks(rows, ZERO_THREADS / 32), ZERO_THREADS, 0, stream>>>(
+      l, dv, W, C);
+  ATTN_CU_CHECK(cu, cudaGetLastError());
   return ATTN_CUDA_OK;
 }
 

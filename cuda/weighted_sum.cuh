@@ -15,4 +15,10 @@ attn_cuda_status_t attn_cu_weighted_sum(attn_cuda_t *cu, cudaStream_t stream,
                                         attn_cuda_cmat_t V, attn_cuda_mat_t C, const int *bad,
                                         attn_cu_wsum_impl impl);
 
+/* After a GEMM weighted sum inside attn_forward: zeroes the context of every row whose weights
+ * are all zero (no score above -inf), as the reference does whatever the values hold. */
+attn_cuda_status_t attn_cu_zero_empty_rows(attn_cuda_t *cu, cudaStream_t stream,
+                                           const attn_cu_layout &l, int64_t dv, attn_cuda_cmat_t W,
+                                           attn_cuda_mat_t C);
+
 #endif
