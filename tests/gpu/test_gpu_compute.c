@@ -7,9 +7,11 @@
  * The grid covers the awkward shapes (n = 1, d = 1, d not a multiple of 4, n longer than a
  * block and than the softmax's short-row limit, d and dv wider than a warp and a block,
  * varlen sets with no queries or no annotations, masks, ld and set gaps, shared annotations,
- * separate values, scores in the thousands) and GEMM-shaped ones (m >= 32 queries per set, so
- * that AUTO takes cuBLAS), for all four score functions. Exits 77 without a usable device.
+ * separate values, scores in the thousands) and GEMM-shaped ones (m >= 32 queries per set, where
+ * forced GEMM runs cuBLAS; AUTO never does), for all four score functions. Exits 77 without a
+ * usable device.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -241,6 +243,31 @@ START_TEST(test_batch_invariant) {
 }
 END_TEST
 
+/* A query of -inf makes every score of its row -inf: every algorithm (forced GEMM included, whose
+ * weighted sum is a cuBLAS product) gives that row a zero context and lse = -inf, as the
+ * reference does, even with a NaN among the values (0 * NaN would be NaN). */
+START_TEST(test_minus_inf_row) {
+  const float q[2] = {-INFINITY, 1.0f}, a[3] = {1.0f, 2.0f, 3.0f}, v[3] = {1.0f, NAN, 2.0f};
+  const attn_shape_t shape = {1, 2, 3, 1, 1, NULL, NULL, NULL};
+  const attn_inputs_t in = {attn_cmat(q, 1, 0), attn_cmat(a, 1, 0), attn_cmat(v, 1, 0)};
+  for (int k = 0; k < 4; k++) {
+    attn_context_t *ctx = gpu_context(ALGOS[k]);
+    float c[2] = {5.0f, 5.0f}, w[6], lse[2];
+    const attn_outputs_t out = {attn_mat(c, 1, 0), attn_mat(NULL, 0, 0), attn_mat(w, 3, 0), lse};
+    attn_status_t st = attn_forward_host(ctx, &shape, NULL, &in, &out);
+    ck_assert_msg(st == ATTN_OK, "%s: %s", gpu_algo_name(ALGOS[k]), attn_context_last_error(ctx));
+    ck_assert_msg(c[0] == 0.0f && !signbit(c[0]), "%s: context of the -inf row is %g",
+                  gpu_algo_name(ALGOS[k]), (double)c[0]);
+    ck_assert_msg(isinf(lse[0]) && lse[0] < 0, "%s: lse %g", gpu_algo_name(ALGOS[k]),
+                  (double)lse[0]);
+    for (int j = 0; j < 3; j++)
+      ck_assert_msg(w[j] == 0.0f, "%s: weight %d is %g", gpu_algo_name(ALGOS[k]), j, (double)w[j]);
+    ck_assert_msg(isnan(c[1]), "%s: the NaN value must reach row 1", gpu_algo_name(ALGOS[k]));
+    attn_context_destroy(ctx);
+  }
+}
+END_TEST
+
 static Suite *gpu_compute_suite(void) {
   Suite *s = suite_create("gpu_compute");
   TCase *tc = tcase_create("compute");
@@ -248,6 +275,7 @@ static Suite *gpu_compute_suite(void) {
   tcase_add_loop_test(tc, test_grid, 0, GRID_SIZE * 4);
   tcase_add_loop_test(tc, test_deterministic, 0, GRID_SIZE * 4);
   tcase_add_loop_test(tc, test_batch_invariant, 0, 3);
+  tcase_add_test(tc, test_minus_inf_row);
   suite_add_tcase(s, tc);
   return s;
 }
