@@ -2,10 +2,15 @@
  * cpu_gemm.c - the GEMM path's products: OpenBLAS sgemm (CBLAS) or built-in blocked loops.
  *
  * OpenBLAS and the backend's threads: the backend runs its own threads (one block of queries
- * each), and each thread calls sgemm on its block while the score block is in its core's L2.
- * Letting OpenBLAS thread inside those calls would stack its workers on ours (4 busy threads on
- * 2 cores, measured slower), so attn_cpu_gemm_enter() holds openblas_set_num_threads(1) for the
- * duration of a GEMM-path call and the last attn_cpu_gemm_leave() restores the caller's value.
+ * each), and each thread calls sgemm on its block while the score block is in cache. Letting
+ * OpenBLAS thread inside those calls would stack its workers on ours (on 2 cores, 2 callers each
+ * handing half their product to a pool of 2), so attn_cpu_gemm_enter() holds
+ * openblas_set_num_threads(1) for the duration of a GEMM-path call and the last
+ * attn_cpu_gemm_leave() restores the caller's value. This is process-wide: another thread's
+ * OpenBLAS call that starts meanwhile runs single-threaded. The other arrangement (the library's
+ * threads off while OpenBLAS threads each product) measured no faster: the blocked path's
+ * single-threaded CPU time equals that of the two bare sgemm calls, and it keeps the softmax
+ * parallel and each row's arithmetic independent of the thread count.
  */
 #include "cpu_gemm.h"
 
