@@ -45,6 +45,7 @@ static attn_status_t check_pointer(attn_context_t *ctx, const void *ptr, size_t 
   if ((uintptr_t)ptr % align != 0)
     return attn_fail(ctx, ATTN_ERR_MISALIGNED, "%s: %p is not aligned to %zu bytes", name, ptr,
                      align);
+  if (ctx->pointers_unread) return ATTN_OK; /* attn_context_reserve: never dereferenced */
   if (ctx->checking_host_memory) return attn_host_check_pointer(ctx, ptr, name);
   return ctx->ops->check_pointer(ctx, ptr, name);
 }
@@ -370,7 +371,9 @@ attn_status_t attn_check_forward(attn_context_t *ctx, int host_readable, const a
 attn_status_t attn_check_reserve(attn_context_t *ctx, const attn_shape_t *shape,
                                  const attn_score_t *score, attn_problem_t *p) {
   begin(p, ATTN_OP_FORWARD);
+  ctx->pointers_unread = 1;
   attn_status_t st = check_shape(ctx, 0, shape, 1, 1, p);
   if (st == ATTN_OK) st = check_score(ctx, score, p);
+  ctx->pointers_unread = 0;
   return st;
 }

@@ -18,6 +18,7 @@ struct attn_context {
   void *backend_state; /* owned by ops->init / ops->fini */
   int force_staging;   /* test hook (ATTN_TEST_FORCE_STAGING=1): stage *_host calls on the CPU */
   int checking_host_memory; /* set by check.c for the call being checked */
+  int pointers_unread;      /* check.c: the call never reads its pointers (skip the side check) */
 };
 
 /* Records a message in ctx (printf format) and returns status, so that callers can write

@@ -101,9 +101,16 @@ typedef enum attn_backend {
 
 /* Which implementation a backend uses. AUTO picks by shape; the others force one path so that
  * tests and benchmarks can compare them. A backend without a forced path uses its only one
- * (the REFERENCE backend ignores this option). Every path is deterministic run to run; every
- * path but a forced GEMM on CUDA is also batch-invariant (cuBLAS picks its kernel from the
- * shape, so a query may round differently alone and in a batch; AUTO never picks it there). */
+ * (the REFERENCE backend ignores this option).
+ *
+ * Determinism: every path gives bit-identical results run to run on the same device.
+ * Batch invariance (a query's bits do not depend on the other queries and sets of the call, its
+ * position, or the CPU thread count) holds for every forced path except GEMM on CUDA (cuBLAS
+ * picks its kernel from the shape), and for AUTO on CUDA, which never picks cuBLAS. On the CPU,
+ * AUTO picks GEMM or FUSED per set from that set's shape, its query count included, and from
+ * whether scores or weights are requested: other sets never change a query's bits, but adding
+ * queries to its own set can move the set to the other path (the results then agree within the
+ * documented tolerance, not bit for bit). Force an algorithm where bits must not move. */
 typedef enum attn_algo {
   ATTN_ALGO_AUTO = 0,   /* pick by shape (documented in each backend's dispatcher) */
   ATTN_ALGO_SIMPLE = 1, /* the simplest correct kernels: one thread/row, no tiling */
@@ -342,7 +349,9 @@ ATTN_API attn_status_t attn_forward(attn_context_t *ctx, const attn_shape_t *sha
 
 /* Grows the context's workspace so that attn_forward (and the step calls) on this shape and
  * score function need no allocation afterwards: call it before capturing a CUDA Graph. The
- * shape's offsets and lengths are not read. A no-op on backends that need no workspace. */
+ * shape's offsets and lengths and the score's parameter matrices are never read, so they may
+ * live in host or device memory (presence, alignment and leading dimensions are still checked).
+ * A no-op on backends that need no workspace. */
 ATTN_API attn_status_t attn_context_reserve(attn_context_t *ctx, const attn_shape_t *shape,
                                             const attn_score_t *score);
 

@@ -215,23 +215,40 @@ START_TEST(test_softmax_in_place) {
     attn_test_out_init(&o, &p, 0, 1, 0);
     attn_test_out_no_context(&o);
     memcpy(o.w, ref.s, bytes);
-    attn_buffer_t *buf = NULL;
+    attn_buffer_t *buf = NULL, *sets = NULL;
     float *data = o.w;
+    attn_shape_t shape = p.shape;
     if (vs[i].path == ATTN_TEST_BUFFERS) {
       ck_assert_int_eq(attn_buffer_alloc(ctx, bytes, &buf), ATTN_OK);
       ck_assert_int_eq(attn_buffer_upload(ctx, buf, 0, o.w, bytes), ATTN_OK);
       data = attn_buffer_data(buf);
+      /* Offsets and lengths live where the context computes, like the data. */
+      const size_t nb = (size_t)p.shape.batch, ob = (nb + 1) * sizeof(int32_t);
+      ck_assert_int_eq(attn_buffer_alloc(ctx, 3 * ob, &sets), ATTN_OK);
+      char *base = attn_buffer_data(sets);
+      if (p.qoff) {
+        ck_assert_int_eq(attn_buffer_upload(ctx, sets, 0, p.qoff, ob), ATTN_OK);
+        ck_assert_int_eq(attn_buffer_upload(ctx, sets, ob, p.aoff, ob), ATTN_OK);
+        shape.query_offsets = (const int32_t *)base;
+        shape.annotation_offsets = (const int32_t *)(base + ob);
+      }
+      if (p.lengths) {
+        ck_assert_int_eq(attn_buffer_upload(ctx, sets, 2 * ob, p.lengths, nb * sizeof(int32_t)),
+                         ATTN_OK);
+        shape.lengths = (const int32_t *)(base + 2 * ob);
+      }
     }
     attn_const_matrix_t sm = attn_cmat(data, p.lds, p.sts);
     attn_matrix_t w = attn_mat(data, p.lds, p.sts);
     attn_status_t st = vs[i].path == ATTN_TEST_HOST_CALLS
-                           ? attn_softmax_host(ctx, &p.shape, sm, w, NULL)
-                           : attn_softmax(ctx, &p.shape, sm, w, NULL);
+                           ? attn_softmax_host(ctx, &shape, sm, w, NULL)
+                           : attn_softmax(ctx, &shape, sm, w, NULL);
     if (st == ATTN_OK) st = attn_context_synchronize(ctx);
     ck_assert_msg(st == ATTN_OK, "%s: %s", vs[i].name, attn_context_last_error(ctx));
     if (buf) {
       ck_assert_int_eq(attn_buffer_download(ctx, buf, 0, o.w, bytes), ATTN_OK);
       ck_assert_int_eq(attn_buffer_free(ctx, buf), ATTN_OK);
+      ck_assert_int_eq(attn_buffer_free(ctx, sets), ATTN_OK);
     }
     ck_assert_int_eq(attn_test_compare(&p, &o, &ref, &tols, vs[i].name), 0);
     attn_test_out_free(&o);
