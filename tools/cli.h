@@ -2,7 +2,7 @@
  * cli.h - what the attn program's subcommands share: exit statuses, option parsing, messages, and
  * the attention problem built from .npy files (inputs.c).
  *
- * Exit statuses (documented in docs/cli.md):
+ * Exit statuses (documented in README.md, "The attn command-line tool"):
  *   0  success;
  *   1  attn compare: some backend is outside the tolerance of tests/tolerance.h;
  *   2  bad input: usage, a bad or inconsistent .npy file, arguments the library rejects, an

@@ -6,7 +6,8 @@
  * Build (tests/cli/CMakeLists.txt does this when clang has libFuzzer):
  *     clang -g -O1 -fsanitize=fuzzer,address,undefined -Itools tools/fuzz_npy.c tools/npy.c \
  *           tools/outfile.c -o fuzz_npy
- * Run: ./fuzz_npy -max_total_time=600 CORPUS_DIR tests/cli/fuzz_corpus (docs/cli.md).
+ * Run: ./fuzz_npy -max_total_time=600 CORPUS_DIR tests/cli/fuzz_corpus (README.md, "The attn
+ * command-line tool").
  */
 #include "npy.h"
 
