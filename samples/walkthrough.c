@@ -17,6 +17,11 @@
  * is not a terminal or NO_COLOR is set). The program checks every stage against the
  * walkthrough's values and exits 1 on a mismatch, so CTest runs it as a test.
  *
+ * When the library's heatmap drawing has cairo (tools/, ATTN_HAVE_CAIRO), it also draws the
+ * notebook's four seaborn pictures as PNG files in the current folder: the decoder state,
+ * the annotations, the weighted annotations and the context vector (walkthrough-*.png), each
+ * with encoder steps as columns like the notebook.
+ *
  * Usage: walkthrough [auto|cuda|cpu|reference]   (default auto)
  */
 #include <math.h>
@@ -26,6 +31,9 @@
 #include <unistd.h>
 
 #include "attn.h"
+#ifdef ATTN_HAVE_CAIRO
+#include "heatmap.h"
+#endif
 
 /* --- Data: the walkthrough's inputs and expected values --------------------------------------- */
 
@@ -147,6 +155,51 @@ static int parse_backend(const char *name, attn_backend_t *backend) {
   return 0;
 }
 
+/* --- Pictures ----------------------------------------------------------------------------------
+ */
+
+#ifdef ATTN_HAVE_CAIRO
+/* Draws x^T (x is rows x cols, leading dimension ld) into `path`, so that each annotation is a
+ * column as in the notebook. Returns 1 when the file was written. */
+static int draw_picture(const char *path, const char *title, const float *x, int rows, int cols,
+                        int ld, const char *color, const char *xlabel, const char *ylabel) {
+  float t[N_ANN * D];
+  for (int i = 0; i < rows; i++) {
+    for (int j = 0; j < cols; j++)
+      t[j * rows + i] = x[i * ld + j];
+  }
+  heatmap_t h = {t, cols, rows, rows, title, xlabel, ylabel, {0, 0, 0}};
+  heatmap_parse_color(color, &h.color);
+  char tmp[512], err[256];
+  if (heatmap_write(&h, path, 1, tmp, sizeof tmp, err, sizeof err) != 0) {
+    fprintf(stderr, "walkthrough: %s: %s\n", path, err);
+    return 0;
+  }
+  printf("  picture: %s\n", path);
+  return 1;
+}
+#endif
+
+/* The notebook's four pictures; prints where they went (a no-op without cairo). */
+static void draw_pictures(const float *applied, const float *context) {
+#ifdef ATTN_HAVE_CAIRO
+  printf("\nPictures (the notebook's seaborn heatmaps):\n");
+  int ok = draw_picture("walkthrough-decoder-state.png", "decoder state", query, 1, D, D, "purple",
+                        "", "hidden unit");
+  ok &= draw_picture("walkthrough-annotations.png", "annotations", annotations, N_ANN, D, D,
+                     "orange", "encoder step j", "hidden unit");
+  ok &= draw_picture("walkthrough-weighted-annotations.png", "weighted annotations w_j a_j",
+                     applied, N_ANN, D, D, "orange", "encoder step j", "hidden unit");
+  ok &= draw_picture("walkthrough-context.png", "context vector", context, 1, D, D, "blue", "",
+                     "hidden unit");
+  if (!ok) failures++;
+#else
+  (void)applied;
+  (void)context;
+  printf("\n(no pictures: built without cairo)\n");
+#endif
+}
+
 /* --- The walkthrough -------------------------------------------------------------------------- */
 
 int main(int argc, char **argv) {
@@ -242,6 +295,8 @@ int main(int argc, char **argv) {
   print_heatmap("c [1 x 3]", fused, 1, D, D, "c");
   check_stage("forward context", fused, golden_context, D);
   check_stage("forward log-sum-exp", &fused_lse, &golden_lse, 1);
+
+  draw_pictures(applied, context);
 
   attn_context_destroy(ctx);
   if (failures) {
