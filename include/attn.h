@@ -160,7 +160,10 @@ ATTN_API const char *attn_backend_name(attn_backend_t backend);
 ATTN_API const char *attn_context_last_error(const attn_context_t *ctx);
 
 /* Sets the stream (a cudaStream_t, NULL = default stream) later calls are ordered on. On a CPU
- * context the stream is stored and otherwise ignored. */
+ * context the stream is stored and otherwise ignored. Work already queued on the previous stream
+ * is not waited for by later calls (attn_context_synchronize waits on the current stream only):
+ * call attn_context_synchronize before switching when that work's device-side argument errors
+ * must be reported. */
 ATTN_API attn_status_t attn_context_set_stream(attn_context_t *ctx, void *stream);
 /* Gets the stream into *stream. */
 ATTN_API attn_status_t attn_context_get_stream(const attn_context_t *ctx, void **stream);
