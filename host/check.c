@@ -130,8 +130,10 @@ static attn_status_t check_shape(attn_context_t *ctx, int host_readable, const a
   p->batch = s->batch;
   p->m = s->m;
   p->n = s->n;
-  p->d = s->d;
-  p->dv = s->dv;
+  /* A width the call does not use may hold anything (attn_softmax: "may be 0"); the backends
+   * size scratch and work from d and dv, so they get 0 rather than the caller's value. */
+  p->d = uses_d ? s->d : 0;
+  p->dv = uses_dv ? s->dv : 0;
   p->query_offsets = s->query_offsets;
   p->annotation_offsets = s->annotation_offsets;
   p->lengths = s->lengths;

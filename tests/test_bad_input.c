@@ -521,6 +521,62 @@ START_TEST(test_base_calls_valid) {
 }
 END_TEST
 
+/* Fields a call does not read may hold anything: the widths it does not use (scores: dv;
+ * softmax: d and dv; weighted sum: d). The call succeeds and gives the bits of the clean call. */
+static void garble_unused(args_t *a, int fn, int64_t junk, const float *tiny) {
+  if (fn == FN_SOFTMAX || fn == FN_WSUM) a->shape.d = junk;
+  if (fn == FN_SCORES || fn == FN_SOFTMAX) a->shape.dv = junk;
+  (void)tiny;
+}
+
+START_TEST(test_unused_fields_ignored) {
+  static const int64_t JUNK[] = {-1, -((int64_t)1 << 40), (int64_t)1 << 60, INT64_MAX};
+  static const float tiny[1] = {1.0f};
+  target_t ts[4];
+  int nt = targets(ts);
+  float *want = attn_test_calloc(fx.arena_count, sizeof(float));
+  int checked = 0;
+  for (int t = 0; t < nt; t++) {
+    attn_context_t *ctx = attn_test_variant_context(&ts[t].variant);
+    for (int general = 0; general < 2; general++) {
+      for (int fn = FN_SCORES; fn <= FN_FORWARD; fn <<= 1) {
+        for (int host = 0; host < 2; host++) {
+          if (!host && !ts[t].direct) continue;
+          args_t a;
+          base_args(ctx, &a);
+          if (general) a.score = attn_score_general(fx.wmat, D);
+          attn_test_fill_sentinel(fx.arena, fx.arena_count);
+          attn_status_t st = call_fn(fn, host, &a);
+          if (st == ATTN_OK) st = attn_context_synchronize(ctx);
+          ck_assert_msg(st == ATTN_OK, "%s: clean %s: %s", ts[t].variant.name, fn_name(fn),
+                        attn_context_last_error(ctx));
+          memcpy(want, fx.arena, fx.arena_count * sizeof(float));
+          for (size_t j = 0; j < sizeof JUNK / sizeof JUNK[0]; j++) {
+            base_args(ctx, &a);
+            if (general) a.score = attn_score_general(fx.wmat, D);
+            garble_unused(&a, fn, JUNK[j], tiny);
+            attn_test_fill_sentinel(fx.arena, fx.arena_count);
+            st = call_fn(fn, host, &a);
+            if (st == ATTN_OK) st = attn_context_synchronize(ctx);
+            ck_assert_msg(st == ATTN_OK, "%s: %s%s with unused fields %lld: %s (%s)",
+                          ts[t].variant.name, fn_name(fn), host ? "_host" : "", (long long)JUNK[j],
+                          attn_status_string(st), attn_context_last_error(ctx));
+            ck_assert_msg(memcmp(want, fx.arena, fx.arena_count * sizeof(float)) == 0,
+                          "%s: %s%s with unused fields %lld gives other bits", ts[t].variant.name,
+                          fn_name(fn), host ? "_host" : "", (long long)JUNK[j]);
+            checked++;
+          }
+        }
+      }
+    }
+    attn_context_destroy(ctx);
+  }
+  ck_assert_int_ge(checked, 3 * 2 * 4 * 2 * 4);
+  free(want);
+  attn_test_fill_sentinel(fx.arena, fx.arena_count);
+}
+END_TEST
+
 /* A host pointer given to a CUDA context's compute call is on the wrong side. */
 START_TEST(test_wrong_side_pointer) {
   attn_backend_t backends[ATTN_TEST_MAX_BACKENDS];
@@ -681,6 +737,7 @@ static Suite *make_bad_input_suite(void) {
   tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
   tcase_add_test(tc, test_base_calls_valid);
   tcase_add_test(tc, test_bad_arguments);
+  tcase_add_test(tc, test_unused_fields_ignored);
   tcase_add_test(tc, test_wrong_side_pointer);
   suite_add_tcase(s, tc);
   tc = tcase_create("buffers and contexts");
