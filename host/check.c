@@ -187,28 +187,35 @@ static attn_status_t check_param(attn_context_t *ctx, const attn_problem_t *p, c
 
 static attn_status_t check_score(attn_context_t *ctx, const attn_score_t *score,
                                  attn_problem_t *p) {
+  /* Only the fields of the score's kind are copied: the others may hold anything (a struct
+   * reused from another kind), and the staging layer and the backends must never read them. */
   attn_score_t s;
-  if (score) {
-    s = *score;
-  } else {
-    memset(&s, 0, sizeof s);
-    s.kind = ATTN_SCORE_DOT;
-  }
+  memset(&s, 0, sizeof s);
+  s.kind = score ? score->kind : ATTN_SCORE_DOT;
   attn_status_t st = ATTN_OK;
   switch (s.kind) {
   case ATTN_SCORE_DOT:
     break;
   case ATTN_SCORE_SCALED_DOT:
+    s.scale = score->scale;
     if (!isfinite(s.scale))
       return attn_fail(ctx, ATTN_ERR_INVALID_ARG, "score->scale: %g is not finite",
                        (double)s.scale);
     if (s.scale == 0.0f) s.scale = (float)(1.0 / sqrt((double)p->d));
     break;
   case ATTN_SCORE_GENERAL:
+    s.w = score->w;
+    s.ldw = score->ldw;
     st = require(ctx, s.w, "score->w");
     if (st == ATTN_OK) st = check_param(ctx, p, s.w, p->d, s.ldw, "score->w");
     break;
   case ATTN_SCORE_ADDITIVE:
+    s.h = score->h;
+    s.wq = score->wq;
+    s.ldwq = score->ldwq;
+    s.wa = score->wa;
+    s.ldwa = score->ldwa;
+    s.v = score->v;
     if (s.h < 1)
       return attn_fail(ctx, ATTN_ERR_INVALID_SIZE, "score->h: %lld must be >= 1", (ll)s.h);
     st = require(ctx, s.wq, "score->wq");

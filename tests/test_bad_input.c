@@ -522,11 +522,18 @@ START_TEST(test_base_calls_valid) {
 END_TEST
 
 /* Fields a call does not read may hold anything: the widths it does not use (scores: dv;
- * softmax: d and dv; weighted sum: d). The call succeeds and gives the bits of the clean call. */
+ * softmax: d and dv; weighted sum: d) and the parameters of other score kinds (a struct reused
+ * from another kind). The call succeeds and gives the bits of the clean call. */
 static void garble_unused(args_t *a, int fn, int64_t junk, const float *tiny) {
   if (fn == FN_SOFTMAX || fn == FN_WSUM) a->shape.d = junk;
   if (fn == FN_SCORES || fn == FN_SOFTMAX) a->shape.dv = junk;
-  (void)tiny;
+  if (a->score.kind != ATTN_SCORE_GENERAL) {
+    a->score.w = tiny;
+    a->score.ldw = junk;
+  }
+  a->score.h = junk;
+  a->score.wq = a->score.wa = a->score.v = tiny;
+  a->score.ldwq = a->score.ldwa = junk;
 }
 
 START_TEST(test_unused_fields_ignored) {
