@@ -25,14 +25,15 @@ typedef struct mat_arg {
 
 int attn_matrix_extent(int64_t sets, int64_t stride, int64_t rows, int64_t ld, int64_t width,
                        int64_t *elements) {
-  int64_t e = 0, t;
-  if (sets > 0 && rows > 0 && width > 0) {
-    if (__builtin_mul_overflow(rows - 1, ld, &e) || __builtin_add_overflow(e, width, &e)) return -1;
-    if (sets > 1) {
-      if (__builtin_mul_overflow(sets - 1, stride, &t) || __builtin_add_overflow(e, t, &e))
-        return -1;
-    }
-  }
+  /* The backends form the address of every set and row even where nothing is read there
+   * (m == 0, n == 0): the last one's offset must be a valid byte count whatever the width. */
+  int64_t last = 0, t = 0;
+  if ((sets > 1 && __builtin_mul_overflow(sets - 1, stride, &last)) ||
+      (rows > 1 && __builtin_mul_overflow(rows - 1, ld, &t)) ||
+      __builtin_add_overflow(last, t, &last) || (uint64_t)last > SIZE_MAX / sizeof(float))
+    return -1;
+  int64_t e = 0;
+  if (sets > 0 && rows > 0 && width > 0 && __builtin_add_overflow(last, width, &e)) return -1;
   if ((uint64_t)e > SIZE_MAX / sizeof(float)) return -1;
   *elements = e;
   return 0;

@@ -30,7 +30,8 @@ attn_status_t attn_check_reserve(attn_context_t *ctx, const attn_shape_t *shape,
                                  const attn_score_t *score, attn_problem_t *p);
 
 /* Number of floats a matrix spans: (batch-1)*stride + (rows-1)*ld + width, 0 when empty.
- * Returns 0 on success, -1 on overflow of int64/size_t byte counts. */
+ * Returns 0 on success, -1 on overflow of int64/size_t byte counts, or when the offset of the
+ * last set's last row, (sets-1)*stride + (rows-1)*ld, overflows int64 (even when empty). */
 int attn_matrix_extent(int64_t sets, int64_t stride, int64_t rows, int64_t ld, int64_t width,
                        int64_t *elements);
 

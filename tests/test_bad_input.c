@@ -245,6 +245,11 @@ MUT(m_m_overflow, a->shape.m = (int64_t)1 << 60)
 MUT(m_n_overflow, a->shape.n = (int64_t)1 << 60)
 MUT(m_stride_overflow, a->shape.batch = (int64_t)1 << 40; a->shape.lengths = NULL;
     a->in.queries.stride = (int64_t)1 << 40)
+/* empty matrices: nothing is read, but every set's and row's address is still formed */
+MUT(m_empty_q_stride_overflow, a->shape.m = 0; a->in.queries.stride = INT64_MAX)
+MUT(m_empty_a_stride_overflow, a->shape.n = 0; a->shape.lengths = NULL;
+    a->in.annotations.stride = INT64_MAX)
+MUT(m_empty_s_ld_overflow, a->shape.n = 0; a->shape.lengths = NULL; a->out.scores.ld = INT64_MAX)
 /* alignment */
 MUT(m_q_mis, a->in.queries.data = MISALIGN(a->in.queries.data))
 MUT(m_a_mis, a->in.annotations.data = MISALIGN(a->in.annotations.data))
@@ -344,6 +349,11 @@ static const bad_case_t CASES[] = {
     {"m rows overflow size_t (weighted sum)", m_m_overflow, FN_WSUM, OVF, "weights"},
     {"n rows overflow size_t", m_n_overflow, FN_SCORES | FN_FORWARD, OVF, "annotations"},
     {"batch x stride overflows", m_stride_overflow, FN_SCORES | FN_FORWARD, OVF, "queries"},
+    {"m 0, batch x stride overflows", m_empty_q_stride_overflow, FN_SCORES | FN_FORWARD, OVF,
+     "queries"},
+    {"n 0, batch x stride overflows", m_empty_a_stride_overflow, FN_SCORES | FN_FORWARD, OVF,
+     "annotations"},
+    {"n 0, rows x ld overflows", m_empty_s_ld_overflow, FN_SCORES | FN_FORWARD, OVF, "scores"},
 
     {"queries misaligned", m_q_mis, FN_SCORES | FN_FORWARD, MIS, "queries"},
     {"annotations misaligned", m_a_mis, FN_SCORES | FN_FORWARD, MIS, "annotations"},
