@@ -320,6 +320,16 @@ attn_status_t attn_check_softmax(attn_context_t *ctx, int host_readable, const a
   p->lse = lse;
   st = check_matrices(ctx, p, args, 2);
   if (st == ATTN_OK) st = check_lse(ctx, p, lse);
+  /* In place means exactly S: a row written with another ld or stride overwrites scores that
+   * another row (on another thread) has still to read. Layouts that never come into play
+   * (one row, one set) may differ. */
+  if (st == ATTN_OK && (const float *)weights.data == scores.data &&
+      ((p->m > 1 && weights.ld != scores.ld) ||
+       (!is_varlen(p) && p->batch > 1 && p->m > 0 && weights.stride != scores.stride)))
+    st = attn_fail(ctx, ATTN_ERR_INVALID_ARG,
+                   "weights: in place on scores needs their ld and stride (%lld, %lld), not "
+                   "(%lld, %lld)",
+                   (ll)scores.ld, (ll)scores.stride, (ll)weights.ld, (ll)weights.stride);
   return st;
 }
 

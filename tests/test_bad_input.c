@@ -264,6 +264,9 @@ MUT(m_len_mis, a->shape.lengths = MISALIGN(fx.ints))
 MUT(m_varlen_qoff_mis, make_varlen(a); a->shape.query_offsets = MISALIGN(fx.ints))
 MUT(m_wmat_mis, a->score = attn_score_general(MISALIGN(fx.wmat), D))
 MUT(m_hv_mis, a->score = attn_score_additive(H, fx.wq, D, fx.wa, D, MISALIGN(fx.hv)))
+/* in-place softmax with another layout than the scores' */
+MUT(m_inplace_ld, a->shape.batch = 1; a->out.weights = attn_mat(fx.s_in, a->s_in.ld + 1, 0))
+MUT(m_inplace_stride, a->out.weights = attn_mat(fx.s_in, a->s_in.ld, a->s_in.stride + 1))
 /* enums and options */
 MUT(m_kind_bad, a->score.kind = (attn_score_kind_t)9)
 MUT(m_kind_neg, a->score.kind = (attn_score_kind_t)-1)
@@ -368,6 +371,9 @@ static const bad_case_t CASES[] = {
     {"query offsets misaligned", m_varlen_qoff_mis, FN_ALL, MIS, "query_offsets"},
     {"general W misaligned", m_wmat_mis, FN_SCORING, MIS, "score->w"},
     {"additive v misaligned", m_hv_mis, FN_SCORING, MIS, "score->v"},
+
+    {"in place with another ld", m_inplace_ld, FN_SOFTMAX, ARG, "weights"},
+    {"in place with another stride", m_inplace_stride, FN_SOFTMAX, ARG, "weights"},
 
     {"score kind 9", m_kind_bad, FN_SCORING, ARG, "score->kind"},
     {"score kind -1", m_kind_neg, FN_SCORING, ARG, "score->kind"},
