@@ -27,6 +27,9 @@
  * Threads: a context may be used by one thread at a time. Different contexts are independent
  * and may be used concurrently from different threads. Functions that take no context
  * (attn_status_string, attn_version, attn_default_options, ...) are safe from any thread.
+ * One process-wide side effect: while a CPU call runs its GEMM path on OpenBLAS, OpenBLAS's own
+ * thread count is held at 1 (openblas_set_num_threads, restored when the last such call ends),
+ * so an OpenBLAS call the program makes meanwhile from another thread runs single-threaded.
  */
 #ifndef ATTN_H
 #define ATTN_H
