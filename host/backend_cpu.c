@@ -809,17 +809,22 @@ static void cpu_fini(attn_context_t *ctx) {
   ctx->backend_state = NULL;
 }
 
-/* Sizes the workspace and the plan for any path on sets of up to n annotations. */
+/* Sizes the workspace and the plan for any path on sets of up to n annotations. A GEMM item's
+ * size grows with the valid length while its block height stays, and drops where the height
+ * steps down: its largest value is at n or at the longest length of some block height. */
 static attn_status_t cpu_reserve(attn_context_t *ctx, const attn_problem_t *p) {
   cpu_state_t *st = ctx->backend_state;
   attn_status_t status = grow_plan(ctx, st, p->batch);
   if (status != ATTN_OK) return status;
-  int64_t n = p->n, small = n < GEMM_S_FLOATS / GEMM_MAX_ROWS ? n : GEMM_S_FLOATS / GEMM_MAX_ROWS;
   size_t need = 0;
-  for (int path = PATH_SIMPLE; path <= PATH_LANES; path++) {
-    size_t a = item_floats(p, path, n), b = item_floats(p, path, small);
-    need = a > need ? a : need;
-    need = b > need ? b : need;
+  for (int64_t rows = 0; rows <= GEMM_MAX_ROWS; rows += GEMM_MIN_ROWS) {
+    /* rows == 0: n itself; otherwise the longest length whose GEMM block has `rows` rows */
+    int64_t valid = rows == 0 ? p->n : GEMM_S_FLOATS / rows / ALIGN_FLOATS * ALIGN_FLOATS;
+    if (valid > p->n) valid = p->n;
+    for (int path = PATH_SIMPLE; path <= PATH_LANES; path++) {
+      size_t f = item_floats(p, path, valid);
+      need = f > need ? f : need;
+    }
   }
   return grow_workspace(ctx, st, need);
 }

@@ -365,6 +365,33 @@ START_TEST(test_workspace_reuse) {
 }
 END_TEST
 
+/* attn_context_reserve covers every valid length up to n, not only n and the short ones: with
+ * forced GEMM and an additive score, a set of 2976 valid annotations out of 2983 needs a larger
+ * GEMM item (a taller block) than n = 2983 does. */
+START_TEST(test_reserve_covers_every_length) {
+  static const int32_t LEN[1] = {2976};
+  attn_test_spec_t spec = attn_test_spec(1, 1, 2983, 16);
+  spec.kind = ATTN_SCORE_ADDITIVE;
+  spec.h = 16;
+  spec.lengths = LEN;
+  attn_test_problem_t p;
+  attn_test_problem_init(&p, &spec);
+  attn_context_t *ctx = cpu_context(ATTN_ALGO_GEMM, 1);
+  ck_assert_int_eq(attn_context_reserve(ctx, &p.shape, &p.score), ATTN_OK);
+  attn_test_out_t o;
+  attn_test_out_init(&o, &p, 1, 1, 1);
+  allocations = 0;
+  counting = 1;
+  attn_status_t st = attn_test_run(ctx, &p, ATTN_TEST_FORWARD, ATTN_TEST_DIRECT, NULL, NULL, &o);
+  counting = 0;
+  ck_assert_msg(st == ATTN_OK, "%s", attn_context_last_error(ctx));
+  ck_assert_msg(allocations == 0, "the reserved call allocated %ld times", (long)allocations);
+  attn_test_out_free(&o);
+  attn_context_destroy(ctx);
+  attn_test_problem_free(&p);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------------------------ */
 /* Narrower kernels                                                                           */
 /* ------------------------------------------------------------------------------------------ */
@@ -406,6 +433,7 @@ static Suite *make_cpu_backend_suite(void) {
   tcase_add_loop_test(tc, test_thread_count_and_run_invariance, 0, N_SHAPES);
   tcase_add_loop_test(tc, test_position_invariance, 0, 2);
   tcase_add_test(tc, test_workspace_reuse);
+  tcase_add_test(tc, test_reserve_covers_every_length);
   suite_add_tcase(s, tc);
   TCase *rerun = tcase_create("narrower_isas");
   tcase_set_timeout(rerun, 1800);
