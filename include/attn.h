@@ -118,7 +118,8 @@ typedef enum attn_algo {
   ATTN_ALGO_AUTO = 0,   /* pick by shape (documented in each backend's dispatcher) */
   ATTN_ALGO_SIMPLE = 1, /* the simplest correct kernels: one thread/row, no tiling */
   ATTN_ALGO_GEMM = 2,   /* scores and context as (cu)BLAS GEMMs, softmax in between */
-  ATTN_ALGO_FUSED = 3   /* one pass with an online softmax; only context and lse as outputs */
+  ATTN_ALGO_FUSED = 3   /* fused passes per query row (CPU: an online softmax), no score matrix
+                           unless scores or weights are requested */
 } attn_algo_t;
 
 typedef struct attn_options {
