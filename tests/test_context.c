@@ -211,11 +211,7 @@ START_TEST(test_buffers_feed_compute_calls) {
   attn_tols_t tols = attn_test_tols(&p);
   for (int i = 0; i < nv; i++) {
     if (vs[i].path != ATTN_TEST_BUFFERS) continue;
-    attn_test_out_t o;
-    attn_test_out_init(&o, &p, 1, 1, 1);
-    attn_test_run_variant(&vs[i], &p, ATTN_TEST_FORWARD, NULL, NULL, &o);
-    ck_assert_int_eq(attn_test_compare(&p, &o, &ref, &tols, vs[i].name), 0);
-    attn_test_out_free(&o);
+    attn_test_expect_forward(&vs[i], &p, &ref, &tols);
   }
   attn_test_out_free(&ref);
   attn_test_problem_free(&p);

@@ -426,11 +426,7 @@ START_TEST(test_general_identity) {
   reference_forward(&dot, &ref);
   attn_tols_t tols = attn_test_tols(&dot);
   for (int i = 0; i < nv; i++) {
-    attn_test_out_t o;
-    attn_test_out_init(&o, &gen, 1, 1, 1);
-    attn_test_run_variant(&vs[i], &gen, ATTN_TEST_FORWARD, NULL, NULL, &o);
-    ck_assert_int_eq(attn_test_compare(&gen, &o, &ref, &tols, vs[i].name), 0);
-    attn_test_out_free(&o);
+    attn_test_expect_forward(&vs[i], &gen, &ref, &tols);
   }
   attn_test_out_free(&ref);
   attn_test_problem_free(&dot);
@@ -457,11 +453,7 @@ START_TEST(test_scaled_dot) {
   reference_forward(&dot, &ref);
   attn_tols_t tols = attn_test_tols(&scaled);
   for (int i = 0; i < nv; i++) {
-    attn_test_out_t o;
-    attn_test_out_init(&o, &scaled, 1, 1, 1);
-    attn_test_run_variant(&vs[i], &scaled, ATTN_TEST_FORWARD, NULL, NULL, &o);
-    ck_assert_int_eq(attn_test_compare(&scaled, &o, &ref, &tols, vs[i].name), 0);
-    attn_test_out_free(&o);
+    attn_test_expect_forward(&vs[i], &scaled, &ref, &tols);
   }
   attn_test_out_free(&ref);
   attn_test_problem_free(&scaled);
@@ -531,15 +523,8 @@ START_TEST(test_values_equal_annotations) {
   reference_forward(&none, &ref);
   attn_tols_t tols = attn_test_tols(&p);
   for (int i = 0; i < nv; i++) {
-    attn_test_out_t o;
-    attn_test_out_init(&o, &p, 1, 1, 1);
-    attn_test_run_variant(&vs[i], &p, ATTN_TEST_FORWARD, NULL, NULL, &o);
-    ck_assert_int_eq(attn_test_compare(&p, &o, &ref, &tols, vs[i].name), 0);
-    attn_test_out_free(&o);
-    attn_test_out_init(&o, &none, 1, 1, 1);
-    attn_test_run_variant(&vs[i], &none, ATTN_TEST_FORWARD, NULL, NULL, &o);
-    ck_assert_int_eq(attn_test_compare(&none, &o, &ref, &tols, vs[i].name), 0);
-    attn_test_out_free(&o);
+    attn_test_expect_forward(&vs[i], &p, &ref, &tols);
+    attn_test_expect_forward(&vs[i], &none, &ref, &tols);
   }
   attn_test_out_free(&ref);
   attn_test_problem_free(&p);

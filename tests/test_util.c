@@ -567,6 +567,15 @@ void attn_test_run_variant(const attn_test_variant_t *v, const attn_test_problem
                 attn_context_last_error(ctx));
 }
 
+void attn_test_expect_forward(const attn_test_variant_t *v, const attn_test_problem_t *p,
+                              const attn_test_out_t *ref, const attn_tols_t *tols) {
+  attn_test_out_t o;
+  attn_test_out_init(&o, p, 1, 1, 1);
+  attn_test_run_variant(v, p, ATTN_TEST_FORWARD, NULL, NULL, &o);
+  ck_assert_int_eq(attn_test_compare(p, &o, ref, tols, v->name), 0);
+  attn_test_out_free(&o);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Tolerances and comparison                                                                  */
 /* ------------------------------------------------------------------------------------------ */

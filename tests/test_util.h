@@ -177,6 +177,11 @@ void attn_test_run_variant(const attn_test_variant_t *v, const attn_test_problem
                            attn_test_op_t op, const float *in_scores, const float *in_weights,
                            attn_test_out_t *o);
 
+/* Runs forward as variant v with every output requested and fails the test unless every output
+ * matches ref within tols. */
+void attn_test_expect_forward(const attn_test_variant_t *v, const attn_test_problem_t *p,
+                              const attn_test_out_t *ref, const attn_tols_t *tols);
+
 /* Tolerances for p on an fp32 backend (attn_tols() with p's magnitudes). */
 attn_tols_t attn_test_tols(const attn_test_problem_t *p);
 
