@@ -27,7 +27,7 @@ static int add_size(size_t *total, size_t count) {
 }
 
 static attn_status_t scratch_alloc(attn_context_t *ctx, const attn_problem_t *p, scratch_t *w) {
-  size_t max_n = (size_t)attn_problem_max_set_n(p);
+  size_t max_n = (size_t)p->max_set_n; /* known: host backends read offsets */
   size_t wide = (size_t)(p->d > p->dv ? p->d : p->dv);
   int additive =
       (p->op == ATTN_OP_SCORES || p->op == ATTN_OP_FORWARD) && p->score.kind == ATTN_SCORE_ADDITIVE;

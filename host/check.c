@@ -5,6 +5,7 @@
  */
 #include "check.h"
 #include "context.h"
+#include "problem.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -162,11 +163,7 @@ static attn_status_t check_shape(attn_context_t *ctx, int host_readable, const a
                          arrays[k].name, (ll)s->batch, (int)off[s->batch], arrays[k].total_name,
                          (ll)arrays[k].total);
     }
-    p->max_set_n = 0;
-    for (int64_t b = 0; b < s->batch; b++) {
-      int64_t nb = (int64_t)s->annotation_offsets[b + 1] - s->annotation_offsets[b];
-      if (nb > p->max_set_n) p->max_set_n = nb;
-    }
+    p->max_set_n = attn_problem_max_set_n(p);
   }
   if (s->lengths) {
     for (int64_t b = 0; b < s->batch; b++) {
