@@ -649,6 +649,7 @@ static int choose_path(const attn_context_t *ctx, const attn_cpu_kernels_t *k,
   case ATTN_ALGO_GEMM:
     return set->valid > 0 ? PATH_GEMM : PATH_FUSED;
   case ATTN_ALGO_FUSED:
+  case ATTN_ALGO_ROWS: /* the CUDA backend's row kernels; the CPU's fused pass is its row path */
     return fused_path(k, p);
   default:
     break;

@@ -69,7 +69,8 @@ static attn_status_t resolve_algo(attn_options_t *o) {
   } names[] = {{"auto", ATTN_ALGO_AUTO},
                {"simple", ATTN_ALGO_SIMPLE},
                {"gemm", ATTN_ALGO_GEMM},
-               {"fused", ATTN_ALGO_FUSED}};
+               {"fused", ATTN_ALGO_FUSED},
+               {"rows", ATTN_ALGO_ROWS}};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     if (strcmp(env, names[i].name) == 0) {
       o->algo = names[i].algo;
@@ -77,7 +78,7 @@ static attn_status_t resolve_algo(attn_options_t *o) {
     }
   }
   return create_fail(ATTN_ERR_INVALID_ARG,
-                     "ATTN_ALGO: '%s' is not one of auto, simple, gemm, fused", env);
+                     "ATTN_ALGO: '%s' is not one of auto, simple, gemm, fused, rows", env);
 }
 
 static attn_status_t check_options(const attn_options_t *o) {
@@ -88,7 +89,7 @@ static attn_status_t check_options(const attn_options_t *o) {
     return create_fail(ATTN_ERR_INVALID_ARG, "opts->device: %d is negative", o->device);
   if (o->cpu_threads < 0)
     return create_fail(ATTN_ERR_INVALID_ARG, "opts->cpu_threads: %d is negative", o->cpu_threads);
-  if (o->algo < ATTN_ALGO_AUTO || o->algo > ATTN_ALGO_FUSED)
+  if (o->algo < ATTN_ALGO_AUTO || o->algo > ATTN_ALGO_ROWS)
     return create_fail(ATTN_ERR_INVALID_ARG, "opts->algo: %d is not an attn_algo_t", (int)o->algo);
   return ATTN_OK;
 }

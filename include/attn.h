@@ -120,8 +120,11 @@ typedef enum attn_algo {
   ATTN_ALGO_AUTO = 0,   /* pick by shape (documented in each backend's dispatcher) */
   ATTN_ALGO_SIMPLE = 1, /* the simplest correct kernels: one thread/row, no tiling */
   ATTN_ALGO_GEMM = 2,   /* scores and context as (cu)BLAS GEMMs, softmax in between */
-  ATTN_ALGO_FUSED = 3   /* fused passes per query row (CPU: an online softmax), no score matrix
-                           unless scores or weights are requested */
+  ATTN_ALGO_FUSED = 3,  /* fused passes per query row (CPU: an online softmax), no score matrix
+                           unless scores or weights are requested; CUDA: the one-pass
+                           flash-decoding forward when neither is requested */
+  ATTN_ALGO_ROWS = 4    /* CUDA: the unfused row kernels (a block per query row, scores
+                           recomputed per pass, never split across blocks); CPU: as FUSED */
 } attn_algo_t;
 
 typedef struct attn_options {
@@ -130,7 +133,7 @@ typedef struct attn_options {
   void *stream;           /* a cudaStream_t; NULL = the default stream. Ignored on the CPU. */
   int cpu_threads;        /* CPU worker threads; 0 = all cores (default) */
   attn_algo_t algo;       /* default ATTN_ALGO_AUTO; the environment variable ATTN_ALGO
-                             (auto|simple|gemm|fused) overrides AUTO at context creation */
+                             (auto|simple|gemm|fused|rows) overrides AUTO at context creation */
 } attn_options_t;
 
 /* The defaults above. */

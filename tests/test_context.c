@@ -126,8 +126,8 @@ END_TEST
 
 /* ATTN_ALGO names an algorithm for AUTO contexts; every documented name is accepted. */
 START_TEST(test_algo_environment) {
-  static const char *names[4] = {"auto", "simple", "gemm", "fused"};
-  for (int i = 0; i < 4; i++) {
+  static const char *names[5] = {"auto", "simple", "gemm", "fused", "rows"};
+  for (int i = 0; i < 5; i++) {
     ck_assert_int_eq(setenv("ATTN_ALGO", names[i], 1), 0);
     attn_context_t *ctx = NULL;
     attn_options_t o = attn_default_options();
@@ -137,7 +137,7 @@ START_TEST(test_algo_environment) {
     ck_assert_msg(st == ATTN_OK, "ATTN_ALGO=%s: %s", names[i], attn_create_error());
     attn_context_destroy(ctx);
   }
-  for (int algo = ATTN_ALGO_AUTO; algo <= ATTN_ALGO_FUSED; algo++) {
+  for (int algo = ATTN_ALGO_AUTO; algo <= ATTN_ALGO_ROWS; algo++) {
     attn_context_t *ctx = NULL;
     attn_options_t o = attn_default_options();
     o.algo = (attn_algo_t)algo;

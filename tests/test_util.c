@@ -518,13 +518,15 @@ int attn_test_variants(attn_test_variant_t out[ATTN_TEST_MAX_VARIANTS]) {
 }
 
 int attn_test_algo_variants(attn_test_variant_t out[ATTN_TEST_MAX_VARIANTS]) {
-  static const char *algos[] = {"auto", "simple", "gemm", "fused"};
+  static const char *algos[] = {"auto", "simple", "gemm", "fused", "rows"};
   attn_backend_t backends[ATTN_TEST_MAX_BACKENDS];
   int nb = attn_test_backends(backends), count = 0;
   for (int i = 0; i < nb; i++) {
     if (backends[i] == ATTN_BACKEND_REFERENCE) continue;
     attn_test_path_t path = backends[i] == ATTN_BACKEND_CUDA ? ATTN_TEST_BUFFERS : ATTN_TEST_DIRECT;
-    for (int algo = ATTN_ALGO_SIMPLE; algo <= ATTN_ALGO_FUSED; algo++) {
+    /* ROWS is a path of its own only on CUDA (the CPU runs it as FUSED). */
+    int last = backends[i] == ATTN_BACKEND_CUDA ? ATTN_ALGO_ROWS : ATTN_ALGO_FUSED;
+    for (int algo = ATTN_ALGO_SIMPLE; algo <= last; algo++) {
       attn_test_variant_t *v = &out[count];
       add_variant(out, &count, backends[i], path, 0);
       v->algo = (attn_algo_t)algo;
