@@ -9,8 +9,8 @@
 #   3. runs the GPU suites (ctest -L gpu) and then the whole ctest,
 #   4. runs every GPU test binary again under compute-sanitizer memcheck, racecheck, synccheck
 #      and initcheck,
-#   5. runs the GPU benchmark when the build has one (an executable in <build>/bench whose name
-#      contains "gpu"),
+#   5. runs the GPU benchmark (every executable in <build>/bench whose name contains "gpu":
+#      bench/gpu_bench), and the PyTorch comparison when python3 has PyTorch with CUDA,
 #   6. writes a report (report.md) and every log into $OUT when OUT names a folder, else into
 #      <build>/device-check.
 # It exits 0 when every step passed, 1 otherwise. Meant to take well under 10 minutes on an H100.
@@ -166,15 +166,49 @@ gpu_suites() {
   return "$rc"
 }
 
+# Every benchmark executable in <build>/bench whose name contains "gpu" (bench/gpu_bench: every
+# attn algorithm on issue 6's shapes, the copy and cuBLAS figures, and a check of each result
+# against the reference), with its JSON beside the logs; then, when python3 has PyTorch with
+# CUDA, bench/torch_attn.py and the combined table of bench/gpu-vs-torch.sh from the same JSON.
+# A wrong result, an error or a skip (77: no usable device) fails the step; a missing PyTorch
+# does not.
 benchmark() {
-  local bin ran=0
+  local bin name ran=0 rc=0 r
   for bin in "$build"/bench/*gpu*; do
     if [ ! -f "$bin" ] || [ ! -x "$bin" ]; then continue; fi
-    echo "=== $bin"
-    "$bin" || return 1
+    name=$(basename "$bin")
+    echo "=== $bin --json $out/$name.json"
+    "$bin" --json "$out/$name.json"
+    r=$?
+    echo "=== exit $r"
+    [ "$r" -eq 0 ] || rc=1
     ran=1
   done
-  [ "$ran" -eq 1 ] || echo "no GPU benchmark in $build/bench (issue 6 adds it)"
+  if [ "$ran" -eq 0 ]; then
+    echo "no GPU benchmark in $build/bench (bench/CMakeLists.txt builds gpu_bench with CUDA)"
+    return 1
+  fi
+  if [ ! -s "$out/gpu_bench.json" ]; then
+    echo "no $out/gpu_bench.json: the PyTorch comparison was not run"
+    return 1
+  fi
+  if python3 -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' \
+    >/dev/null 2>&1; then
+    echo "=== bench/torch_attn.py --json $out/torch.json"
+    python3 "$repo/bench/torch_attn.py" --json "$out/torch.json"
+    r=$?
+    echo "=== exit $r"
+    [ "$r" -eq 0 ] || rc=1
+    if [ -s "$out/torch.json" ]; then
+      echo "=== attn against PyTorch (bench/gpu-vs-torch.sh's table)"
+      python3 "$repo/bench/torch_attn.py" --merge "$out/gpu_bench.json" "$out/torch.json" ||
+        rc=1
+    fi
+  else
+    echo "PyTorch with CUDA is not available to python3: the PyTorch comparison was not run"
+    python3 "$repo/bench/torch_attn.py" --merge "$out/gpu_bench.json" || rc=1
+  fi
+  return "$rc"
 }
 
 say "# attn device check"
@@ -213,6 +247,11 @@ say "## Summaries"
 for log in "$out"/gpu-suites.log "$out"/ctest-all.log; do
   [ -f "$log" ] && say "- $(basename "$log"): $(grep -E 'tests passed|tests failed' "$log" | tail -1)"
 done
+if [ -f "$out/benchmark.log" ]; then
+  grep -E '^(summary|checks|target)' "$out/benchmark.log" | while IFS= read -r line; do
+    say "- benchmark.log: $line"
+  done
+fi
 for log in "$out"/sanitizer-*.log; do
   [ -f "$log" ] || continue
   say "- $(basename "$log"): $(grep -c 'ERROR SUMMARY: 0 errors' "$log") clean runs, $(grep -cE 'ERROR SUMMARY: [1-9]' "$log") with errors"
