@@ -2,26 +2,34 @@
  * dispatch.cu - runs one call: sizes the workspace, queues the device-side validation, and
  * picks the implementation of each step.
  *
- * The dispatcher (ATTN_CUDA_ALGO_AUTO) runs the ROWS kernels: a block per query row for scores
- * and weighted sums, a warp or block per row for the softmax, and for attn_forward the fused
- * ROWS kernel (forward.cu), which never stores the score matrix. Variable lengths and masks
- * always land there: their sizes are known only on the device, and a GEMM would read (and could
- * spread NaN from) annotations past a valid length.
+ * What AUTO runs:
+ *   - attn_forward without scores or weights: the flash kernels (flash.cu), one pass over the
+ *     annotations with an online softmax, long sets split across blocks. Their plan (a thread
+ *     or a block per query, 1 or 8 queries per block, split or not) changes no result bit, so
+ *     it is chosen freely from the shape: see attn_cu_flash_plan_of. Only a dv too wide for
+ *     the block's shared memory (above 6144) sends a call to ROWS.
+ *   - everything else (the three steps, and attn_forward asking for scores or weights): the
+ *     ROWS kernels, a block per query row for scores and weighted sums, a warp or block per
+ *     row for the softmax, and for attn_forward the three-pass row kernel (forward.cu).
+ * Variable lengths and masks run there too: their sizes are known only on the device.
  *
  * AUTO never picks cuBLAS, because DESIGN.md promises batch invariance: a query's bits must not
  * depend on the other queries of its call, and cuBLAS chooses its kernel (tile shape, split-K)
- * from m, so the same query can round differently in a batch of 1 and a batch of 64. The ROWS
- * kernels compute each row in an order that depends only on that row's set.
+ * from m, so the same query can round differently in a batch of 1 and a batch of 64. The flash
+ * and ROWS kernels compute each row in an order that depends only on that row's set. On the
+ * GEMM-shaped case (thousands of queries sharing one large set) cuBLAS is the faster path;
+ * a caller who wants it and can give up invariance forces ATTN_ALGO_GEMM. No threshold here has
+ * been measured on a GPU yet (no GPU run has happened; see bench/README.md).
  *
- * Forced algorithms: SIMPLE runs the thread-per-row baseline of every step; GEMM runs cuBLAS
- * wherever the batch allows it (uniform, no lengths, sizes within int) and ROWS elsewhere: the
- * scores (dot, scaled dot, general after its q^T W projection) and the weighted sum are
- * strided-batched SGEMMs, the softmax runs in between on the score matrix, and additive scores
- * use cuBLAS projections and the ROWS score kernel. GEMM is deterministic run to run but not
- * batch-invariant. ROWS (ATTN_ALGO_FUSED) never uses cuBLAS.
- * Issue 6 adds fast fused kernels whose speed on GEMM shapes lets AUTO stay batch-invariant.
+ * Forced algorithms: SIMPLE runs the thread-per-row baseline of every step; ROWS the row
+ * kernels; FUSED (ATTN_CUDA_ALGO_FLASH) as AUTO; GEMM runs cuBLAS wherever the batch allows it
+ * (uniform, no lengths, sizes within int) and ROWS elsewhere: the scores (dot, scaled dot,
+ * general after its q^T W projection) and the weighted sum are strided-batched SGEMMs, the
+ * softmax runs in between on the score matrix, and additive scores use cuBLAS projections and
+ * the ROWS score kernel. GEMM is deterministic run to run but not batch-invariant.
  */
 #include "blas.cuh"
+#include "flash.cuh"
 #include "forward.cuh"
 #include "scores.cuh"
 #include "softmax.cuh"
@@ -52,11 +60,23 @@ static bool use_gemm(const attn_cuda_problem_t *p, bool with_lds) {
   }
 }
 
-/* Workspace floats: projections, then (forward on cuBLAS without requested weights) a
- * [batch x m x n] score/weight matrix. */
-static int workspace_floats(const attn_cuda_problem_t *p, bool gemm, size_t *proj, size_t *total) {
+/* Whether p runs on the flash kernels, and their plan. */
+static bool use_flash(const attn_cuda_t *cu, const attn_cuda_problem_t *p,
+                      attn_cu_flash_plan *plan) {
+  if (p->algo != ATTN_CUDA_ALGO_AUTO && p->algo != ATTN_CUDA_ALGO_FLASH) return false;
+  return attn_cu_flash_plan_of(p, cu->sm_count, plan);
+}
+
+/* Workspace floats: projections, then either (forward on cuBLAS without requested weights) a
+ * [batch x m x n] score/weight matrix or (flash, split) the span partials. */
+static int workspace_floats(const attn_cuda_problem_t *p, bool gemm,
+                            const attn_cu_flash_plan *flash, size_t *proj, size_t *total) {
   if (attn_cu_projection_floats(p, proj) != 0) return -1;
   *total = *proj;
+  if (flash) {
+    if (flash->partial_floats > SIZE_MAX / sizeof(float) - *proj) return -1;
+    *total = *proj + flash->partial_floats;
+  }
   if (p->op == ATTN_CUDA_OP_FORWARD && gemm && !p->weights.data) {
     int64_t scratch;
     if (__builtin_mul_overflow(p->batch, p->m, &scratch) ||
@@ -76,16 +96,22 @@ static attn_cuda_status_t overflow(attn_cuda_t *cu) {
 
 extern "C" attn_cuda_status_t attn_cuda_reserve(attn_cuda_t *cu, const attn_cuda_problem_t *p) {
   size_t proj, total;
-  if (workspace_floats(p, use_gemm(p, false), &proj, &total) != 0) return overflow(cu);
+  attn_cu_flash_plan plan;
+  const bool flash = use_flash(cu, p, &plan);
+  if (workspace_floats(p, !flash && use_gemm(p, false), flash ? &plan : NULL, &proj, &total) != 0)
+    return overflow(cu);
   ATTN_CU_ON_DEVICE(cu);
   return attn_cu_workspace(cu, total * sizeof(float));
 }
 
 static attn_cuda_status_t run_forward(attn_cuda_t *cu, cudaStream_t stream,
                                       const attn_cuda_problem_t *p, const int *bad, bool gemm,
-                                      float *ws, size_t proj) {
+                                      const attn_cu_flash_plan *flash, float *ws, size_t proj) {
   attn_cu_score_in si;
   ATTN_CU_TRY(attn_cu_prepare_scores(cu, stream, p, bad, gemm, ws, &si));
+  if (flash)
+    return attn_cu_flash_forward(cu, stream, si, p->dv, p->values, p->context, p->lse, bad, *flash,
+                                 ws + proj);
   if (!gemm) {
     attn_cu_forward_impl impl =
         p->algo == ATTN_CUDA_ALGO_SIMPLE ? ATTN_CU_FORWARD_SIMPLE : ATTN_CU_FORWARD_ROWS;
@@ -110,7 +136,8 @@ static attn_cuda_status_t run_forward(attn_cuda_t *cu, cudaStream_t stream,
 }
 
 static attn_cuda_status_t run_op(attn_cuda_t *cu, cudaStream_t stream, const attn_cuda_problem_t *p,
-                                 const int *bad, bool gemm, float *ws, size_t proj) {
+                                 const int *bad, bool gemm, const attn_cu_flash_plan *flash,
+                                 float *ws, size_t proj) {
   const bool simple = p->algo == ATTN_CUDA_ALGO_SIMPLE;
   const attn_cu_layout l = attn_cu_layout_of(p);
   switch (p->op) {
@@ -131,7 +158,7 @@ static attn_cuda_status_t run_op(attn_cuda_t *cu, cudaStream_t stream, const att
                                 : gemm ? ATTN_CU_WSUM_GEMM
                                        : ATTN_CU_WSUM_ROWS);
   case ATTN_CUDA_OP_FORWARD:
-    return run_forward(cu, stream, p, bad, gemm, ws, proj);
+    return run_forward(cu, stream, p, bad, gemm, flash, ws, proj);
   }
   snprintf(cu->message, sizeof cu->message, "cuda: unknown operation %d", (int)p->op);
   return ATTN_CUDA_ERR_RUNTIME;
@@ -140,12 +167,14 @@ static attn_cuda_status_t run_op(attn_cuda_t *cu, cudaStream_t stream, const att
 extern "C" attn_cuda_status_t attn_cuda_run(attn_cuda_t *cu, void *stream,
                                             const attn_cuda_problem_t *p) {
   const cudaStream_t s = (cudaStream_t)stream;
-  const bool gemm = use_gemm(p, true);
+  attn_cu_flash_plan plan;
+  const bool flash = use_flash(cu, p, &plan);
+  const bool gemm = !flash && use_gemm(p, true);
   size_t proj, total;
-  if (workspace_floats(p, gemm, &proj, &total) != 0) return overflow(cu);
+  if (workspace_floats(p, gemm, flash ? &plan : NULL, &proj, &total) != 0) return overflow(cu);
   ATTN_CU_ON_DEVICE(cu);
   ATTN_CU_TRY(attn_cu_workspace(cu, total * sizeof(float)));
   const int *bad = NULL;
   ATTN_CU_TRY(attn_cu_validate(cu, s, p, &bad));
-  return run_op(cu, s, p, bad, gemm, (float *)cu->workspace, proj);
+  return run_op(cu, s, p, bad, gemm, flash ? &plan : NULL, (float *)cu->workspace, proj);
 }

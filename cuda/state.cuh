@@ -47,6 +47,7 @@ struct attn_cu_flag {
 
 struct attn_cuda {
   int device;
+  int sm_count; /* multiprocessors of the device: the flash plan's occupancy estimate */
   cublasHandle_t blas;
   void *blas_workspace; /* handed to cuBLAS after every cublasSetStream */
   size_t blas_workspace_size;

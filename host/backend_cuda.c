@@ -102,6 +102,7 @@ static attn_cuda_algo_t algo_of(attn_algo_t algo) {
   case ATTN_ALGO_GEMM:
     return ATTN_CUDA_ALGO_GEMM;
   case ATTN_ALGO_FUSED:
+    return ATTN_CUDA_ALGO_FLASH;
   case ATTN_ALGO_ROWS:
     return ATTN_CUDA_ALGO_ROWS;
   case ATTN_ALGO_AUTO:

@@ -40,8 +40,8 @@ static inline attn_context_t *gpu_context(attn_algo_t algo) {
 }
 
 static inline const char *gpu_algo_name(attn_algo_t algo) {
-  static const char *names[] = {"auto", "simple", "gemm", "fused"};
-  return (int)algo >= 0 && (int)algo < 4 ? names[algo] : "?";
+  static const char *names[] = {"auto", "simple", "gemm", "fused", "rows"};
+  return (int)algo >= 0 && (int)algo < 5 ? names[algo] : "?";
 }
 
 /* The REFERENCE backend's outputs of p for op (all optional outputs requested). */

@@ -1,8 +1,10 @@
 /*
- * test_gpu_compute.c - the CUDA backend's results: every algorithm (SIMPLE, GEMM, FUSED, AUTO)
- * on every step and on attn_forward with every combination of optional outputs, against the
+ * test_gpu_compute.c - the CUDA backend's results: every algorithm (SIMPLE, GEMM, FUSED, ROWS,
+ * AUTO) on every step and on attn_forward with every combination of optional outputs, against the
  * REFERENCE backend within tests/tolerance.h and against the SIMPLE kernels; two runs
  * bit-identical; a query's result independent of the batch around it.
+ *
+ * The flash kernels' plans are checked against each other bit for bit.
  *
  * The grid covers the awkward shapes (n = 1, d = 1, d not a multiple of 4, n longer than a
  * block and than the softmax's short-row limit, d and dv wider than a warp and a block,
@@ -99,8 +101,9 @@ static void grid_problem(attn_test_problem_t *p, int shape, int kind) {
   attn_test_problem_init(p, &s);
 }
 
-static const attn_algo_t ALGOS[4] = {ATTN_ALGO_SIMPLE, ATTN_ALGO_GEMM, ATTN_ALGO_FUSED,
-                                     ATTN_ALGO_AUTO};
+#define NALGOS 5
+static const attn_algo_t ALGOS[NALGOS] = {ATTN_ALGO_SIMPLE, ATTN_ALGO_GEMM, ATTN_ALGO_FUSED,
+                                          ATTN_ALGO_ROWS, ATTN_ALGO_AUTO};
 
 /* Runs op on ctx through device buffers; fails the test on an error. */
 static void run(attn_context_t *ctx, const attn_test_problem_t *p, attn_test_op_t op,
@@ -125,7 +128,7 @@ START_TEST(test_grid) {
   gpu_reference(&p, ATTN_TEST_FORWARD, NULL, NULL, &ref);
   attn_tols_t tols = attn_test_tols(&p);
   attn_test_out_init(&simple, &p, 1, 1, 1);
-  for (int a = 0; a < 4; a++) {
+  for (int a = 0; a < NALGOS; a++) {
     attn_context_t *ctx = gpu_context(ALGOS[a]);
     char what[128];
     for (int outs = 7; outs >= 0; outs--) { /* bit 0: scores, 1: weights, 2: lse */
@@ -180,14 +183,15 @@ END_TEST
 
 /* The same call twice on one context, and on a second context: bit-identical outputs. */
 START_TEST(test_deterministic) {
-  const int shape = _i / 4, algo = _i % 4;
+  const int shape = _i / NALGOS, algo = _i % NALGOS;
   attn_test_problem_t p;
   grid_problem(&p, shape, ATTN_SCORE_SCALED_DOT);
   attn_context_t *ctx = gpu_context(ALGOS[algo]), *other = gpu_context(ALGOS[algo]);
   attn_test_out_t x, y, z;
-  attn_test_out_init(&x, &p, 1, 1, 1);
-  attn_test_out_init(&y, &p, 1, 1, 1);
-  attn_test_out_init(&z, &p, 1, 1, 1);
+  const int sw = shape % 2; /* odd shapes: scores and weights too; even: the flash path */
+  attn_test_out_init(&x, &p, sw, sw, 1);
+  attn_test_out_init(&y, &p, sw, sw, 1);
+  attn_test_out_init(&z, &p, sw, sw, 1);
   run(ctx, &p, ATTN_TEST_FORWARD, NULL, NULL, &x, "first run");
   run(ctx, &p, ATTN_TEST_FORWARD, NULL, NULL, &y, "second run");
   run(other, &p, ATTN_TEST_FORWARD, NULL, NULL, &z, "other context");
@@ -202,17 +206,23 @@ START_TEST(test_deterministic) {
 }
 END_TEST
 
-/* Batch invariance of the paths that promise it (SIMPLE, the row kernels, and AUTO, which never
- * picks cuBLAS; forced GEMM may pick a different cuBLAS kernel for a different m): each query of
- * a varlen batch, run alone as a batch of one, gives bit-identical results. */
+/* Batch invariance of the paths that promise it (SIMPLE, the row kernels, the flash kernels, and
+ * AUTO, which never picks cuBLAS; forced GEMM may pick a different cuBLAS kernel for a different
+ * m): each query of a batch, run alone as a batch of one, gives bit-identical results. _i picks
+ * the algorithm, the shape (two varlen batches with long sets, 40 queries sharing a set) and
+ * whether scores and weights are asked for (without them FUSED and AUTO run the flash kernels,
+ * whose plan for a batch and for one query differ). */
 START_TEST(test_batch_invariant) {
-  static const attn_algo_t algos[] = {ATTN_ALGO_SIMPLE, ATTN_ALGO_FUSED, ATTN_ALGO_AUTO};
-  const attn_algo_t algo = algos[_i];
+  static const attn_algo_t algos[] = {ATTN_ALGO_SIMPLE, ATTN_ALGO_FUSED, ATTN_ALGO_ROWS,
+                                      ATTN_ALGO_AUTO};
+  static const int shapes[] = {7, 12, 3};
+  const attn_algo_t algo = algos[_i % 4];
+  const int shape = shapes[_i / 4 % 3], sw = _i / 12;
   attn_test_problem_t p;
-  grid_problem(&p, 7, ATTN_SCORE_DOT);
+  grid_problem(&p, shape, ATTN_SCORE_DOT);
   attn_context_t *ctx = gpu_context(algo);
   attn_test_out_t all;
-  attn_test_out_init(&all, &p, 1, 1, 1);
+  attn_test_out_init(&all, &p, sw, sw, 1);
   run(ctx, &p, ATTN_TEST_FORWARD, NULL, NULL, &all, "whole batch");
   for (int64_t b = 0; b < p.shape.batch; b++) {
     attn_test_set_t t = attn_test_set(&p, b);
@@ -220,16 +230,16 @@ START_TEST(test_batch_invariant) {
       attn_test_problem_t one;
       attn_test_out_t o;
       attn_test_problem_subset(&p, b, i, 1, &one);
-      attn_test_out_init(&o, &one, 1, 1, 1);
+      attn_test_out_init(&o, &one, sw, sw, 1);
       run(ctx, &one, ATTN_TEST_FORWARD, NULL, NULL, &o, "one query");
       const float *c = all.c + t.c + (size_t)(i * p.ldc);
       const float *s = all.s + t.s + (size_t)(i * p.lds);
       const float *w = all.w + t.s + (size_t)(i * p.lds);
       ck_assert_msg(memcmp(o.c, c, (size_t)p.shape.dv * sizeof(float)) == 0,
                     "set %lld query %lld: context differs alone", (long long)b, (long long)i);
-      ck_assert_msg(memcmp(o.s, s, (size_t)t.n * sizeof(float)) == 0,
+      ck_assert_msg(!sw || memcmp(o.s, s, (size_t)t.n * sizeof(float)) == 0,
                     "set %lld query %lld: scores differ alone", (long long)b, (long long)i);
-      ck_assert_msg(memcmp(o.w, w, (size_t)t.n * sizeof(float)) == 0,
+      ck_assert_msg(!sw || memcmp(o.w, w, (size_t)t.n * sizeof(float)) == 0,
                     "set %lld query %lld: weights differ alone", (long long)b, (long long)i);
       ck_assert_msg(memcmp(o.lse, all.lse + t.lse + (size_t)i, sizeof(float)) == 0,
                     "set %lld query %lld: lse differs alone", (long long)b, (long long)i);
@@ -250,21 +260,64 @@ START_TEST(test_minus_inf_row) {
   const float q[2] = {-INFINITY, 1.0f}, a[3] = {1.0f, 2.0f, 3.0f}, v[3] = {1.0f, NAN, 2.0f};
   const attn_shape_t shape = {1, 2, 3, 1, 1, NULL, NULL, NULL};
   const attn_inputs_t in = {attn_cmat(q, 1, 0), attn_cmat(a, 1, 0), attn_cmat(v, 1, 0)};
-  for (int k = 0; k < 4; k++) {
-    attn_context_t *ctx = gpu_context(ALGOS[k]);
-    float c[2] = {5.0f, 5.0f}, w[6], lse[2];
-    const attn_outputs_t out = {attn_mat(c, 1, 0), attn_mat(NULL, 0, 0), attn_mat(w, 3, 0), lse};
+  for (int k = 0; k < 2 * NALGOS; k++) { /* with weights, then without (the flash path) */
+    attn_context_t *ctx = gpu_context(ALGOS[k % NALGOS]);
+    const int with_w = k < NALGOS;
+    float c[2] = {5.0f, 5.0f}, w[6] = {0}, lse[2];
+    const attn_outputs_t out = {attn_mat(c, 1, 0), attn_mat(NULL, 0, 0),
+                                attn_mat(with_w ? w : NULL, with_w ? 3 : 0, 0), lse};
     attn_status_t st = attn_forward_host(ctx, &shape, NULL, &in, &out);
-    ck_assert_msg(st == ATTN_OK, "%s: %s", gpu_algo_name(ALGOS[k]), attn_context_last_error(ctx));
+    ck_assert_msg(st == ATTN_OK, "%s: %s", gpu_algo_name(ALGOS[k % NALGOS]),
+                  attn_context_last_error(ctx));
     ck_assert_msg(c[0] == 0.0f && !signbit(c[0]), "%s: context of the -inf row is %g",
-                  gpu_algo_name(ALGOS[k]), (double)c[0]);
-    ck_assert_msg(isinf(lse[0]) && lse[0] < 0, "%s: lse %g", gpu_algo_name(ALGOS[k]),
+                  gpu_algo_name(ALGOS[k % NALGOS]), (double)c[0]);
+    ck_assert_msg(isinf(lse[0]) && lse[0] < 0, "%s: lse %g", gpu_algo_name(ALGOS[k % NALGOS]),
                   (double)lse[0]);
     for (int j = 0; j < 3; j++)
-      ck_assert_msg(w[j] == 0.0f, "%s: weight %d is %g", gpu_algo_name(ALGOS[k]), j, (double)w[j]);
-    ck_assert_msg(isnan(c[1]), "%s: the NaN value must reach row 1", gpu_algo_name(ALGOS[k]));
+      ck_assert_msg(w[j] == 0.0f, "%s: weight %d is %g", gpu_algo_name(ALGOS[k % NALGOS]), j,
+                    (double)w[j]);
+    ck_assert_msg(isnan(c[1]), "%s: the NaN value must reach row 1",
+                  gpu_algo_name(ALGOS[k % NALGOS]));
     attn_context_destroy(ctx);
   }
+}
+END_TEST
+
+/* The flash kernels' plans (a thread per query; blocks of 1 or 8 queries walking their spans;
+ * blocks of 1 or 8 queries per span, then the combine) give bit-identical contexts and lse,
+ * within tolerance of the reference: the plan is free to follow the shape without breaking batch
+ * invariance. A plan that cannot run a call is ignored (the default runs). _i = shape * 4 +
+ * score kind. */
+START_TEST(test_flash_plans) {
+  static const char *plans[] = {"thread", "block1", "block8", "split1", "split8"};
+  const int shape = _i / 4, kind = _i % 4;
+  attn_test_problem_t p;
+  attn_test_out_t ref, first;
+  grid_problem(&p, shape, kind);
+  gpu_reference(&p, ATTN_TEST_FORWARD, NULL, NULL, &ref);
+  attn_tols_t tols = attn_test_tols(&p);
+  attn_context_t *ctx = gpu_context(ATTN_ALGO_FUSED);
+  attn_test_out_init(&first, &p, 0, 0, 1);
+  char what[128];
+  snprintf(what, sizeof what, "shape %d kind %d flash default plan", shape, kind);
+  run(ctx, &p, ATTN_TEST_FORWARD, NULL, NULL, &first, what);
+  expect_match(&p, &first, &ref, &tols, what);
+  for (int i = 0; i < 5; i++) {
+    attn_test_out_t o;
+    attn_test_out_init(&o, &p, 0, 0, 1);
+    snprintf(what, sizeof what, "shape %d kind %d flash plan %s", shape, kind, plans[i]);
+    ck_assert_int_eq(setenv("ATTN_CU_FLASH", plans[i], 1), 0);
+    attn_status_t st = attn_test_run(ctx, &p, ATTN_TEST_FORWARD, ATTN_TEST_BUFFERS, NULL, NULL, &o);
+    ck_assert_int_eq(unsetenv("ATTN_CU_FLASH"), 0);
+    ck_assert_msg(st == ATTN_OK, "%s: %s", what, attn_context_last_error(ctx));
+    expect_match(&p, &o, &ref, &tols, what);
+    expect_match(&p, &o, &first, NULL, what);
+    attn_test_out_free(&o);
+  }
+  attn_context_destroy(ctx);
+  attn_test_out_free(&first);
+  attn_test_out_free(&ref);
+  attn_test_problem_free(&p);
 }
 END_TEST
 
@@ -273,8 +326,9 @@ static Suite *gpu_compute_suite(void) {
   TCase *tc = tcase_create("compute");
   tcase_set_timeout(tc, 600);
   tcase_add_loop_test(tc, test_grid, 0, GRID_SIZE * 4);
-  tcase_add_loop_test(tc, test_deterministic, 0, GRID_SIZE * 4);
-  tcase_add_loop_test(tc, test_batch_invariant, 0, 3);
+  tcase_add_loop_test(tc, test_deterministic, 0, GRID_SIZE * NALGOS);
+  tcase_add_loop_test(tc, test_batch_invariant, 0, 24);
+  tcase_add_loop_test(tc, test_flash_plans, 0, GRID_SIZE * 4);
   tcase_add_test(tc, test_minus_inf_row);
   suite_add_tcase(s, tc);
   return s;

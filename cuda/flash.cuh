@@ -1,0 +1,43 @@
+/*
+ * flash.cuh - the one-pass forward (online softmax, split across blocks for long sets) for calls
+ * that want only the context and, optionally, the log-sum-exp.
+ */
+#ifndef ATTN_CUDA_FLASH_CUH
+#define ATTN_CUDA_FLASH_CUH
+
+#include "scores.cuh"
+
+/* The fixed structure of the arithmetic (see flash.cu): a set's valid annotations are cut into
+ * spans of ATTN_CU_FLASH_SPAN rows and each span into chunks of ATTN_CU_FLASH_CHUNK rows, counted
+ * from the set's first annotation. Changing either changes results in their last bits. */
+#define ATTN_CU_FLASH_CHUNK 32
+#define ATTN_CU_FLASH_SPAN  256
+
+/* How a call runs; a function of the call's sizes and the device only. None of it changes a
+ * result bit: every variant computes the same operations in the same order. */
+enum attn_cu_flash_variant {
+  ATTN_CU_FLASH_THREAD = 0, /* a thread per query row (k and dv at most 16) */
+  ATTN_CU_FLASH_BLOCK = 1   /* a block per tile of queries of one set and span range */
+};
+struct attn_cu_flash_plan {
+  attn_cu_flash_variant variant;
+  int tile;              /* BLOCK: queries per block, 1 or 8 */
+  int64_t spans;         /* 1: a block walks its set's spans; > 1: a block per span, then combine */
+  size_t partial_floats; /* workspace for the span partials (0 when spans == 1) */
+};
+
+/* Whether the flash forward can run p (a forward call without scores or weights whose dv fits
+ * the block's shared memory), and its plan. sm_count: the device's multiprocessors. -1 when
+ * the partial workspace would overflow (the plan then never splits). ATTN_CU_FLASH (tests only)
+ * forces a variant and tiling: "thread", "block1", "block8", "split1" or "split8"; a forced
+ * plan that cannot run p is ignored. */
+bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, int sm_count, attn_cu_flash_plan *plan);
+
+/* Queues the flash forward of p (scores prepared in si) writing C and, when not NULL, lse.
+ * partials: plan->partial_floats floats of workspace. */
+attn_cuda_status_t attn_cu_flash_forward(attn_cuda_t *cu, cudaStream_t stream,
+                                         const attn_cu_score_in &si, int64_t dv, attn_cuda_cmat_t V,
+                                         attn_cuda_mat_t C, float *lse, const int *bad,
+                                         const attn_cu_flash_plan &plan, float *partials);
+
+#endif
