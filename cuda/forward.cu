@@ -5,10 +5,10 @@
  *     pass 2  sum = sum_j exp(s_j - mx)               (scores recomputed)
  *     pass 3  w_j = exp(s_j - mx) / sum (written to W if requested), c += w_j v_j
  *
- * This is what runs for variable-length batches and masks, where the longest set is known only
- * on the device, so no scratch score matrix can be sized on the host. Recomputing the scores
- * costs arithmetic, not memory. (Issue 6 replaces it for speed by a one-pass online-softmax
- * kernel split across blocks; this one stays as the checked, simple fused version.)
+ * This is what runs for variable-length batches and masks that ask for scores or weights (the
+ * longest set is known only on the device, so no scratch score matrix can be sized on the host),
+ * and for ATTN_ALGO_ROWS. Recomputing the scores costs arithmetic, not memory. flash.cu is the
+ * one-pass kernel for calls that want only the context.
  *
  * Shapes: as scores.cu and weighted_sum.cu; C [m x dv] per set; lse packed per query row.
  * A row with no valid entry, or only -inf scores, gets zero weights, a zero context and
