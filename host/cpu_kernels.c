@@ -50,12 +50,34 @@ static void generic_axpy_rows(float *y, const float *p, const float *v, int64_t 
   attn_cpu_scalar_axpy_rows(y, p, v, ldv, count, n);
 }
 
+static void generic_dots_axpy(const float *u, const float *a, int64_t lda, int64_t count, int64_t d,
+                              float scale, float *s, int64_t ahead, float *y, const float *p,
+                              const float *v, int64_t ldv, int64_t pcount, int64_t n) {
+  generic_dots(u, a, lda, count, d, scale, s, ahead);
+  generic_axpy_rows(y, p, v, ldv, pcount, n);
+}
+
 static const attn_cpu_kernels_t generic_kernels = {
-    "generic",       generic_dot,     generic_axpy, generic_scal,      generic_max,
-    generic_has_nan, generic_exp_sum, generic_dots, generic_axpy_rows, NULL};
+    "generic",         generic_dot,  generic_axpy,
+    generic_scal,      generic_max,  generic_has_nan,
+    generic_exp_sum,   generic_dots, generic_axpy_rows,
+    generic_dots_axpy, NULL};
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+
+#define ATTN_ALWAYS_INLINE __attribute__((always_inline))
+
+/* dots()'s prefetch for row j of a (cpu_kernels.h): rows below limit are readable. Always
+ * inline: as a plain inline function GCC 12 dropped the prefetch from the always-inline
+ * dots_axpy forms. */
+ATTN_ALWAYS_INLINE static inline void dots_prefetch(const float *a, int64_t lda, int64_t d,
+                                                    int64_t j, int64_t step, int64_t limit) {
+  int64_t r = j + ATTN_CPU_PREFETCH_PAGES * step;
+  if (j % step == 0 && r < limit)
+    for (int64_t l = 0; l < d; l += 16)
+      __builtin_prefetch(a + r * lda + l, 0, 2); /* prefetcht1 */
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* AVX-512                                                                                    */
@@ -95,10 +117,9 @@ AVX512 static void avx512_axpy(float *y, float a, const float *x, int64_t n) {
 
 AVX512 static void avx512_dots(const float *u, const float *a, int64_t lda, int64_t count,
                                int64_t d, float scale, float *s, int64_t ahead) {
+  const int64_t step = attn_cpu_prefetch_rows(lda);
   for (int64_t j = 0; j < count; j++) {
-    if (j + ATTN_CPU_PREFETCH < count + ahead)
-      for (int64_t l = 0; l < d; l += 16)
-        _mm_prefetch((const char *)(a + (j + ATTN_CPU_PREFETCH) * lda + l), _MM_HINT_T1);
+    dots_prefetch(a, lda, d, j, step, count + ahead);
     s[j] = scale * avx512_dot(u, a + j * lda, d);
   }
 }
@@ -129,6 +150,141 @@ AVX512 static void avx512_axpy_rows(float *y, const float *p, const float *v, in
       yc = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), _mm512_maskz_loadu_ps(mk, v + j * ldv + c), yc);
     _mm512_mask_storeu_ps(y + c, mk, yc);
   }
+}
+
+/* avx512_dot(u, a, d) for d <= 128, u's nb = ceil(d / 16) vectors already in registers (u[b]:
+ * lanes 16b .. 16b+15, zero past d), straight-line code for a fixed nb and full (the blocks of
+ * avx512_dot's 64-wide loop, 4 * (d / 64)): the same accumulators, order and masks as
+ * avx512_dot, so the same bits, with half its loads and none of its loop branches, which lets
+ * more rows be in flight from memory. */
+AVX512 ATTN_ALWAYS_INLINE static inline float
+avx512_dot_held(const int nb, const int full, const __m512 *u, const float *a, __mmask16 last) {
+  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                   _mm512_setzero_ps()};
+#pragma GCC unroll 8
+  for (int b = 0; b < nb; b++) {
+    if (b < full)
+      acc[b & 3] = _mm512_fmadd_ps(u[b], _mm512_loadu_ps(a + 16 * b), acc[b & 3]);
+    else
+      acc[0] = _mm512_fmadd_ps(u[b], _mm512_maskz_loadu_ps(b == nb - 1 ? last : 0xffff, a + 16 * b),
+                               acc[0]);
+  }
+  return _mm512_reduce_add_ps(
+      _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+}
+
+/* dots and axpy_rows interleaved, y held in nv registers (n <= 16 * nv, the last one masked):
+ * per element the same fmadd in the same j order as avx512_axpy_rows, and the same dot and
+ * prefetch as avx512_dots. nb > 0: the dot is avx512_dot_held(nb, full), else avx512_dot. */
+AVX512 ATTN_ALWAYS_INLINE static inline void
+avx512_dots_axpy_nv(const int nv, const int nb, const int full, const float *u, const float *a,
+                    int64_t lda, int64_t count, int64_t d, float scale, float *s, int64_t ahead,
+                    float *y, const float *p, const float *v, int64_t ldv, int64_t pcount,
+                    int64_t n) {
+  const __mmask16 last = avx512_tail(n - 16 * (nv - 1)), dlast = avx512_tail(d - 16 * (nb - 1));
+  __m512 acc[8], uh[8];
+#pragma GCC unroll 8
+  for (int c = 0; c < nv; c++)
+    acc[c] = _mm512_maskz_loadu_ps(c == nv - 1 ? last : 0xffff, y + 16 * c);
+#pragma GCC unroll 8
+  for (int b = 0; b < nb; b++)
+    uh[b] = _mm512_maskz_loadu_ps(b == nb - 1 ? dlast : 0xffff, u + 16 * b);
+  const int64_t steps = count > pcount ? count : pcount;
+  const int64_t step = attn_cpu_prefetch_rows(lda);
+  for (int64_t j = 0; j < steps; j++) {
+    if (j < count) {
+      dots_prefetch(a, lda, d, j, step, count + ahead);
+      s[j] = scale * (nb ? avx512_dot_held(nb, full, uh, a + j * lda, dlast)
+                         : avx512_dot(u, a + j * lda, d));
+    }
+    if (j < pcount) {
+      const float *vj = v + j * ldv;
+      __m512 pj = _mm512_set1_ps(p[j]);
+#pragma GCC unroll 8
+      for (int c = 0; c < nv; c++)
+        acc[c] = _mm512_fmadd_ps(
+            pj, _mm512_maskz_loadu_ps(c == nv - 1 ? last : 0xffff, vj + 16 * c), acc[c]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int c = 0; c < nv; c++)
+    _mm512_mask_storeu_ps(y + 16 * c, c == nv - 1 ? last : 0xffff, acc[c]);
+}
+
+AVX512 static void avx512_dots_axpy(const float *u, const float *a, int64_t lda, int64_t count,
+                                    int64_t d, float scale, float *s, int64_t ahead, float *y,
+                                    const float *p, const float *v, int64_t ldv, int64_t pcount,
+                                    int64_t n) {
+#define DOTS_AXPY(nv, nb, full)                                                                    \
+  avx512_dots_axpy_nv(nv, nb, full, u, a, lda, count, d, scale, s, ahead, y, p, v, ldv, pcount, n)
+  const int64_t nv = (n + 15) / 16, nb = (d + 15) / 16;
+  if (nv == nb && d <= 128) { /* one straight-line form per d block count */
+    switch (nb * 16 + d / 64 * 4) {
+    case 16 * 1:
+      DOTS_AXPY(1, 1, 0);
+      return;
+    case 16 * 2:
+      DOTS_AXPY(2, 2, 0);
+      return;
+    case 16 * 3:
+      DOTS_AXPY(3, 3, 0);
+      return;
+    case 16 * 4:
+      DOTS_AXPY(4, 4, 0);
+      return;
+    case 16 * 4 + 4: /* d = 64 */
+      DOTS_AXPY(4, 4, 4);
+      return;
+    case 16 * 5 + 4:
+      DOTS_AXPY(5, 5, 4);
+      return;
+    case 16 * 6 + 4:
+      DOTS_AXPY(6, 6, 4);
+      return;
+    case 16 * 7 + 4:
+      DOTS_AXPY(7, 7, 4);
+      return;
+    case 16 * 8 + 4:
+      DOTS_AXPY(8, 8, 4);
+      return;
+    case 16 * 8 + 8: /* d = 128 */
+      DOTS_AXPY(8, 8, 8);
+      return;
+    default:
+      break;
+    }
+  }
+  switch (nv) {
+  case 1:
+    DOTS_AXPY(1, 0, 0);
+    return;
+  case 2:
+    DOTS_AXPY(2, 0, 0);
+    return;
+  case 3:
+    DOTS_AXPY(3, 0, 0);
+    return;
+  case 4:
+    DOTS_AXPY(4, 0, 0);
+    return;
+  case 5:
+    DOTS_AXPY(5, 0, 0);
+    return;
+  case 6:
+    DOTS_AXPY(6, 0, 0);
+    return;
+  case 7:
+    DOTS_AXPY(7, 0, 0);
+    return;
+  case 8:
+    DOTS_AXPY(8, 0, 0);
+    return;
+  default: /* wider rows, or n == 0: one call after the other */
+    avx512_dots(u, a, lda, count, d, scale, s, ahead);
+    avx512_axpy_rows(y, p, v, ldv, pcount, n);
+    return;
+  }
+#undef DOTS_AXPY
 }
 
 AVX512 static void avx512_scal(float *y, float a, int64_t n) {
@@ -253,8 +409,8 @@ AVX512 static void avx512_lanes(const attn_cpu_lane_job_t *job) {
 }
 
 static const attn_cpu_kernels_t avx512_kernels = {
-    "avx512",       avx512_dot,     avx512_axpy, avx512_scal,      avx512_max,
-    avx512_has_nan, avx512_exp_sum, avx512_dots, avx512_axpy_rows, avx512_lanes};
+    "avx512",       avx512_dot,  avx512_axpy,      avx512_scal,      avx512_max,  avx512_has_nan,
+    avx512_exp_sum, avx512_dots, avx512_axpy_rows, avx512_dots_axpy, avx512_lanes};
 
 /* ------------------------------------------------------------------------------------------ */
 /* AVX2 + FMA                                                                                 */
@@ -304,10 +460,9 @@ AVX2 static void avx2_axpy(float *y, float a, const float *x, int64_t n) {
 
 AVX2 static void avx2_dots(const float *u, const float *a, int64_t lda, int64_t count, int64_t d,
                            float scale, float *s, int64_t ahead) {
+  const int64_t step = attn_cpu_prefetch_rows(lda);
   for (int64_t j = 0; j < count; j++) {
-    if (j + ATTN_CPU_PREFETCH < count + ahead)
-      for (int64_t l = 0; l < d; l += 16)
-        _mm_prefetch((const char *)(a + (j + ATTN_CPU_PREFETCH) * lda + l), _MM_HINT_T1);
+    dots_prefetch(a, lda, d, j, step, count + ahead);
     s[j] = scale * avx2_dot(u, a + j * lda, d);
   }
 }
@@ -403,9 +558,16 @@ AVX2 static float avx2_exp_sum(float *x, float shift, int64_t n) {
   return avx2_hsum(s);
 }
 
+static void avx2_dots_axpy(const float *u, const float *a, int64_t lda, int64_t count, int64_t d,
+                           float scale, float *s, int64_t ahead, float *y, const float *p,
+                           const float *v, int64_t ldv, int64_t pcount, int64_t n) {
+  avx2_dots(u, a, lda, count, d, scale, s, ahead);
+  avx2_axpy_rows(y, p, v, ldv, pcount, n);
+}
+
 static const attn_cpu_kernels_t avx2_kernels = {
-    "avx2",       avx2_dot,     avx2_axpy, avx2_scal,      avx2_max,
-    avx2_has_nan, avx2_exp_sum, avx2_dots, avx2_axpy_rows, NULL};
+    "avx2",       avx2_dot,  avx2_axpy,      avx2_scal,      avx2_max, avx2_has_nan,
+    avx2_exp_sum, avx2_dots, avx2_axpy_rows, avx2_dots_axpy, NULL};
 #endif /* x86-64 */
 
 /* ------------------------------------------------------------------------------------------ */

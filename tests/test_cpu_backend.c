@@ -7,6 +7,9 @@
  *   - the step calls (scores, softmax, weighted sum) per algorithm;
  *   - bit-identical outputs across thread counts, runs, and a query's position in its set
  *     (GEMM tail blocks are zero-padded copies, full blocks use the caller's rows);
+ *   - FUSED over widths that reach each form of its scores-and-context kernel (dots_axpy):
+ *     against the reference, its scores against the scores call bit for bit, a query alone
+ *     against the same query in its group;
  *   - workspace reuse: one context through a large, a small and a large call again gives the
  *     fresh-context bits, and after attn_context_reserve calls allocate nothing (the malloc
  *     family is interposed and counted);
@@ -267,6 +270,77 @@ START_TEST(test_position_invariance) {
 }
 END_TEST
 
+/* FUSED runs each chunk's scores together with the previous chunk's context update
+ * (dots_axpy), in a straight-line form per width up to d = dv = 128 that keeps the query in
+ * registers, and a generic loop otherwise. For widths that reach every form and both sides of
+ * the limits (d, dv = 9 .. 200, values shared or of another width), three sets of 9 queries
+ * and 150 annotations (three chunks, the last one partial; the last set masked to 70): the
+ * forward matches the reference, its scores are the scores call's bits (dots), and a query
+ * alone gives the bits it has in its group of 8. */
+static const int64_t FUSED_WIDTHS[][2] = {
+    {9, 9},     {17, 17},   {40, 40},   {50, 50},   {64, 64}, {65, 65},  {100, 100}, {113, 113},
+    {127, 127}, {128, 128}, {129, 129}, {200, 200}, {128, 7}, {33, 128}, {100, 64}};
+#define N_FUSED_WIDTHS ((int)(sizeof FUSED_WIDTHS / sizeof FUSED_WIDTHS[0]))
+
+START_TEST(test_fused_widths) {
+  static const int32_t LEN[3] = {150, 150, 70};
+  const int64_t d = FUSED_WIDTHS[_i][0], dv = FUSED_WIDTHS[_i][1];
+  attn_test_spec_t spec = attn_test_spec(3, 9, 150, d);
+  spec.separate_values = dv != d;
+  spec.dv = dv;
+  spec.lengths = LEN;
+  spec.kind = _i % 2 ? ATTN_SCORE_SCALED_DOT : ATTN_SCORE_DOT;
+  spec.q_scale = 2.0f; /* sharper weights: the running max moves between chunks */
+  spec.seed = 5 + (uint64_t)_i;
+  attn_test_problem_t p;
+  attn_test_problem_init(&p, &spec);
+  attn_tols_t tols = attn_test_tols(&p);
+  char what[96];
+  snprintf(what, sizeof what, "fused, d %lld, dv %lld", (long long)d, (long long)dv);
+
+  attn_test_out_t ref, o, sc;
+  attn_test_out_init(&ref, &p, 1, 1, 1);
+  attn_test_run_on(ATTN_BACKEND_REFERENCE, &p, ATTN_TEST_FORWARD, ATTN_TEST_DIRECT, NULL, NULL,
+                   &ref);
+  attn_context_t *ctx = cpu_context(ATTN_ALGO_FUSED, 2);
+  attn_test_out_init(&o, &p, 1, 1, 1);
+  run_ok(ctx, &p, ATTN_TEST_FORWARD, NULL, NULL, &o);
+  ck_assert_msg(attn_test_compare(&p, &o, &ref, &tols, what) == 0, "%s", what);
+  attn_test_out_init(&sc, &p, 1, 0, 0);
+  attn_test_out_no_context(&sc);
+  run_ok(ctx, &p, ATTN_TEST_SCORES, NULL, NULL, &sc);
+  ck_assert_msg(same_bits(sc.s, o.s, o.s_count), "%s: forward scores differ from the scores call",
+                what);
+
+  attn_test_out_t all;
+  attn_test_out_init(&all, &p, 0, 0, 1);
+  run_ok(ctx, &p, ATTN_TEST_FORWARD, NULL, NULL, &all);
+  for (int64_t b = 0; b < 3; b++) {
+    for (int64_t i = 0; i < 9; i += 8) { /* first of a group of 8, and the 9th alone */
+      attn_test_problem_t sub;
+      attn_test_problem_subset(&p, b, i, 1, &sub);
+      attn_test_out_t one;
+      attn_test_out_init(&one, &sub, 0, 0, 1);
+      run_ok(ctx, &sub, ATTN_TEST_FORWARD, NULL, NULL, &one);
+      attn_test_set_t st = attn_test_set(&p, b);
+      ck_assert_msg(same_bits(one.c, all.c + st.c + (size_t)(i * p.ldc), (size_t)dv),
+                    "%s: context of query %lld of set %lld alone", what, (long long)i,
+                    (long long)b);
+      ck_assert_msg(same_bits(one.lse, all.lse + st.lse + (size_t)i, 1),
+                    "%s: lse of query %lld of set %lld alone", what, (long long)i, (long long)b);
+      attn_test_out_free(&one);
+      attn_test_problem_free(&sub);
+    }
+  }
+  attn_test_out_free(&all);
+  attn_test_out_free(&sc);
+  attn_test_out_free(&o);
+  attn_test_out_free(&ref);
+  attn_context_destroy(ctx);
+  attn_test_problem_free(&p);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------------------------ */
 /* Workspace                                                                                  */
 /* ------------------------------------------------------------------------------------------ */
@@ -432,6 +506,7 @@ static Suite *make_cpu_backend_suite(void) {
   tcase_add_loop_test(tc, test_steps_vs_reference, 0, N_SHAPES);
   tcase_add_loop_test(tc, test_thread_count_and_run_invariance, 0, N_SHAPES);
   tcase_add_loop_test(tc, test_position_invariance, 0, 2);
+  tcase_add_loop_test(tc, test_fused_widths, 0, N_FUSED_WIDTHS);
   tcase_add_test(tc, test_workspace_reuse);
   tcase_add_test(tc, test_reserve_covers_every_length);
   suite_add_tcase(s, tc);
