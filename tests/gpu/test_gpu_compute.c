@@ -4,7 +4,9 @@
  * REFERENCE backend within tests/tolerance.h and against the SIMPLE kernels; two runs
  * bit-identical; a query's result independent of the batch around it.
  *
- * The flash kernels' plans are checked against each other bit for bit.
+ * The flash kernels' plans are checked against each other bit for bit, on the grid and on three
+ * shapes of their own (BLOCK<8> by default on a varlen batch, float4 rows over several slices,
+ * dv wider than a block), and with NaN and -inf in long sets.
  *
  * The grid covers the awkward shapes (n = 1, d = 1, d not a multiple of 4, n longer than a
  * block and than the softmax's short-row limit, d and dv wider than a warp and a block,
@@ -25,8 +27,17 @@ static const int32_t VARLEN_LEN[4] = {5, 2, 0, 1037}; /* masks inside sets 1 and
 static const int32_t UNIFORM_LEN[3] = {0, 3, 9};      /* set 0 fully masked */
 static const int32_t VARLEN2_M[3] = {1, 40, 2};
 static const int32_t VARLEN2_N[3] = {2000, 17, 1};
+/* Flash shapes: 33.6 queries a set (BLOCK<8> by default), tiles of 8 rows straddling sets, long
+ * sets with masks (3 spans; 2 spans whose last has one row), a set without queries, one without
+ * annotations. */
+static const int32_t FLASH_M[5] = {37, 0, 53, 45, 33};
+static const int32_t FLASH_N[5] = {600, 3, 0, 300, 9};
+static const int32_t FLASH_LEN[5] = {517, 3, 0, 257, 9};
+static const int32_t FLASH_UNIFORM_LEN[2] = {700, 513};
 
 #define GRID_SIZE 13
+/* Shapes GRID_SIZE .. GRID_SIZE + FLASH_SHAPES - 1 run only in the flash and invariance tests. */
+#define FLASH_SHAPES 3
 
 static attn_test_spec_t grid_spec(int i) {
   attn_test_spec_t s;
@@ -82,11 +93,34 @@ static attn_test_spec_t grid_spec(int i) {
     s.separate_values = 1;
     s.dv = 300;
     break;
-  default: /* varlen without masks: a long set with one query, a wide set of 40 queries */
+  case 12: /* varlen without masks: a long set with one query, a wide set of 40 queries */
     s = attn_test_spec(3, 0, 0, 9);
     s.set_m = VARLEN2_M;
     s.set_n = VARLEN2_N;
     s.outliers = 0.02;
+    break;
+  case 13: /* flash: varlen, BLOCK<8> by default, float4 rows (d = 40: a full and a part slice) */
+    s = attn_test_spec(5, 0, 0, 40);
+    s.set_m = FLASH_M;
+    s.set_n = FLASH_N;
+    s.lengths = FLASH_LEN;
+    s.separate_values = 1;
+    s.dv = 20;
+    break;
+  case 14: /* flash: dv wider than a block, float4 rows with gaps, spans ending in one row */
+    s = attn_test_spec(2, 9, 700, 64);
+    s.lengths = FLASH_UNIFORM_LEN;
+    s.separate_values = 1;
+    s.dv = 200;
+    s.ld_gap = 4;
+    s.set_gap = 4;
+    s.outliers = 0.02;
+    break;
+  default: /* flash: d a multiple of 4 but rows not 16-byte aligned, large scores, 2 spans */
+    s = attn_test_spec(1, 3, 300, 36);
+    s.ld_gap = 1;
+    s.q_scale = 10.0f;
+    s.a_scale = 10.0f;
     break;
   }
   s.seed = 1000 + (uint64_t)i;
@@ -96,7 +130,8 @@ static attn_test_spec_t grid_spec(int i) {
 static void grid_problem(attn_test_problem_t *p, int shape, int kind) {
   attn_test_spec_t s = grid_spec(shape);
   s.kind = (attn_score_kind_t)kind;
-  s.h = kind == ATTN_SCORE_ADDITIVE ? 6 : 0;
+  /* h = 8 in the flash shapes: the projected annotations then take the float4 path */
+  s.h = kind == ATTN_SCORE_ADDITIVE ? (shape >= GRID_SIZE ? 8 : 6) : 0;
   if (kind == ATTN_SCORE_SCALED_DOT) s.scale = shape % 2 ? 0.0f : 0.25f;
   attn_test_problem_init(p, &s);
 }
@@ -211,13 +246,13 @@ END_TEST
  * m): each query of a batch, run alone as a batch of one, gives bit-identical results. _i picks
  * the algorithm, the shape (two varlen batches with long sets, 40 queries sharing a set) and
  * whether scores and weights are asked for (without them FUSED and AUTO run the flash kernels,
- * whose plan for a batch and for one query differ). */
+ * whose plan for a batch and for one query differ; shape 13 runs on BLOCK<8> as a batch). */
 START_TEST(test_batch_invariant) {
   static const attn_algo_t algos[] = {ATTN_ALGO_SIMPLE, ATTN_ALGO_FUSED, ATTN_ALGO_ROWS,
                                       ATTN_ALGO_AUTO};
-  static const int shapes[] = {7, 12, 3};
+  static const int shapes[] = {7, 12, 3, 13};
   const attn_algo_t algo = algos[_i % 4];
-  const int shape = shapes[_i / 4 % 3], sw = _i / 12;
+  const int shape = shapes[_i / 4 % 4], sw = _i / 16;
   attn_test_problem_t p;
   grid_problem(&p, shape, ATTN_SCORE_DOT);
   attn_context_t *ctx = gpu_context(algo);
@@ -321,14 +356,100 @@ START_TEST(test_flash_plans) {
 }
 END_TEST
 
+/* Bit equality, where a NaN matches any NaN (its payload means nothing). */
+static int64_t same_or_nan(const char *what, const float *x, const float *y, size_t count) {
+  int64_t bad = 0;
+  for (size_t i = 0; i < count; i++) {
+    if ((isnan(x[i]) && isnan(y[i])) || memcmp(&x[i], &y[i], sizeof(float)) == 0) continue;
+    if (bad++ < 10) fprintf(stderr, "%s[%zu]: %.9g vs %.9g\n", what, i, (double)x[i], (double)y[i]);
+  }
+  return bad;
+}
+
+/* NaN and -inf in long sets (3 spans), on every flash plan: a NaN annotation makes its set's
+ * rows NaN (context and lse); a NaN value makes its column NaN in every row of its set, whatever
+ * the weight; a row whose scores are all -inf gets a zero context and lse -inf even with a NaN
+ * value. Checked against the expected pattern, the reference, and bit for bit across plans.
+ * _i: dot, scaled dot. */
+START_TEST(test_flash_nonfinite) {
+  static const char *plans[] = {"", "thread", "block1", "block8", "split1", "split8"};
+  attn_test_spec_t spec = attn_test_spec(3, 10, 600, 12);
+  spec.kind = _i ? ATTN_SCORE_SCALED_DOT : ATTN_SCORE_DOT;
+  spec.separate_values = 1;
+  spec.dv = 12;
+  spec.seed = 77;
+  attn_test_problem_t p;
+  attn_test_problem_init(&p, &spec);
+  const attn_test_set_t s0 = attn_test_set(&p, 0), s1 = attn_test_set(&p, 1);
+  const attn_test_set_t s2 = attn_test_set(&p, 2);
+  p.a[s0.a + (size_t)(300 * p.ma.ld) + 5] = NAN; /* set 0, span 1: every score NaN */
+  p.v[s1.v + (size_t)(400 * p.mv.ld) + 3] = NAN; /* set 1, span 1: column 3 NaN */
+  p.v[s2.v + (size_t)(520 * p.mv.ld) + 7] = NAN; /* set 2, span 2: column 7 NaN ... */
+  for (int64_t j = 0; j < s2.n; j++)             /* ... but not in row 0, whose scores are -inf */
+    p.a[s2.a + (size_t)(j * p.ma.ld)] = 0.5f + fabsf(p.a[s2.a + (size_t)(j * p.ma.ld)]);
+  p.q[s2.q] = -INFINITY;
+  for (int t = 1; t < 12; t++)
+    p.q[s2.q + (size_t)t] = 0.0f;
+  attn_test_out_t ref, first;
+  gpu_reference(&p, ATTN_TEST_FORWARD, NULL, NULL, &ref);
+  const attn_tols_t tols = attn_test_tols(&p);
+  attn_context_t *ctx = gpu_context(ATTN_ALGO_FUSED);
+  attn_test_out_init(&first, &p, 0, 0, 1);
+  for (int k = 0; k < 6; k++) {
+    attn_test_out_t o;
+    attn_test_out_init(&o, &p, 0, 0, 1);
+    char what[96];
+    snprintf(what, sizeof what, "kind %d flash plan '%s'", (int)spec.kind, plans[k]);
+    if (k) ck_assert_int_eq(setenv("ATTN_CU_FLASH", plans[k], 1), 0);
+    attn_status_t st = attn_test_run(ctx, &p, ATTN_TEST_FORWARD, ATTN_TEST_BUFFERS, NULL, NULL, &o);
+    ck_assert_int_eq(unsetenv("ATTN_CU_FLASH"), 0);
+    ck_assert_msg(st == ATTN_OK, "%s: %s", what, attn_context_last_error(ctx));
+    expect_match(&p, &o, &ref, &tols, what);
+    for (int64_t i = 0; i < p.shape.m; i++) {
+      const float *c0 = o.c + s0.c + (size_t)(i * p.ldc), *c1 = o.c + s1.c + (size_t)(i * p.ldc);
+      const float *c2 = o.c + s2.c + (size_t)(i * p.ldc);
+      ck_assert_msg(isnan(o.lse[s0.lse + (size_t)i]), "%s: set 0 row %lld lse", what, (long long)i);
+      ck_assert_msg(!isnan(o.lse[s1.lse + (size_t)i]), "%s: set 1 row %lld lse", what,
+                    (long long)i);
+      for (int t = 0; t < 12; t++) {
+        ck_assert_msg(isnan(c0[t]), "%s: set 0 row %lld col %d", what, (long long)i, t);
+        ck_assert_msg(!isnan(c1[t]) == (t != 3), "%s: set 1 row %lld col %d", what, (long long)i,
+                      t);
+        if (i == 0)
+          ck_assert_msg(c2[t] == 0.0f && !signbit(c2[t]), "%s: -inf row col %d is %g", what, t,
+                        (double)c2[t]);
+        else
+          ck_assert_msg(!isnan(c2[t]) == (t != 7), "%s: set 2 row %lld col %d", what, (long long)i,
+                        t);
+      }
+    }
+    ck_assert_msg(isinf(o.lse[s2.lse]) && o.lse[s2.lse] < 0, "%s: -inf row lse %g", what,
+                  (double)o.lse[s2.lse]);
+    if (k == 0) {
+      attn_test_out_free(&first);
+      first = o;
+      continue;
+    }
+    ck_assert_msg(same_or_nan(what, o.c, first.c, p.c_count) == 0, "%s: context differs", what);
+    ck_assert_msg(same_or_nan(what, o.lse, first.lse, p.lse_count) == 0, "%s: lse differs", what);
+    attn_test_out_free(&o);
+  }
+  attn_context_destroy(ctx);
+  attn_test_out_free(&first);
+  attn_test_out_free(&ref);
+  attn_test_problem_free(&p);
+}
+END_TEST
+
 static Suite *gpu_compute_suite(void) {
   Suite *s = suite_create("gpu_compute");
   TCase *tc = tcase_create("compute");
   tcase_set_timeout(tc, 600);
   tcase_add_loop_test(tc, test_grid, 0, GRID_SIZE * 4);
   tcase_add_loop_test(tc, test_deterministic, 0, GRID_SIZE * NALGOS);
-  tcase_add_loop_test(tc, test_batch_invariant, 0, 24);
-  tcase_add_loop_test(tc, test_flash_plans, 0, GRID_SIZE * 4);
+  tcase_add_loop_test(tc, test_batch_invariant, 0, 32);
+  tcase_add_loop_test(tc, test_flash_plans, 0, (GRID_SIZE + FLASH_SHAPES) * 4);
+  tcase_add_loop_test(tc, test_flash_nonfinite, 0, 2);
   tcase_add_test(tc, test_minus_inf_row);
   suite_add_tcase(s, tc);
   return s;
