@@ -26,12 +26,12 @@
  *   BLOCK   a block of 128 threads per tile of 1 or 8 queries of one set. Each stage of 128
  *           annotation rows goes through shared memory in slices of 32 columns (float4 loads
  *           when the rows are 16-byte aligned); thread j scores row j against every query of
- *           the tile, warp 0 turns the scores into chunk weights and fold factors, and thread
- *           col accumulates context column col for every query, reading each value once per
- *           tile. The span accumulators live in shared memory, the running total in C itself.
- *           With plan.spans > 1 (few tiles, long sets), block (tile, u) does span u alone and
- *           writes its (M, S, X) to the workspace; the combine kernel folds them in order.
- * No atomics anywhere: deterministic run to run.
+ *           the tile, a warp per chunk turns the scores into weights, one thread per query
+ *           folds the chunks, and thread col accumulates context column col for every query,
+ *           reading each value once per tile. The span accumulators live in shared memory, the
+ * running total in C itself. With plan.spans > 1 (few tiles, long sets), block (tile, u) does span
+ * u alone and writes its (M, S, X) to the workspace; the combine kernel folds them in order. No
+ * atomics anywhere: deterministic run to run.
  */
 #include "flash.cuh"
 #include "validate.cuh"
@@ -320,22 +320,28 @@ static __device__ void flash_tile(const flash_args &a, const attn_cu_set &s, int
       __syncthreads(); /* sh.p and the fold factors of the previous stage are consumed */
       flash_stage_scores(a, s, i0, qn, j0, rows, sh);
       __syncthreads();
-      /* Chunk weights, max and sum: thread (qi, c) of warp 0. */
-      if (tid < QT * FLASH_CHUNKS) {
-        const int qi = tid / FLASH_CHUNKS, c = tid % FLASH_CHUNKS, c0 = c * FLASH_CHUNK;
-        const int cnt = rows - c0 < FLASH_CHUNK ? rows - c0 : FLASH_CHUNK;
-        if (qi < qn && cnt > 0) {
-          float mc = -INFINITY, lc = 0.0f;
+      /* Chunk weights, max and sum: warp w takes the (query, chunk) pairs w, w + 4, ...; lane j
+       * holds row j. The max is exact in any order (its sign of zero never reaches an output:
+       * s - 0 and s + 0 agree, and exp(+-0) = 1), so a butterfly gives it; the exps run in
+       * parallel; the sum stays the sequential chain of lane 0, as in the THREAD variant. */
+      for (int pair = tid / 32; pair < QT * FLASH_CHUNKS; pair += FLASH_THREADS / 32) {
+        const int qi = pair / FLASH_CHUNKS, c = pair % FLASH_CHUNKS, c0 = c * FLASH_CHUNK;
+        const int cnt = rows - c0 < FLASH_CHUNK ? rows - c0 : FLASH_CHUNK, lane = tid % 32;
+        if (qi >= qn || cnt <= 0) continue; /* uniform across the warp */
+        const float sj = lane < cnt ? sh.p[qi][c0 + lane] : -INFINITY;
+        float mc = sj;
+        for (int o = 16; o > 0; o >>= 1)
+          mc = attn_cu_nanmax(mc, __shfl_xor_sync(0xffffffffu, mc, o));
+        if (lane < cnt) sh.p[qi][c0 + lane] = flash_p(sj, mc);
+        __syncwarp();
+        if (lane == 0) {
+          float lc = 0.0f;
           for (int j = 0; j < cnt; j++)
-            mc = attn_cu_nanmax(mc, sh.p[qi][c0 + j]);
-          for (int j = 0; j < cnt; j++) {
-            const float pj = flash_p(sh.p[qi][c0 + j], mc);
-            sh.p[qi][c0 + j] = pj;
-            lc = __fadd_rn(lc, pj);
-          }
+            lc = __fadd_rn(lc, sh.p[qi][c0 + j]);
           sh.cm[qi][c] = mc;
           sh.cl[qi][c] = lc;
         }
+        __syncwarp(); /* lane 0 has read the weights before the warp's next pair */
       }
       __syncthreads();
       /* The chunks fold into the span state in order: thread qi. */

@@ -27,10 +27,10 @@ struct attn_cu_flash_plan {
 };
 
 /* Whether the flash forward can run p (a forward call without scores or weights whose dv fits
- * the block's shared memory), and its plan. sm_count: the device's multiprocessors. -1 when
- * the partial workspace would overflow (the plan then never splits). ATTN_CU_FLASH (tests only)
- * forces a variant and tiling: "thread", "block1", "block8", "split1" or "split8"; a forced
- * plan that cannot run p is ignored. */
+ * the block's shared memory) and, when it can, its plan in *plan. sm_count: the device's
+ * multiprocessors. A split whose partial workspace would pass 64 MiB (or overflow) is not
+ * planned. ATTN_CU_FLASH (tests only) forces a variant and tiling: "thread", "block1", "block8",
+ * "split1" or "split8"; a forced plan that cannot run p is ignored. */
 bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, int sm_count, attn_cu_flash_plan *plan);
 
 /* Queues the flash forward of p (scores prepared in si) writing C and, when not NULL, lse.
