@@ -5,14 +5,18 @@
  *
  *   attn <name> <m> <n> <d> <batch> <median seconds per call>
  *   sgemm <GFLOP/s>   (best of: square 4096^3, and attn's two products on 8192 x 1024 x 512)
+ *   sgemm_pair <s>    (median seconds of those two products alone, OpenBLAS's own threads)
  *   copy <GB/s>       (bytes read + bytes written per second, best of 1 thread and all threads)
+ *   read <GB/s>       (bytes read per second by a plain read loop, best of 1 and all threads:
+ *                     what a pass that only reads, as the decode shape does, could reach)
  *
  * Inputs are uniform in [-r, r] with r = sqrt(3) / d^(1/4), so a dot score has unit variance
  * (the regime attention runs in; raw N(0,1) inputs at d = 512 give scores with std 22, a
  * one-hot softmax and denormal weights that would time the FPU's slow path, not the library).
  *
  * Usage: cpu_bench [reps [names]]   (reps >= 5, default 7; each figure is the median of reps
- * runs; names: a comma-separated subset of latency,tiny,medium,gemm,long,decode,sgemm,copy)
+ * runs; names: a comma-separated subset of latency,tiny,medium,gemm,long,decode,sgemm,copy,
+ * read)
  */
 #include "attn.h"
 
@@ -112,8 +116,10 @@ static void bench_attn(attn_context_t *ctx, const char *name, int64_t batch, int
 }
 
 /* OpenBLAS sgemm GFLOP/s (OpenBLAS's own threading, all cores): the best of a square product
- * and of attn's two products on the 8192 x 1024 x 512 shape (S = Q A^T, C = S A). */
-static double bench_sgemm(int reps) {
+ * and of attn's two products on the 8192 x 1024 x 512 shape (S = Q A^T, C = S A). *pair gets
+ * the median time of those two products, the floor of any attention on that shape built on
+ * them (numpy_attn.py turns it into the largest speedup over numpy that is possible here). */
+static double bench_sgemm(int reps, double *pair) {
   const int sq = 4096, m = 8192, n = 1024, d = 512;
   float *x = alloc_floats((size_t)sq * sq), *y = alloc_floats((size_t)sq * sq);
   float *z = alloc_floats((size_t)sq * sq);
@@ -137,7 +143,8 @@ static double bench_sgemm(int reps) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, d, n, 1.0f, z, n, y, d, 0.0f, x, d);
     if (rep > 0) t[rep - 1] = now() - t0; /* the first is a warm-up */
   }
-  g = 4.0 * m * (double)n * d / median(t, reps) / 1e9;
+  *pair = median(t, reps);
+  g = 4.0 * m * (double)n * d / *pair / 1e9;
   best = g > best ? g : best;
   free(t);
   free(x);
@@ -176,6 +183,69 @@ static double bench_copy(int reps) {
   return best;
 }
 
+/* XOR of words [0, count) of x, count a multiple of 32: one 64-byte load per cache line where
+ * the CPU has AVX-512 (16-byte loads, four per line, keep fewer lines in flight and read ~30%
+ * slower on the development VM). */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+__attribute__((target("avx512f"))) static uint64_t xor_words_avx512(const uint64_t *x,
+                                                                    size_t count) {
+  __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+  for (size_t i = 0; i < count; i += 32) {
+    a0 = _mm512_xor_si512(a0, _mm512_loadu_si512((const void *)(x + i)));
+    a1 = _mm512_xor_si512(a1, _mm512_loadu_si512((const void *)(x + i + 8)));
+    a2 = _mm512_xor_si512(a2, _mm512_loadu_si512((const void *)(x + i + 16)));
+    a3 = _mm512_xor_si512(a3, _mm512_loadu_si512((const void *)(x + i + 24)));
+  }
+  uint64_t out[8];
+  _mm512_storeu_si512((void *)out,
+                      _mm512_xor_si512(_mm512_xor_si512(a0, a1), _mm512_xor_si512(a2, a3)));
+  return out[0] ^ out[1] ^ out[2] ^ out[3] ^ out[4] ^ out[5] ^ out[6] ^ out[7];
+}
+#endif
+
+static uint64_t xor_words(const uint64_t *x, size_t count) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (__builtin_cpu_supports("avx512f")) return xor_words_avx512(x, count);
+#endif
+  uint64_t a[8] = {0};
+  for (size_t i = 0; i < count; i += 8)
+    for (int k = 0; k < 8; k++)
+      a[k] ^= x[i + (size_t)k];
+  return a[0] ^ a[1] ^ a[2] ^ a[3] ^ a[4] ^ a[5] ^ a[6] ^ a[7];
+}
+
+/* Read bandwidth: bytes read per second by a loop that XORs 512 MiB into registers (no
+ * writes), on one thread and split over all threads; the better of the two. */
+static double bench_read(int reps) {
+  const size_t bytes = (size_t)512 << 20, words = bytes / sizeof(uint64_t);
+  uint64_t *src = (uint64_t *)alloc_floats(bytes / 4);
+  memset(src, 1, bytes);
+  double *t = malloc((size_t)reps * sizeof(double)), best = 0.0;
+  const int counts[2] = {1, bench_threads()};
+  volatile uint64_t sink = 0;
+  for (int c = 0; c < 2; c++) {
+    for (int rep = 0; rep <= reps; rep++) {
+      double t0 = now();
+      uint64_t all = 0;
+#pragma omp parallel num_threads(counts[c]) reduction(^ : all)
+      {
+        size_t parts = (size_t)omp_get_num_threads(), me = (size_t)omp_get_thread_num();
+        size_t part = words / parts / 32 * 32, off = part * me;
+        if (me == parts - 1) part = words - off; /* words is a multiple of 32 */
+        all ^= xor_words(src + off, part);
+      }
+      sink ^= all;                          /* keeps the reads */
+      if (rep > 0) t[rep - 1] = now() - t0; /* the first is a warm-up */
+    }
+    double bw = (double)bytes / median(t, reps) / 1e9;
+    best = bw > best ? bw : best;
+  }
+  free(t);
+  free(src);
+  return best;
+}
+
 int main(int argc, char **argv) {
   int reps = argc > 1 ? atoi(argv[1]) : 7;
   if (reps < 5) reps = 5;
@@ -194,7 +264,11 @@ int main(int argc, char **argv) {
   if (WANT("long")) bench_attn(ctx, "long", 1, 1024, 4096, 128, reps);
   if (WANT("decode")) bench_attn(ctx, "decode", 4096, 1, 256, 128, reps);
   attn_context_destroy(ctx);
-  if (WANT("sgemm")) printf("sgemm %.6g\n", bench_sgemm(reps));
+  if (WANT("sgemm")) {
+    double pair = 0.0, rate = bench_sgemm(reps, &pair);
+    printf("sgemm %.6g\nsgemm_pair %.9g\n", rate, pair);
+  }
   if (WANT("copy")) printf("copy %.6g\n", bench_copy(reps));
+  if (WANT("read")) printf("read %.6g\n", bench_read(reps));
   return 0;
 }
