@@ -19,6 +19,7 @@
  * read)
  */
 #include "attn.h"
+#include "bench_stats.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -35,22 +36,6 @@ static int bench_threads(void) {
   const char *env = getenv("ATTN_BENCH_THREADS");
   int t = env ? atoi(env) : 0;
   return t > 0 ? t : omp_get_num_procs();
-}
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *t, int count) {
-  qsort(t, (size_t)count, sizeof(double), cmp_double);
-  return count % 2 ? t[count / 2] : 0.5 * (t[count / 2 - 1] + t[count / 2]);
 }
 
 static float *alloc_floats(size_t count) {
@@ -95,19 +80,19 @@ static void bench_attn(attn_context_t *ctx, const char *name, int64_t batch, int
   check(attn_context_reserve(ctx, &shape, NULL), ctx, "reserve");
   check(attn_forward(ctx, &shape, NULL, &in, &out), ctx, name); /* warm-up */
   /* calls per timed run: enough for ~20 ms so that tiny shapes are not timer-bound */
-  double t0 = now();
+  double t0 = bench_now();
   check(attn_forward(ctx, &shape, NULL, &in, &out), ctx, name);
-  double one = now() - t0;
+  double one = bench_now() - t0;
   int calls = one > 0.02 ? 1 : (int)(0.02 / (one > 1e-8 ? one : 1e-8)) + 1;
   double *t = malloc((size_t)reps * sizeof(double));
   for (int rep = 0; rep < reps; rep++) {
-    t0 = now();
+    t0 = bench_now();
     for (int i = 0; i < calls; i++)
       attn_forward(ctx, &shape, NULL, &in, &out);
-    t[rep] = (now() - t0) / calls;
+    t[rep] = (bench_now() - t0) / calls;
   }
   printf("attn %s %lld %lld %lld %lld %.9g\n", name, (long long)m, (long long)n, (long long)d,
-         (long long)batch, median(t, reps));
+         (long long)batch, bench_median(t, reps));
   fflush(stdout);
   free(t);
   free(q);
@@ -129,21 +114,21 @@ static double bench_sgemm(int reps, double *pair) {
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, sq, sq, sq, 1.0f, x, sq, y, sq, 0.0f, z,
               sq);
   for (int rep = 0; rep < reps; rep++) {
-    double t0 = now();
+    double t0 = bench_now();
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, sq, sq, sq, 1.0f, x, sq, y, sq, 0.0f, z,
                 sq);
-    t[rep] = now() - t0;
+    t[rep] = bench_now() - t0;
   }
-  double g = 2.0 * sq * (double)sq * sq / median(t, reps) / 1e9;
+  double g = 2.0 * sq * (double)sq * sq / bench_median(t, reps) / 1e9;
   best = g > best ? g : best;
   /* x holds Q [m x d] (8192 * 512 <= 4096^2), y holds A [n x d], z holds S [m x n] */
   for (int rep = 0; rep <= reps; rep++) {
-    double t0 = now();
+    double t0 = bench_now();
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, d, 1.0f, x, d, y, d, 0.0f, z, n);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, d, n, 1.0f, z, n, y, d, 0.0f, x, d);
-    if (rep > 0) t[rep - 1] = now() - t0; /* the first is a warm-up */
+    if (rep > 0) t[rep - 1] = bench_now() - t0; /* the first is a warm-up */
   }
-  *pair = median(t, reps);
+  *pair = bench_median(t, reps);
   g = 4.0 * m * (double)n * d / *pair / 1e9;
   best = g > best ? g : best;
   free(t);
@@ -164,7 +149,7 @@ static double bench_copy(int reps) {
   const int counts[2] = {1, bench_threads()};
   for (int c = 0; c < 2; c++) {
     for (int rep = 0; rep <= reps; rep++) {
-      double t0 = now();
+      double t0 = bench_now();
 #pragma omp parallel num_threads(counts[c])
       {
         size_t parts = (size_t)omp_get_num_threads(), me = (size_t)omp_get_thread_num();
@@ -172,9 +157,9 @@ static double bench_copy(int reps) {
         if (me == parts - 1) part = bytes - off;
         memcpy(dst + off, src + off, part);
       }
-      if (rep > 0) t[rep - 1] = now() - t0; /* the first is a warm-up */
+      if (rep > 0) t[rep - 1] = bench_now() - t0; /* the first is a warm-up */
     }
-    double bw = 2.0 * (double)bytes / median(t, reps) / 1e9;
+    double bw = 2.0 * (double)bytes / bench_median(t, reps) / 1e9;
     best = bw > best ? bw : best;
   }
   free(t);
@@ -226,7 +211,7 @@ static double bench_read(int reps) {
   volatile uint64_t sink = 0;
   for (int c = 0; c < 2; c++) {
     for (int rep = 0; rep <= reps; rep++) {
-      double t0 = now();
+      double t0 = bench_now();
       uint64_t all = 0;
 #pragma omp parallel num_threads(counts[c]) reduction(^ : all)
       {
@@ -235,10 +220,10 @@ static double bench_read(int reps) {
         if (me == parts - 1) part = words - off; /* words is a multiple of 32 */
         all ^= xor_words(src + off, part);
       }
-      sink ^= all;                          /* keeps the reads */
-      if (rep > 0) t[rep - 1] = now() - t0; /* the first is a warm-up */
+      sink ^= all;                                /* keeps the reads */
+      if (rep > 0) t[rep - 1] = bench_now() - t0; /* the first is a warm-up */
     }
-    double bw = (double)bytes / median(t, reps) / 1e9;
+    double bw = (double)bytes / bench_median(t, reps) / 1e9;
     best = bw > best ? bw : best;
   }
   free(t);

@@ -36,6 +36,7 @@
  * results. --small shrinks every shape (for quick runs; the summary then is not issue 6's).
  */
 #include "attn.h"
+#include "bench_stats.h"
 #include "tolerance.h"
 
 #include <cublas_v2.h>
@@ -118,23 +119,6 @@ typedef struct shape_result {
 /* ------------------------------------------------------------------------------------------ */
 /* Small helpers                                                                              */
 /* ------------------------------------------------------------------------------------------ */
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-/* Sorts t; returns the median. */
-static double median_of(double *t, int count) {
-  qsort(t, (size_t)count, sizeof(double), cmp_double);
-  return count % 2 ? t[count / 2] : 0.5 * (t[count / 2 - 1] + t[count / 2]);
-}
 
 static void *xmalloc(size_t bytes) {
   void *p = malloc(bytes ? bytes : 1);
@@ -254,10 +238,10 @@ static int time_op(bench_timer_t *t, op_fn op, void *arg, int reps, double *ms, 
   *err = cudaSuccess;
   if (!t->gpu) {
     for (int i = 0; i < reps; i++) {
-      double t0 = now_s();
+      double t0 = bench_now();
       int rc = op(arg);
       if (rc) return rc;
-      ms[i] = 1e3 * (now_s() - t0);
+      ms[i] = 1e3 * (bench_now() - t0);
     }
     return 0;
   }
@@ -316,7 +300,7 @@ static double copy_gbps(bench_timer_t *t, int reps, size_t *bytes_out) {
   double *ms = xmalloc((size_t)reps * sizeof(double));
   cudaError_t err;
   if (time_op(t, op_copy, &c, reps, ms, &err) != 0) cuda_or_die(err, "timing the copy");
-  double med = median_of(ms, reps);
+  double med = bench_median(ms, reps);
   free(ms);
   cuda_or_die(cudaFree(src), "cudaFree");
   cuda_or_die(cudaFree(c.dst), "cudaFree");
@@ -377,7 +361,7 @@ static double time_cublas(bench_timer_t *t, cublasHandle_t h, const shape_def_t 
     double *ms = xmalloc((size_t)reps * sizeof(double));
     int rc = time_op(t, op_blas, &b, reps, ms, &err);
     if (rc == 0) {
-      result = median_of(ms, reps);
+      result = bench_median(ms, reps);
     } else if (rc > 0) {
       snprintf(msg, MSG_LEN, "cuBLAS: %s", cublas_name(b.st));
     } else {
@@ -550,7 +534,7 @@ static int run_algo(bench_timer_t *t, attn_context_t *owner, attn_context_t *ctx
       set_attn_error(row, "attn_context_synchronize", st, ctx);
       return st == ATTN_ERR_CUDA_STICKY || device_broken(t);
     }
-    row->median_ms = median_of(ms, reps); /* sorts: ms[0] is the minimum */
+    row->median_ms = bench_median(ms, reps); /* sorts: ms[0] is the minimum */
     row->min_ms = ms[0];
     row->status = ROW_OK;
     free(ms);
