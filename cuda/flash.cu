@@ -120,6 +120,19 @@ static __device__ __forceinline__ int64_t flash_spans_of(int64_t valid) {
 /* THREAD: a thread per query row                                                            */
 /* ---------------------------------------------------------------------------------------- */
 
+/* (M, S, X) folded with (m, l, x), all in registers. */
+template <int K>
+static __device__ __forceinline__ void flash_fold_regs(float &M, float &S, float (&X)[K], float m,
+                                                       float l, const float (&x)[K]) {
+  float mn, al, be;
+  flash_coeffs(M, m, &mn, &al, &be);
+  M = mn;
+  S = flash_mix(S, al, l, be);
+#pragma unroll
+  for (int t = 0; t < K; t++)
+    X[t] = flash_mix(X[t], al, x[t], be);
+}
+
 template <int K>
 static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_THREAD_MIN_BLOCKS)
     flash_thread_kernel(flash_args a, const int *bad) {
@@ -178,21 +191,9 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_THREAD_MIN_BLOCKS)
               if (t < a.dv) cx[t] = __fmaf_rn(pj, vr[t], cx[t]);
           }
         }
-        float mn, al, be;
-        flash_coeffs(sm, mc, &mn, &al, &be);
-        sm = mn;
-        sl = flash_mix(sl, al, lc, be);
-#pragma unroll
-        for (int t = 0; t < K; t++)
-          sx[t] = flash_mix(sx[t], al, cx[t], be);
+        flash_fold_regs<K>(sm, sl, sx, mc, lc, cx); /* the chunk into the span */
       }
-      float mn, al, be;
-      flash_coeffs(tm, sm, &mn, &al, &be);
-      tm = mn;
-      tl = flash_mix(tl, al, sl, be);
-#pragma unroll
-      for (int t = 0; t < K; t++)
-        tx[t] = flash_mix(tx[t], al, sx[t], be);
+      flash_fold_regs<K>(tm, tl, tx, sm, sl, sx); /* the span into the total */
     }
     float *c = attn_cu_qrow(a.C.data, a.C.ld, a.C.stride, si.l, s, i);
 #pragma unroll
