@@ -10,7 +10,7 @@
  *   score  s_j = scale * fma-chain over t of q'_t a'_jt       (t in order; additive: the chain
  *                                                             of v_t tanh(q'_t + a'_jt), no scale)
  *   chunk  rows [32 c, 32 c + 32) of a span: m = max_j s_j, p_j = exp(s_j - m) (0 when m = -inf),
- *          l = sum_j p_j and x_col = fma-chain over j of p_j v_j,col (j in order)
+ *          l = sum_j p_j (j in order) and x_col = fma-chain over j of p_j v_j,col (j in order)
  *   span   rows [256 u, 256 u + 256) of the set: the chunks folded in order into (-inf, 0, 0)
  *   total  the spans folded in order into (-inf, 0, 0)
  *   fold   (M, S, X) with (m, l, x): M' = max(M, m); a = exp(M - M'), b = exp(m - M') (both 1
@@ -28,10 +28,11 @@
  *           when the rows are 16-byte aligned); thread j scores row j against every query of
  *           the tile, a warp per chunk turns the scores into weights, one thread per query
  *           folds the chunks, and thread col accumulates context column col for every query,
- *           reading each value once per tile. The span accumulators live in shared memory, the
- * running total in C itself. With plan.spans > 1 (few tiles, long sets), block (tile, u) does span
- * u alone and writes its (M, S, X) to the workspace; the combine kernel folds them in order. No
- * atomics anywhere: deterministic run to run.
+ *           reading each value once per tile. The span accumulators live in shared memory,
+ *           the running total in C itself. With plan.spans > 1 (few tiles, long sets), block
+ *           (tile, u) does span u alone and writes its (M, S, X) to the workspace; the
+ *           combine kernel folds them in order.
+ * No atomics anywhere: deterministic run to run.
  */
 #include "flash.cuh"
 #include "validate.cuh"
