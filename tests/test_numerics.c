@@ -17,15 +17,9 @@
 
 #include "test_util.h"
 
-/* Bit equality of two float arrays, reporting the first difference. */
+/* Bit equality of two float arrays, reporting the first differences. */
 static int same_bits(const char *what, const float *x, const float *y, size_t count) {
-  for (size_t i = 0; i < count; i++) {
-    if (memcmp(&x[i], &y[i], sizeof(float)) != 0) {
-      fprintf(stderr, "%s[%zu]: %.9g vs %.9g (bits differ)\n", what, i, (double)x[i], (double)y[i]);
-      return 0;
-    }
-  }
-  return 1;
+  return attn_test_bit_mismatches(what, x, y, count, 0) == 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */

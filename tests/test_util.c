@@ -698,3 +698,16 @@ int64_t attn_test_compare(const attn_test_problem_t *p, const attn_test_out_t *x
   free(def_l);
   return bad;
 }
+
+int64_t attn_test_bit_mismatches(const char *what, const float *x, const float *y, size_t count,
+                                 int nan_matches) {
+  int64_t bad = 0;
+  for (size_t i = 0; i < count; i++) {
+    if (memcmp(&x[i], &y[i], sizeof(float)) == 0) continue;
+    if (nan_matches && isnan(x[i]) && isnan(y[i])) continue;
+    if (what && bad < 10)
+      fprintf(stderr, "%s[%zu]: %.9g vs %.9g (bits differ)\n", what, i, (double)x[i], (double)y[i]);
+    bad++;
+  }
+  return bad;
+}

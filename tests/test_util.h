@@ -191,6 +191,11 @@ attn_tols_t attn_test_tols(const attn_test_problem_t *p);
 int64_t attn_test_compare(const attn_test_problem_t *p, const attn_test_out_t *x,
                           const attn_test_out_t *ref, const attn_tols_t *tols, const char *what);
 
+/* Entries of x[count] whose bits differ from y's (printing the first ones under `what`, which may
+ * be NULL for silence). nan_matches: a NaN matches any NaN (a NaN's payload means nothing). */
+int64_t attn_test_bit_mismatches(const char *what, const float *x, const float *y, size_t count,
+                                 int nan_matches);
+
 /* Runs op through path on a fresh context of `backend` and returns its outputs in *o (already
  * initialised by the caller). Fails the test if the call fails. */
 void attn_test_run_on(attn_backend_t backend, const attn_test_problem_t *p, attn_test_op_t op,

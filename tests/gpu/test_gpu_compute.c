@@ -356,16 +356,6 @@ START_TEST(test_flash_plans) {
 }
 END_TEST
 
-/* Bit equality, where a NaN matches any NaN (its payload means nothing). */
-static int64_t same_or_nan(const char *what, const float *x, const float *y, size_t count) {
-  int64_t bad = 0;
-  for (size_t i = 0; i < count; i++) {
-    if ((isnan(x[i]) && isnan(y[i])) || memcmp(&x[i], &y[i], sizeof(float)) == 0) continue;
-    if (bad++ < 10) fprintf(stderr, "%s[%zu]: %.9g vs %.9g\n", what, i, (double)x[i], (double)y[i]);
-  }
-  return bad;
-}
-
 /* NaN and -inf in long sets (3 spans), on every flash plan: a NaN annotation makes its set's
  * rows NaN (context and lse); a NaN value makes its column NaN in every row of its set, whatever
  * the weight; a row whose scores are all -inf gets a zero context and lse -inf even with a NaN
@@ -430,8 +420,10 @@ START_TEST(test_flash_nonfinite) {
       first = o;
       continue;
     }
-    ck_assert_msg(same_or_nan(what, o.c, first.c, p.c_count) == 0, "%s: context differs", what);
-    ck_assert_msg(same_or_nan(what, o.lse, first.lse, p.lse_count) == 0, "%s: lse differs", what);
+    ck_assert_msg(attn_test_bit_mismatches(what, o.c, first.c, p.c_count, 1) == 0,
+                  "%s: context differs", what);
+    ck_assert_msg(attn_test_bit_mismatches(what, o.lse, first.lse, p.lse_count, 1) == 0,
+                  "%s: lse differs", what);
     attn_test_out_free(&o);
   }
   attn_context_destroy(ctx);
