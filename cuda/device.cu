@@ -3,6 +3,7 @@
  * mode, its workspace, the device-side error flag), destruction, and synchronisation, which is
  * where errors found on the device by validate.cu are reported.
  */
+#include "flash.cuh"
 #include "state.cuh"
 
 #include <stdio.h>
@@ -17,6 +18,7 @@ static attn_cuda_status_t create_on_device(attn_cuda_t *cu) {
   ATTN_CU_ON_DEVICE(cu);
   ATTN_CU_CHECK(cu,
                 cudaDeviceGetAttribute(&cu->sm_count, cudaDevAttrMultiProcessorCount, cu->device));
+  ATTN_CU_TRY(attn_cu_flash_init(cu));
   ATTN_CU_CHECK(cu, cudaMalloc((void **)&cu->flag, sizeof *cu->flag));
   ATTN_CU_CHECK(cu, cudaMemset(cu->flag, 0, sizeof *cu->flag));
   ATTN_CU_CHECK(cu, cudaMalloc(&cu->blas_workspace, ATTN_CU_BLAS_WORKSPACE));

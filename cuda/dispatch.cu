@@ -5,9 +5,11 @@
  * What AUTO runs:
  *   - attn_forward without scores or weights: the flash kernels (flash.cu), one pass over the
  *     annotations with an online softmax, long sets split across blocks. Their plan (a thread
- *     or a block per query, 1 or 8 queries per block, split or not) changes no result bit, so
- *     it is chosen freely from the shape: see attn_cu_flash_plan_of. Only a dv too wide for
- *     the block's shared memory (above 6144) sends a call to ROWS.
+ *     per query, or a block per 1, 8 or 64 queries, split or not) changes no result bit, so it
+ *     is chosen freely from the shape: see attn_cu_flash_plan_of. The 64-query TILE variant,
+ *     register-blocked like an SGEMM, takes the GEMM-shaped calls (sets of 64 queries or more,
+ *     dot-like scores, uniform batches) and any dv; only a dv above 6144 that TILE cannot take
+ *     (additive scores, variable lengths) sends a call to ROWS.
  *   - everything else (the three steps, and attn_forward asking for scores or weights): the
  *     ROWS kernels, a block per query row for scores and weighted sums, a warp or block per
  *     row for the softmax, and for attn_forward the three-pass row kernel (forward.cu).
@@ -17,9 +19,12 @@
  * depend on the other queries of its call, and cuBLAS chooses its kernel (tile shape, split-K)
  * from m, so the same query can round differently in a batch of 1 and a batch of 64. The flash
  * and ROWS kernels compute each row in an order that depends only on that row's set. On the
- * GEMM-shaped case (thousands of queries sharing one large set) cuBLAS is the faster path;
- * a caller who wants it and can give up invariance forces ATTN_ALGO_GEMM. No threshold here has
- * been measured on a GPU yet (no GPU run has happened; see bench/README.md).
+ * GEMM-shaped case (thousands of queries sharing one large set) the flash TILE variant is the
+ * invariant answer; cuBLAS may still be faster there, and a caller who wants it and can give up
+ * invariance forces ATTN_ALGO_GEMM. No threshold here has been measured on a GPU yet (no GPU run
+ * has happened; see bench/README.md): the plan's numbers (16 rows a multiprocessor for THREAD,
+ * 32 queries a set for BLOCK<8>, 64 for TILE, fewer than 4 tiles a multiprocessor to split) are
+ * reasoned, not tuned.
  *
  * Forced algorithms: SIMPLE runs the thread-per-row baseline of every step; ROWS the row
  * kernels; FUSED (ATTN_CUDA_ALGO_FLASH) as AUTO; GEMM runs cuBLAS wherever the batch allows it
@@ -64,7 +69,7 @@ static bool use_gemm(const attn_cuda_problem_t *p, bool with_lds) {
 static bool use_flash(const attn_cuda_t *cu, const attn_cuda_problem_t *p,
                       attn_cu_flash_plan *plan) {
   if (p->algo != ATTN_CUDA_ALGO_AUTO && p->algo != ATTN_CUDA_ALGO_FLASH) return false;
-  return attn_cu_flash_plan_of(p, cu->sm_count, plan);
+  return attn_cu_flash_plan_of(p, cu, plan);
 }
 
 /* Workspace floats: projections, then either (forward on cuBLAS without requested weights) a

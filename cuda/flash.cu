@@ -32,10 +32,20 @@
  *           the running total in C itself. With plan.spans > 1 (few tiles, long sets), block
  *           (tile, u) does span u alone and writes its (M, S, X) to the workspace; the
  *           combine kernel folds them in order.
+ *   TILE    a block of 128 threads per tile of 64 queries of one set (uniform batches,
+ *           dot-like scores), register-blocked like an SGEMM so that each annotation and value
+ *           read from shared memory feeds 8 queries: per span, thread (g, h) scores an 8 x 8
+ *           block of (query, row) pairs in two 128-row stages (q' and a' slices of 16 columns,
+ *           double-buffered through shared memory), the span's weights P [256 x 64] stay in
+ *           shared memory, and the context runs in blocks of 64 columns, each thread an 8 x 4
+ *           block, over value rows that cp.async brings in while the previous rows are used.
+ *           Spans split across blocks as in BLOCK. Any dv: the context is never held whole.
  * No atomics anywhere: deterministic run to run.
  */
 #include "flash.cuh"
 #include "validate.cuh"
+
+#include <cuda_pipeline.h>
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -56,8 +66,9 @@
 /* BLOCK: dynamic shared memory for the span accumulators [tile x dv] (the static part is about
  * 19 KiB; the sum stays under the 48 KiB every launch may use without opting in). */
 #define FLASH_ACC_BYTES (24 * 1024)
-/* Largest workspace for span partials, in floats (64 MiB). */
-#define FLASH_MAX_PARTIAL_FLOATS ((size_t)1 << 24)
+/* Largest workspace for span partials, in floats (128 MiB: the 8192-query, 4-span split of the
+ * benchmark's shared-annotation shape with dv = 512 needs 64.2 MiB). */
+#define FLASH_MAX_PARTIAL_FLOATS ((size_t)1 << 25)
 
 struct flash_args {
   attn_cu_score_in si;
@@ -69,6 +80,8 @@ struct flash_args {
   int64_t spans;  /* BLOCK: grid spans (1: walk them) */
   float *partial; /* [query rows x spans x (dv + 2)] when spans > 1 */
   bool vec;       /* a' rows can be read as float4 */
+  bool vec_q;     /* TILE: q' rows can be read as float4 */
+  bool vec_v;     /* TILE: value rows can be read as float4 */
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -457,6 +470,364 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_BLOCK_MIN_BLOCKS)
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* TILE: a block per tile of 64 queries of one set, register-blocked                         */
+/* ---------------------------------------------------------------------------------------- */
+
+#define TILE_Q      64  /* queries per tile */
+#define TILE_ROWS   128 /* annotation rows per score stage (half a span) */
+#define TILE_K      16  /* columns of q' and a' per shared-memory slice */
+#define TILE_COLS   64  /* context columns per pass over a span's weights */
+#define TILE_VROWS  8   /* value rows per shared-memory slice */
+#define TILE_CHUNKS (FLASH_SPAN / FLASH_CHUNK)
+/* Dynamic shared memory, in floats: the span's weights P[row][query], the staging buffers
+ * (q' and a' slices, double-buffered; the value slices reuse them), the chunk fold factors and
+ * the span and total states. */
+#define TILE_P_FLOATS    (FLASH_SPAN * TILE_Q)
+#define TILE_QA_FLOATS   (TILE_K * (TILE_Q + TILE_ROWS))
+#define TILE_V_FLOATS    (TILE_VROWS * TILE_COLS)
+#define TILE_STAT_FLOATS (2 * TILE_Q * TILE_CHUNKS + 6 * TILE_Q)
+#define TILE_SMEM_BYTES  ((TILE_P_FLOATS + 2 * TILE_QA_FLOATS + TILE_STAT_FLOATS) * sizeof(float))
+static_assert(TILE_V_FLOATS <= TILE_QA_FLOATS, "value slices fit the staging buffers");
+static_assert(FLASH_THREADS == 128 && TILE_Q == 64 && TILE_ROWS == 128 && TILE_COLS == 64,
+              "the 8 x 16 thread grid of the TILE variant covers 64 x 128 scores (8 x 8 each) "
+              "and 64 x 64 context outputs (8 x 4 each)");
+
+/* Thread (g, h) = (tid / 16, tid % 16) owns queries g*4 .. g*4+3 and 32+g*4 .. 32+g*4+3 and
+ * rows (or context columns) h*4 .. h*4+3 and 64+h*4 .. 64+h*4+3: two float4 reads of each
+ * operand per step, and neighbouring threads read neighbouring words. */
+static __device__ __forceinline__ int tile_q(int g, int i) {
+  return (i < 4 ? 0 : 32) + g * 4 + i % 4;
+}
+static __device__ __forceinline__ int tile_r(int h, int j) {
+  return (j < 4 ? 0 : 64) + h * 4 + j % 4;
+}
+
+/* acc[i][j] = fma(x_i, y_j, acc[i][j]) for the thread's 8 x NY block: x points at its first four
+ * x operands (the other four lie xgap floats on), y at its first four y operands (with NY = 8,
+ * the other four lie ygap floats on). */
+template <int NY>
+static __device__ __forceinline__ void tile_outer(const float *x, int xgap, const float *y,
+                                                  int ygap, float (&acc)[8][NY]) {
+  const float4 x0 = *(const float4 *)x, x1 = *(const float4 *)(x + xgap);
+  const float4 y0 = *(const float4 *)y, y1 = NY == 8 ? *(const float4 *)(y + ygap) : y0;
+  const float xs[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
+  const float ys[8] = {y0.x, y0.y, y0.z, y0.w, y1.x, y1.y, y1.z, y1.w};
+#pragma unroll
+  for (int i = 0; i < 8; i++)
+#pragma unroll
+    for (int j = 0; j < NY; j++)
+      acc[i][j] = __fmaf_rn(xs[i], ys[j], acc[i][j]);
+}
+
+/* Four consecutive floats of a row, of which the first n (0 .. 4) exist; vec: 16-byte aligned
+ * and n is 0 or 4. */
+static __device__ __forceinline__ void tile_load4(const float *p, int n, bool vec, float *out) {
+  if (vec) {
+    float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    if (n > 0) x = *(const float4 *)p;
+    out[0] = x.x;
+    out[1] = x.y;
+    out[2] = x.z;
+    out[3] = x.w;
+    return;
+  }
+#pragma unroll
+  for (int e = 0; e < 4; e++)
+    out[e] = e < n ? p[e] : 0.0f;
+}
+static __device__ __forceinline__ int tile_count(int64_t left) {
+  return left <= 0 ? 0 : left >= 4 ? 4 : (int)left;
+}
+
+/* Slice [k0, k0 + TILE_K) of the tile's q' rows (2 x 4 floats a thread) and of a' rows
+ * [0, rows) of the stage (4 x 4 floats a thread) into registers; four threads read a row's
+ * 64 bytes. */
+static __device__ __forceinline__ void tile_fetch_qa(const flash_args &a, const float *qbase,
+                                                     int qn, const float *abase, int rows,
+                                                     int64_t k0, float (&rq)[8], float (&ra)[16]) {
+  const attn_cu_score_in &si = a.si;
+  const int tid = threadIdx.x;
+#pragma unroll
+  for (int i = 0; i < 2; i++) {
+    const int idx = tid + FLASH_THREADS * i, qi = idx / 4, t = (idx % 4) * 4;
+    const int n = qi < qn ? tile_count(si.k - k0 - t) : 0;
+    tile_load4(qbase + qi * si.q.ld + k0 + t, n, a.vec_q, rq + 4 * i);
+  }
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    const int idx = tid + FLASH_THREADS * i, j = idx / 4, t = (idx % 4) * 4;
+    const int n = j < rows ? tile_count(si.k - k0 - t) : 0;
+    tile_load4(abase + j * si.a.ld + k0 + t, n, a.vec, ra + 4 * i);
+  }
+}
+
+/* Scores of rows [j0, j0 + rows) of set s (a span: rows <= FLASH_SPAN) against the tile's
+ * queries i0 .. i0 + qn - 1 into P[row][query], in stages of TILE_ROWS rows. Each score is the
+ * fma chain over t in order (the slices are walked in order and a partial slice stops at k). */
+static __device__ void tile_scores(const flash_args &a, const attn_cu_set &s, int64_t i0, int qn,
+                                   int64_t j0, int rows, float *P, float *stage) {
+  const attn_cu_score_in &si = a.si;
+  const int tid = threadIdx.x, g = tid / 16, h = tid % 16;
+  const float *qbase = attn_cu_score_q(si, s, i0);
+  int buf = 0;
+  for (int r0 = 0; r0 < rows; r0 += TILE_ROWS) {
+    const int srows = rows - r0 < TILE_ROWS ? rows - r0 : TILE_ROWS;
+    const float *abase = attn_cu_arow(si.a.data, si.a.ld, si.a.stride, si.l, s, j0 + r0);
+    float acc[8][8], rq[8], ra[16];
+#pragma unroll
+    for (int i = 0; i < 8; i++)
+#pragma unroll
+      for (int j = 0; j < 8; j++)
+        acc[i][j] = 0.0f;
+    tile_fetch_qa(a, qbase, qn, abase, srows, 0, rq, ra);
+    for (int64_t k0 = 0; k0 < si.k; k0 += TILE_K) {
+      /* Double-buffered: the slice stored here was last read two slices ago, before every
+       * thread passed the previous barrier. */
+      float *Qs = stage + buf * TILE_QA_FLOATS, *As = Qs + TILE_K * TILE_Q;
+#pragma unroll
+      for (int i = 0; i < 2; i++) {
+        const int idx = tid + FLASH_THREADS * i, qi = idx / 4, t = (idx % 4) * 4;
+#pragma unroll
+        for (int e = 0; e < 4; e++)
+          Qs[(t + e) * TILE_Q + qi] = rq[4 * i + e];
+      }
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        const int idx = tid + FLASH_THREADS * i, j = idx / 4, t = (idx % 4) * 4;
+#pragma unroll
+        for (int e = 0; e < 4; e++)
+          As[(t + e) * TILE_ROWS + j] = ra[4 * i + e];
+      }
+      __syncthreads();
+      if (k0 + TILE_K < si.k) tile_fetch_qa(a, qbase, qn, abase, srows, k0 + TILE_K, rq, ra);
+      const int kw = (int)(si.k - k0 < TILE_K ? si.k - k0 : TILE_K);
+      if (kw == TILE_K) {
+#pragma unroll
+        for (int t = 0; t < TILE_K; t++)
+          tile_outer<8>(Qs + t * TILE_Q + g * 4, 32, As + t * TILE_ROWS + h * 4, 64, acc);
+      } else {
+        for (int t = 0; t < kw; t++)
+          tile_outer<8>(Qs + t * TILE_Q + g * 4, 32, As + t * TILE_ROWS + h * 4, 64, acc);
+      }
+      buf ^= 1;
+    }
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+      float *prow = P + (r0 + tile_r(h, j)) * TILE_Q;
+#pragma unroll
+      for (int i = 0; i < 8; i++)
+        prow[tile_q(g, i)] = flash_score(false, si.scale, acc[i][j]);
+    }
+  }
+}
+
+/* Rows [0, vr) of the values from vbase (a set's rows are ld apart), columns [c0, c0 +
+ * TILE_COLS), into Vs[row][col], zeros past dv: 4 floats a thread, 16 threads covering a
+ * row's 256 contiguous bytes. With vec_v each 4 columns are one asynchronous 16-byte copy
+ * (cp.async: no registers held while it flies; the caller commits and waits), else plain loads
+ * (the fallback for rows that are not 16-byte aligned). */
+static __device__ __forceinline__ void tile_stage_v(const flash_args &a, const float *vbase, int vr,
+                                                    int64_t c0, float *Vs) {
+  static_assert(TILE_VROWS * TILE_COLS == 4 * FLASH_THREADS, "a value slice is 4 floats a thread");
+  const int j = threadIdx.x / (TILE_COLS / 4), col = threadIdx.x % (TILE_COLS / 4) * 4;
+  if (j >= vr) return;
+  const int n = tile_count(a.dv - c0 - col);
+  float *dst = Vs + j * TILE_COLS + col;
+  const float *src = vbase + j * a.V.ld + c0 + col;
+  if (a.vec_v && n == 4) {
+    __pipeline_memcpy_async(dst, src, 16);
+    return;
+  }
+#pragma unroll
+  for (int e = 0; e < 4; e++)
+    dst[e] = e < n ? src[e] : 0.0f;
+}
+
+/* The context of one span: for each block of TILE_COLS columns, thread (g, h) accumulates its
+ * 8 x 4 outputs (queries tile_q(g, .), columns h*4 .. h*4+3) over each chunk's rows in order (a
+ * fresh fma chain per chunk), folds the chunk into the span with the factors in ca and cb, and at
+ * the end writes the span to the partials (split) or folds it into the running total in C
+ * (finishing it after the last span). The value rows pass through shared memory 8 at a time,
+ * double-buffered: the copy of the next 8 flies while the current 8 are used. */
+static __device__ void tile_context(const flash_args &a, const attn_cu_set &s, int64_t i0, int qn,
+                                    int64_t u, int rows, bool split, bool first, bool last,
+                                    const float *P, float *stage, const float *ca, const float *cb,
+                                    const float *st) {
+  const int tid = threadIdx.x, g = tid / 16, h = tid % 16;
+  const float *ta = st + 4 * TILE_Q, *tb = st + 5 * TILE_Q, *tm = st + 2 * TILE_Q,
+              *tl = st + 3 * TILE_Q;
+  const int64_t dv = a.dv;
+  const float *vspan = attn_cu_arow(a.V.data, a.V.ld, a.V.stride, a.si.l, s, u * FLASH_SPAN);
+  const int groups = (rows + TILE_VROWS - 1) / TILE_VROWS, per_chunk = FLASH_CHUNK / TILE_VROWS;
+  for (int64_t c0 = 0; c0 < dv; c0 += TILE_COLS) {
+    float X[8][4], x[8][4];
+#pragma unroll
+    for (int i = 0; i < 8; i++)
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        X[i][j] = 0.0f;
+        x[i][j] = 0.0f;
+      }
+    __syncthreads(); /* the buffers' last readers (the previous columns, or the scores) are done */
+    tile_stage_v(a, vspan, rows < TILE_VROWS ? rows : TILE_VROWS, c0, stage);
+    __pipeline_commit();
+    for (int gi = 0; gi < groups; gi++) {
+      const int vr = rows - gi * TILE_VROWS < TILE_VROWS ? rows - gi * TILE_VROWS : TILE_VROWS;
+      __pipeline_wait_prior(0);
+      __syncthreads(); /* rows gi are in; everyone is done with rows gi - 1 */
+      if (gi + 1 < groups) {
+        const int nr = rows - (gi + 1) * TILE_VROWS;
+        tile_stage_v(a, vspan + (int64_t)(gi + 1) * TILE_VROWS * a.V.ld,
+                     nr < TILE_VROWS ? nr : TILE_VROWS, c0,
+                     stage + ((gi + 1) & 1) * TILE_QA_FLOATS);
+        __pipeline_commit();
+      }
+      const float *Vs = stage + (gi & 1) * TILE_QA_FLOATS;
+      const float *prow = P + gi * TILE_VROWS * TILE_Q + g * 4;
+#pragma unroll 4
+      for (int j = 0; j < vr; j++)
+        tile_outer<4>(prow + j * TILE_Q, 32, Vs + j * TILE_COLS + h * 4, 0, x);
+      if (gi % per_chunk == per_chunk - 1 || gi == groups - 1) { /* the chunk is complete */
+        const int c = gi / per_chunk;
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+          const float al = ca[tile_q(g, i) * TILE_CHUNKS + c];
+          const float be = cb[tile_q(g, i) * TILE_CHUNKS + c];
+#pragma unroll
+          for (int j = 0; j < 4; j++) {
+            X[i][j] = flash_mix(X[i][j], al, x[i][j], be);
+            x[i][j] = 0.0f;
+          }
+        }
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+      const int qi = tile_q(g, i);
+      if (qi >= qn) continue;
+      const int64_t r = s.r0 + i0 + qi;
+      float *crow = attn_cu_qrow(a.C.data, a.C.ld, a.C.stride, a.si.l, s, i0 + qi);
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        const int64_t col = c0 + h * 4 + j;
+        if (col >= dv) continue;
+        if (split) {
+          a.partial[(r * a.spans + u) * (dv + 2) + 2 + col] = X[i][j];
+          continue;
+        }
+        const float c = flash_mix(first ? 0.0f : crow[col], ta[qi], X[i][j], tb[qi]);
+        crow[col] = last ? flash_out(c, tm[qi], tl[qi]) : c;
+      }
+    }
+  }
+}
+
+/* A span's chunk weights (in place in P), maxima and sums: a thread per (query, chunk), the max
+ * in any order (exact), the sum as the sequential chain over the chunk's rows. Then the chunks
+ * fold into the span state, and (unless split) the span into the total: a thread per query.
+ * st holds the span max and sum, the total max and sum, and the total's fold factors. */
+static __device__ void tile_weights(int qn, int rows, bool split, float *P, float *ca, float *cb,
+                                    float *st) {
+  const int tid = threadIdx.x, nch = (rows + FLASH_CHUNK - 1) / FLASH_CHUNK;
+  for (int pair = tid; pair < TILE_Q * nch; pair += FLASH_THREADS) {
+    const int qi = pair % TILE_Q, c = pair / TILE_Q;
+    const int cnt = rows - c * FLASH_CHUNK < FLASH_CHUNK ? rows - c * FLASH_CHUNK : FLASH_CHUNK;
+    float *p = P + c * FLASH_CHUNK * TILE_Q + qi;
+    float mc = -INFINITY, lc = 0.0f;
+    for (int j = 0; j < cnt; j++)
+      mc = attn_cu_nanmax(mc, p[j * TILE_Q]);
+    for (int j = 0; j < cnt; j++) {
+      const float pj = flash_p(p[j * TILE_Q], mc);
+      p[j * TILE_Q] = pj;
+      lc = __fadd_rn(lc, pj);
+    }
+    ca[qi * TILE_CHUNKS + c] = mc; /* the chunk's max and sum, until the folds below */
+    cb[qi * TILE_CHUNKS + c] = lc;
+  }
+  __syncthreads();
+  if (tid < qn) {
+    float M = -INFINITY, S = 0.0f;
+    for (int c = 0; c < nch; c++) {
+      float mn, al, be;
+      flash_coeffs(M, ca[tid * TILE_CHUNKS + c], &mn, &al, &be);
+      S = flash_mix(S, al, cb[tid * TILE_CHUNKS + c], be);
+      M = mn;
+      ca[tid * TILE_CHUNKS + c] = al;
+      cb[tid * TILE_CHUNKS + c] = be;
+    }
+    st[tid] = M;
+    st[TILE_Q + tid] = S;
+    if (!split) {
+      float mn, al, be;
+      flash_coeffs(st[2 * TILE_Q + tid], M, &mn, &al, &be);
+      st[3 * TILE_Q + tid] = flash_mix(st[3 * TILE_Q + tid], al, S, be);
+      st[2 * TILE_Q + tid] = mn;
+      st[4 * TILE_Q + tid] = al;
+      st[5 * TILE_Q + tid] = be;
+    }
+  }
+  __syncthreads();
+}
+
+static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_BLOCK_MIN_BLOCKS)
+    flash_tile_kernel(flash_args a, const int *bad) {
+  extern __shared__ float tile_smem[];
+  if (attn_cu_call_is_bad(bad)) return;
+  float *const P = tile_smem, *const stage = P + TILE_P_FLOATS;
+  float *const ca = stage + 2 * TILE_QA_FLOATS, *const cb = ca + TILE_Q * TILE_CHUNKS;
+  float *const st = cb + TILE_Q * TILE_CHUNKS; /* span M, S; total M, S; total fold factors */
+  const attn_cu_layout &l = a.si.l;
+  const int tid = threadIdx.x;
+  const int64_t per_set = (l.m + TILE_Q - 1) / TILE_Q; /* uniform batches only */
+  for (int64_t tile = blockIdx.x; tile < a.tiles; tile += gridDim.x) {
+    const int64_t i0 = tile % per_set * TILE_Q;
+    const int qn = (int)(l.m - i0 < TILE_Q ? l.m - i0 : TILE_Q);
+    attn_cu_set s;
+    attn_cu_set_of(l, tile / per_set, &s);
+    const int64_t nspans = flash_spans_of(s.valid);
+    int64_t u_lo = 0, u_hi = nspans;
+    bool split = false;
+    if (a.spans > 1 && nspans > 1) { /* split: this block does span blockIdx.y alone */
+      if ((int64_t)blockIdx.y >= nspans) continue;
+      u_lo = blockIdx.y;
+      u_hi = u_lo + 1;
+      split = true;
+    } else if (a.spans > 1 && blockIdx.y != 0) {
+      continue; /* a set of at most one span is finished by the first block */
+    }
+    __syncthreads(); /* the previous tile's readers of the shared state are done */
+    if (tid < TILE_Q) {
+      st[2 * TILE_Q + tid] = -INFINITY;
+      st[3 * TILE_Q + tid] = 0.0f;
+    }
+    for (int64_t u = u_lo; u < u_hi; u++) {
+      const int rows =
+          (int)(s.valid - u * FLASH_SPAN < FLASH_SPAN ? s.valid - u * FLASH_SPAN : FLASH_SPAN);
+      __syncthreads(); /* the previous span's context is done with P and the staging buffers */
+      tile_scores(a, s, i0, qn, u * FLASH_SPAN, rows, P, stage);
+      __syncthreads();
+      tile_weights(qn, rows, split, P, ca, cb, st);
+      tile_context(a, s, i0, qn, u, rows, split, u == u_lo, u == u_hi - 1, P, stage, ca, cb, st);
+      if (split && tid < qn) {
+        float *part = a.partial + ((s.r0 + i0 + tid) * a.spans + u) * (a.dv + 2);
+        part[0] = st[tid];
+        part[1] = st[TILE_Q + tid];
+      }
+    }
+    if (split) continue;
+    if (u_lo == u_hi) { /* no valid annotation: zero context */
+      for (int64_t x = tid; x < (int64_t)qn * a.dv; x += FLASH_THREADS) {
+        float *crow = attn_cu_qrow(a.C.data, a.C.ld, a.C.stride, l, s, i0 + x / a.dv);
+        crow[x % a.dv] = 0.0f;
+      }
+    }
+    __syncthreads(); /* the total state is complete */
+    if (a.lse && tid < qn)
+      a.lse[s.r0 + i0 + tid] = flash_lse(st[2 * TILE_Q + tid], st[3 * TILE_Q + tid]);
+  }
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* Combine: the span partials of a split call, folded in order                               */
 /* ---------------------------------------------------------------------------------------- */
 
@@ -508,6 +879,24 @@ static int64_t tiles_of(const attn_cu_layout &l, int tile) {
   return l.qo ? (l.m + tile - 1) / tile : l.batch * ((l.m + tile - 1) / tile);
 }
 
+/* Whether a 16-byte aligned float4 can read every 4-group of rows of width w that are ld apart
+ * (and stride apart between sets, unless the sets are addressed by offsets). */
+static bool rows_vec(const float *data, int64_t w, int64_t ld, int64_t stride, bool offsets) {
+  return w % 4 == 0 && ld % 4 == 0 && (offsets || stride % 4 == 0) && (uintptr_t)data % 16 == 0;
+}
+
+attn_cuda_status_t attn_cu_flash_init(attn_cuda_t *cu) {
+  int optin = 0;
+  ATTN_CU_CHECK(
+      cu, cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, cu->device));
+  cu->flash_tile = optin >= (int)TILE_SMEM_BYTES;
+  if (cu->flash_tile)
+    ATTN_CU_CHECK(cu, cudaFuncSetAttribute(flash_tile_kernel,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           (int)TILE_SMEM_BYTES));
+  return ATTN_CUDA_OK;
+}
+
 /* Span partials for `spans` grid spans, or 0 when they do not fit. */
 static size_t partial_floats(const attn_cuda_problem_t *p, int64_t spans) {
   int64_t f;
@@ -517,43 +906,57 @@ static size_t partial_floats(const attn_cuda_problem_t *p, int64_t spans) {
   return (size_t)f;
 }
 
-bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, int sm_count, attn_cu_flash_plan *plan) {
+bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
+                           attn_cu_flash_plan *plan) {
   if (p->op != ATTN_CUDA_OP_FORWARD || p->scores.data || p->weights.data) return false;
   const attn_cu_layout l = attn_cu_layout_of(p);
+  const int64_t sms = cu->sm_count;
   const int64_t k = p->kind == ATTN_CUDA_SCORE_ADDITIVE ? p->h : p->d;
   const int64_t rows = attn_cu_query_rows(l);
   const int64_t per_set = l.qo ? (p->batch > 0 ? p->m / p->batch : 0) : p->m;
   const bool small = k <= FLASH_SMALL && p->dv <= FLASH_SMALL;
   const bool block1 = p->dv <= FLASH_ACC_BYTES / (int64_t)sizeof(float);
   const bool block8 = p->dv <= FLASH_ACC_BYTES / (int64_t)(8 * sizeof(float));
-  if (!small && !block1) return false;
+  const bool tile = cu->flash_tile && !l.qo && p->kind != ATTN_CUDA_SCORE_ADDITIVE;
+  if (!small && !block1 && !tile) return false;
 
-  /* Default plan: the THREAD variant for many small queries; BLOCK tiles of 8 queries where a
-   * set has enough of them to share the annotation reads; spans split across blocks when the
-   * tiles alone would leave most of the GPU idle. */
-  plan->variant = small && (rows >= 16 * (int64_t)sm_count || !block1) ? ATTN_CU_FLASH_THREAD
-                                                                       : ATTN_CU_FLASH_BLOCK;
-  plan->tile = per_set >= 32 && block8 ? 8 : 1;
-  const int64_t span_bound = (p->n + FLASH_SPAN - 1) / FLASH_SPAN;
-  bool split = tiles_of(l, plan->tile) < 4 * (int64_t)sm_count;
+  /* Default plan: the THREAD variant for many small queries; TILE where a set has at least a
+   * tile of 64 queries to share each annotation read (and for any dv too wide for BLOCK);
+   * BLOCK tiles of 8 queries where a set has 32 or more, else of 1; spans split across blocks
+   * when the tiles alone would leave most of the GPU idle. */
+  plan->variant = small && (rows >= 16 * sms || !block1)             ? ATTN_CU_FLASH_THREAD
+                  : tile && !small && (per_set >= TILE_Q || !block1) ? ATTN_CU_FLASH_TILE
+                                                                     : ATTN_CU_FLASH_BLOCK;
+  plan->tile = plan->variant == ATTN_CU_FLASH_TILE ? TILE_Q : per_set >= 32 && block8 ? 8 : 1;
 
   const char *force = getenv("ATTN_CU_FLASH");
+  bool split = false, forced_split = false;
   if (force && *force) {
     if (!strcmp(force, "thread") && small) {
       plan->variant = ATTN_CU_FLASH_THREAD;
+    } else if (!strcmp(force, "tile") || !strcmp(force, "splittile")) {
+      if (tile) {
+        plan->variant = ATTN_CU_FLASH_TILE;
+        plan->tile = TILE_Q;
+        forced_split = true;
+        split = force[0] == 's';
+      }
     } else if (!strncmp(force, "block", 5) || !strncmp(force, "split", 5)) {
-      const int tile = force[5] == '8' ? 8 : 1;
-      if (tile == 1 || block8) {
+      const int t = force[5] == '8' ? 8 : 1;
+      if (block1 && (t == 1 || block8)) {
         plan->variant = ATTN_CU_FLASH_BLOCK;
-        plan->tile = tile;
+        plan->tile = t;
+        forced_split = true;
         split = force[0] == 's';
       }
     }
   }
+  if (!forced_split) split = tiles_of(l, plan->tile) < 4 * sms;
 
+  const int64_t span_bound = (p->n + FLASH_SPAN - 1) / FLASH_SPAN;
   plan->spans = 1;
   plan->partial_floats = 0;
-  if (plan->variant == ATTN_CU_FLASH_BLOCK && split && span_bound > 1 && span_bound <= 65535) {
+  if (plan->variant != ATTN_CU_FLASH_THREAD && split && span_bound > 1 && span_bound <= 65535) {
     const size_t f = partial_floats(p, span_bound);
     if (f > 0) {
       plan->spans = span_bound;
@@ -569,9 +972,11 @@ attn_cuda_status_t attn_cu_flash_forward(attn_cuda_t *cu, cudaStream_t stream,
                                          const attn_cu_flash_plan &plan, float *partials) {
   const int64_t rows = attn_cu_query_rows(si.l);
   if (rows == 0) return ATTN_CUDA_OK;
-  flash_args a = {si, dv, V, C, lse, tiles_of(si.l, plan.tile), plan.spans, partials, false};
-  a.vec = si.k % 4 == 0 && si.a.ld % 4 == 0 && (si.l.ao || si.a.stride % 4 == 0) &&
-          (uintptr_t)si.a.data % 16 == 0;
+  flash_args a = {si,         dv,       V,     C,     lse,  tiles_of(si.l, plan.tile),
+                  plan.spans, partials, false, false, false};
+  a.vec = rows_vec(si.a.data, si.k, si.a.ld, si.a.stride, si.l.ao != NULL);
+  a.vec_q = rows_vec(si.q.data, si.k, si.q.ld, si.q.stride, si.l.qo != NULL);
+  a.vec_v = rows_vec(V.data, dv, V.ld, V.stride, si.l.ao != NULL);
   if (plan.variant == ATTN_CU_FLASH_THREAD) {
     const unsigned blocks = attn_cu_blocks(rows, FLASH_THREADS);
     if (si.k <= 4 && dv <= 4)
@@ -583,7 +988,9 @@ attn_cuda_status_t attn_cu_flash_forward(attn_cuda_t *cu, cudaStream_t stream,
   }
   const dim3 grid(attn_cu_blocks(a.tiles, 1), (unsigned)plan.spans);
   const size_t smem = (size_t)plan.tile * (size_t)dv * sizeof(float);
-  if (plan.tile == 8)
+  if (plan.variant == ATTN_CU_FLASH_TILE)
+    flash_tile_kernel<<<grid, FLASH_THREADS, TILE_SMEM_BYTES, stream>>>(a, bad);
+  else if (plan.tile == 8)
     flash_block_kernel<8><<<grid, FLASH_THREADS, smem, stream>>>(a, bad);
   else
     flash_block_kernel<1><<<grid, FLASH_THREADS, smem, stream>>>(a, bad);

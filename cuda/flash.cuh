@@ -17,21 +17,29 @@
  * result bit: every variant computes the same operations in the same order. */
 enum attn_cu_flash_variant {
   ATTN_CU_FLASH_THREAD = 0, /* a thread per query row (k and dv at most 16) */
-  ATTN_CU_FLASH_BLOCK = 1   /* a block per tile of queries of one set and span range */
+  ATTN_CU_FLASH_BLOCK = 1,  /* a block per tile of 1 or 8 queries of one set and span range */
+  ATTN_CU_FLASH_TILE = 2    /* a block per tile of 64 queries, register-blocked (uniform
+                               batches, dot-like scores) */
 };
 struct attn_cu_flash_plan {
   attn_cu_flash_variant variant;
-  int tile;              /* BLOCK: queries per block, 1 or 8 */
+  int tile;              /* BLOCK, TILE: queries per block (1, 8; 64) */
   int64_t spans;         /* 1: a block walks its set's spans; > 1: a block per span, then combine */
   size_t partial_floats; /* workspace for the span partials (0 when spans == 1) */
 };
 
+/* Sets cu up for the flash kernels at context creation: whether the device gives a block the
+ * TILE variant's shared memory, and if so, that kernel's opt-in. */
+attn_cuda_status_t attn_cu_flash_init(attn_cuda_t *cu);
+
 /* Whether the flash forward can run p (a forward call without scores or weights whose dv fits
- * the block's shared memory) and, when it can, its plan in *plan. sm_count: the device's
- * multiprocessors. A split whose partial workspace would pass 64 MiB (or overflow) is not
- * planned. ATTN_CU_FLASH (tests only) forces a variant and tiling: "thread", "block1", "block8",
- * "split1" or "split8"; a forced plan that cannot run p is ignored. */
-bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, int sm_count, attn_cu_flash_plan *plan);
+ * the block's shared memory, or that the TILE variant takes) on cu's device and, when it can,
+ * its plan in *plan. A split whose partial workspace would pass 128 MiB (or overflow) is not
+ * planned. ATTN_CU_FLASH (tests only) forces a variant and tiling: "thread", "block1",
+ * "block8", "split1", "split8", "tile" or "splittile"; a forced plan that cannot run p is
+ * ignored. */
+bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
+                           attn_cu_flash_plan *plan);
 
 /* Queues the flash forward of p (scores prepared in si) writing C and, when not NULL, lse.
  * partials: plan->partial_floats floats of workspace. */

@@ -34,10 +34,12 @@ static const int32_t FLASH_M[5] = {37, 0, 53, 45, 33};
 static const int32_t FLASH_N[5] = {600, 3, 0, 300, 9};
 static const int32_t FLASH_LEN[5] = {517, 3, 0, 257, 9};
 static const int32_t FLASH_UNIFORM_LEN[2] = {700, 513};
+static const int32_t TILE_LEN[2] = {520, 259};    /* 3 spans (the last of 8 rows); 2 (of 3) */
+static const int32_t TILE_LEN3[3] = {0, 300, 33}; /* fully masked; 2 spans; 2 chunks */
 
 #define GRID_SIZE 13
 /* Shapes GRID_SIZE .. GRID_SIZE + FLASH_SHAPES - 1 run only in the flash and invariance tests. */
-#define FLASH_SHAPES 3
+#define FLASH_SHAPES 5
 
 static attn_test_spec_t grid_spec(int i) {
   attn_test_spec_t s;
@@ -116,11 +118,24 @@ static attn_test_spec_t grid_spec(int i) {
     s.set_gap = 4;
     s.outliers = 0.02;
     break;
-  default: /* flash: d a multiple of 4 but rows not 16-byte aligned, large scores, 2 spans */
+  case 15: /* flash: d a multiple of 4 but rows not 16-byte aligned, large scores, 2 spans */
     s = attn_test_spec(1, 3, 300, 36);
     s.ld_gap = 1;
     s.q_scale = 10.0f;
     s.a_scale = 10.0f;
+    break;
+  case 16: /* flash TILE by default (dot-like): 3 tiles of queries a set (the last of 2), float4
+            * rows, 4 slices of k, dv = 136 (column blocks of 64, 64 and 8), masked spans */
+    s = attn_test_spec(2, 130, 520, 64);
+    s.lengths = TILE_LEN;
+    s.separate_values = 1;
+    s.dv = 136;
+    break;
+  default: /* flash TILE by default: scalar loads (d = 37: 2 full slices and 5 columns), the
+            * values are the annotations, a fully masked set, a set of 33 rows */
+    s = attn_test_spec(3, 70, 300, 37);
+    s.lengths = TILE_LEN3;
+    s.outliers = 0.02;
     break;
   }
   s.seed = 1000 + (uint64_t)i;
@@ -246,13 +261,14 @@ END_TEST
  * m): each query of a batch, run alone as a batch of one, gives bit-identical results. _i picks
  * the algorithm, the shape (two varlen batches with long sets, 40 queries sharing a set) and
  * whether scores and weights are asked for (without them FUSED and AUTO run the flash kernels,
- * whose plan for a batch and for one query differ; shape 13 runs on BLOCK<8> as a batch). */
+ * whose plan for a batch and for one query differ; shape 13 runs on BLOCK<8> as a batch, shape 17
+ * on TILE). */
 START_TEST(test_batch_invariant) {
   static const attn_algo_t algos[] = {ATTN_ALGO_SIMPLE, ATTN_ALGO_FUSED, ATTN_ALGO_ROWS,
                                       ATTN_ALGO_AUTO};
-  static const int shapes[] = {7, 12, 3, 13};
+  static const int shapes[] = {7, 12, 3, 13, 17};
   const attn_algo_t algo = algos[_i % 4];
-  const int shape = shapes[_i / 4 % 4], sw = _i / 16;
+  const int shape = shapes[_i / 4 % 5], sw = _i / 20;
   attn_test_problem_t p;
   grid_problem(&p, shape, ATTN_SCORE_DOT);
   attn_context_t *ctx = gpu_context(algo);
@@ -318,13 +334,15 @@ START_TEST(test_minus_inf_row) {
 }
 END_TEST
 
-/* The flash kernels' plans (a thread per query; blocks of 1 or 8 queries walking their spans;
- * blocks of 1 or 8 queries per span, then the combine) give bit-identical contexts and lse,
+/* The flash kernels' plans (a thread per query; blocks of 1, 8 or 64 queries walking their
+ * spans; blocks of 1, 8 or 64 queries per span, then the combine) give bit-identical contexts
+ * and lse,
  * within tolerance of the reference: the plan is free to follow the shape without breaking batch
  * invariance. A plan that cannot run a call is ignored (the default runs). _i = shape * 4 +
  * score kind. */
 START_TEST(test_flash_plans) {
-  static const char *plans[] = {"thread", "block1", "block8", "split1", "split8"};
+  static const char *plans[] = {"thread", "block1", "block8",   "split1",
+                                "split8", "tile",   "splittile"};
   const int shape = _i / 4, kind = _i % 4;
   attn_test_problem_t p;
   attn_test_out_t ref, first;
@@ -337,7 +355,7 @@ START_TEST(test_flash_plans) {
   snprintf(what, sizeof what, "shape %d kind %d flash default plan", shape, kind);
   run(ctx, &p, ATTN_TEST_FORWARD, NULL, NULL, &first, what);
   expect_match(&p, &first, &ref, &tols, what);
-  for (int i = 0; i < 5; i++) {
+  for (int i = 0; i < 7; i++) {
     attn_test_out_t o;
     attn_test_out_init(&o, &p, 0, 0, 1);
     snprintf(what, sizeof what, "shape %d kind %d flash plan %s", shape, kind, plans[i]);
@@ -362,7 +380,8 @@ END_TEST
  * value. Checked against the expected pattern, the reference, and bit for bit across plans.
  * _i: dot, scaled dot. */
 START_TEST(test_flash_nonfinite) {
-  static const char *plans[] = {"", "thread", "block1", "block8", "split1", "split8"};
+  static const char *plans[] = {"",       "thread", "block1", "block8",
+                                "split1", "split8", "tile",   "splittile"};
   attn_test_spec_t spec = attn_test_spec(3, 10, 600, 12);
   spec.kind = _i ? ATTN_SCORE_SCALED_DOT : ATTN_SCORE_DOT;
   spec.separate_values = 1;
@@ -385,7 +404,7 @@ START_TEST(test_flash_nonfinite) {
   const attn_tols_t tols = attn_test_tols(&p);
   attn_context_t *ctx = gpu_context(ATTN_ALGO_FUSED);
   attn_test_out_init(&first, &p, 0, 0, 1);
-  for (int k = 0; k < 6; k++) {
+  for (int k = 0; k < 8; k++) {
     attn_test_out_t o;
     attn_test_out_init(&o, &p, 0, 0, 1);
     char what[96];
@@ -439,7 +458,7 @@ static Suite *gpu_compute_suite(void) {
   tcase_set_timeout(tc, 600);
   tcase_add_loop_test(tc, test_grid, 0, GRID_SIZE * 4);
   tcase_add_loop_test(tc, test_deterministic, 0, GRID_SIZE * NALGOS);
-  tcase_add_loop_test(tc, test_batch_invariant, 0, 32);
+  tcase_add_loop_test(tc, test_batch_invariant, 0, 40);
   tcase_add_loop_test(tc, test_flash_plans, 0, (GRID_SIZE + FLASH_SHAPES) * 4);
   tcase_add_loop_test(tc, test_flash_nonfinite, 0, 2);
   tcase_add_test(tc, test_minus_inf_row);
