@@ -8,8 +8,8 @@
  *     per query, or a block per 1, 8 or 64 queries, split or not) changes no result bit, so it
  *     is chosen freely from the shape: see attn_cu_flash_plan_of. The 64-query TILE variant,
  *     register-blocked like an SGEMM, takes the GEMM-shaped calls (sets of 64 queries or more,
- *     dot-like scores, uniform batches) and any dv; only a dv above 6144 that TILE cannot take
- *     (additive scores, variable lengths) sends a call to ROWS.
+ *     dot-like scores, batches without query and annotation offsets) and any dv; only a dv above
+ *     6144 that TILE cannot take (additive scores, offsets) sends a call to ROWS.
  *   - everything else (the three steps, and attn_forward asking for scores or weights): the
  *     ROWS kernels, a block per query row for scores and weighted sums, a warp or block per
  *     row for the softmax, and for attn_forward the three-pass row kernel (forward.cu).
@@ -174,6 +174,7 @@ extern "C" attn_cuda_status_t attn_cuda_run(attn_cuda_t *cu, void *stream,
   const cudaStream_t s = (cudaStream_t)stream;
   attn_cu_flash_plan plan;
   const bool flash = use_flash(cu, p, &plan);
+  ATTN_CU_TRY(attn_cu_flash_check_forced(cu, p, flash ? &plan : NULL));
   const bool gemm = !flash && use_gemm(p, true);
   size_t proj, total;
   if (workspace_floats(p, gemm, flash ? &plan : NULL, &proj, &total) != 0) return overflow(cu);

@@ -48,6 +48,7 @@
 #include <cuda_pipeline.h>
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -473,11 +474,11 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_BLOCK_MIN_BLOCKS)
 /* TILE: a block per tile of 64 queries of one set, register-blocked                         */
 /* ---------------------------------------------------------------------------------------- */
 
-#define TILE_Q      64  /* queries per tile */
-#define TILE_ROWS   128 /* annotation rows per score stage (half a span) */
-#define TILE_K      16  /* columns of q' and a' per shared-memory slice */
-#define TILE_COLS   64  /* context columns per pass over a span's weights */
-#define TILE_VROWS  8   /* value rows per shared-memory slice */
+#define TILE_Q      64          /* queries per tile */
+#define TILE_ROWS   128         /* annotation rows per score stage (half a span) */
+#define TILE_K      16          /* columns of q' and a' per shared-memory slice */
+#define TILE_COLS   64          /* context columns per pass over a span's weights */
+#define TILE_VROWS  FLASH_CHUNK /* value rows per shared-memory slice: a chunk */
 #define TILE_CHUNKS (FLASH_SPAN / FLASH_CHUNK)
 /* Dynamic shared memory, in floats: the span's weights P[row][query], the staging buffers
  * (q' and a' slices, double-buffered; the value slices reuse them), the chunk fold factors and
@@ -540,8 +541,10 @@ static __device__ __forceinline__ int tile_count(int64_t left) {
 }
 
 /* Slice [k0, k0 + TILE_K) of the tile's q' rows (2 x 4 floats a thread) and of a' rows
- * [0, rows) of the stage (4 x 4 floats a thread) into registers; four threads read a row's
- * 64 bytes. */
+ * [0, rows) of the stage (4 x 4 floats a thread) into registers. Neighbouring threads take
+ * neighbouring rows, so that the transposed stores into shared memory (Qs[t][query],
+ * As[t][row]) hit 32 different banks; a row's other 4-column groups follow in the next loads,
+ * from L1. */
 static __device__ __forceinline__ void tile_fetch_qa(const flash_args &a, const float *qbase,
                                                      int qn, const float *abase, int rows,
                                                      int64_t k0, float (&rq)[8], float (&ra)[16]) {
@@ -549,13 +552,13 @@ static __device__ __forceinline__ void tile_fetch_qa(const flash_args &a, const 
   const int tid = threadIdx.x;
 #pragma unroll
   for (int i = 0; i < 2; i++) {
-    const int idx = tid + FLASH_THREADS * i, qi = idx / 4, t = (idx % 4) * 4;
+    const int idx = tid + FLASH_THREADS * i, qi = idx % TILE_Q, t = idx / TILE_Q * 4;
     const int n = qi < qn ? tile_count(si.k - k0 - t) : 0;
     tile_load4(qbase + qi * si.q.ld + k0 + t, n, a.vec_q, rq + 4 * i);
   }
 #pragma unroll
   for (int i = 0; i < 4; i++) {
-    const int idx = tid + FLASH_THREADS * i, j = idx / 4, t = (idx % 4) * 4;
+    const int j = tid, t = 4 * i;
     const int n = j < rows ? tile_count(si.k - k0 - t) : 0;
     tile_load4(abase + j * si.a.ld + k0 + t, n, a.vec, ra + 4 * i);
   }
@@ -586,14 +589,14 @@ static __device__ void tile_scores(const flash_args &a, const attn_cu_set &s, in
       float *Qs = stage + buf * TILE_QA_FLOATS, *As = Qs + TILE_K * TILE_Q;
 #pragma unroll
       for (int i = 0; i < 2; i++) {
-        const int idx = tid + FLASH_THREADS * i, qi = idx / 4, t = (idx % 4) * 4;
+        const int idx = tid + FLASH_THREADS * i, qi = idx % TILE_Q, t = idx / TILE_Q * 4;
 #pragma unroll
         for (int e = 0; e < 4; e++)
           Qs[(t + e) * TILE_Q + qi] = rq[4 * i + e];
       }
 #pragma unroll
       for (int i = 0; i < 4; i++) {
-        const int idx = tid + FLASH_THREADS * i, j = idx / 4, t = (idx % 4) * 4;
+        const int j = tid, t = 4 * i;
 #pragma unroll
         for (int e = 0; e < 4; e++)
           As[(t + e) * TILE_ROWS + j] = ra[4 * i + e];
@@ -622,33 +625,37 @@ static __device__ void tile_scores(const flash_args &a, const attn_cu_set &s, in
 }
 
 /* Rows [0, vr) of the values from vbase (a set's rows are ld apart), columns [c0, c0 +
- * TILE_COLS), into Vs[row][col], zeros past dv: 4 floats a thread, 16 threads covering a
+ * TILE_COLS), into Vs[row][col], zeros past dv: 4 x 4 floats a thread, 16 threads covering a
  * row's 256 contiguous bytes. With vec_v each 4 columns are one asynchronous 16-byte copy
  * (cp.async: no registers held while it flies; the caller commits and waits), else plain loads
  * (the fallback for rows that are not 16-byte aligned). */
 static __device__ __forceinline__ void tile_stage_v(const flash_args &a, const float *vbase, int vr,
                                                     int64_t c0, float *Vs) {
-  static_assert(TILE_VROWS * TILE_COLS == 4 * FLASH_THREADS, "a value slice is 4 floats a thread");
-  const int j = threadIdx.x / (TILE_COLS / 4), col = threadIdx.x % (TILE_COLS / 4) * 4;
-  if (j >= vr) return;
-  const int n = tile_count(a.dv - c0 - col);
-  float *dst = Vs + j * TILE_COLS + col;
-  const float *src = vbase + j * a.V.ld + c0 + col;
-  if (a.vec_v && n == 4) {
-    __pipeline_memcpy_async(dst, src, 16);
-    return;
-  }
+  static_assert(TILE_VROWS * TILE_COLS == 16 * FLASH_THREADS, "16 floats a thread");
 #pragma unroll
-  for (int e = 0; e < 4; e++)
-    dst[e] = e < n ? src[e] : 0.0f;
+  for (int i = 0; i < 4; i++) {
+    const int idx = threadIdx.x + FLASH_THREADS * i;
+    const int j = idx / (TILE_COLS / 4), col = idx % (TILE_COLS / 4) * 4;
+    if (j >= vr) continue;
+    const int n = tile_count(a.dv - c0 - col);
+    float *dst = Vs + j * TILE_COLS + col;
+    const float *src = vbase + j * a.V.ld + c0 + col;
+    if (a.vec_v && n == 4) {
+      __pipeline_memcpy_async(dst, src, 16);
+      continue;
+    }
+#pragma unroll
+    for (int e = 0; e < 4; e++)
+      dst[e] = e < n ? src[e] : 0.0f;
+  }
 }
 
 /* The context of one span: for each block of TILE_COLS columns, thread (g, h) accumulates its
  * 8 x 4 outputs (queries tile_q(g, .), columns h*4 .. h*4+3) over each chunk's rows in order (a
  * fresh fma chain per chunk), folds the chunk into the span with the factors in ca and cb, and at
  * the end writes the span to the partials (split) or folds it into the running total in C
- * (finishing it after the last span). The value rows pass through shared memory 8 at a time,
- * double-buffered: the copy of the next 8 flies while the current 8 are used. */
+ * (finishing it after the last span). The value rows pass through shared memory a chunk at a
+ * time, double-buffered: the copy of the next chunk flies while the current one is used. */
 static __device__ void tile_context(const flash_args &a, const attn_cu_set &s, int64_t i0, int qn,
                                     int64_t u, int rows, bool split, bool first, bool last,
                                     const float *P, float *stage, const float *ca, const float *cb,
@@ -685,7 +692,7 @@ static __device__ void tile_context(const flash_args &a, const attn_cu_set &s, i
       const float *Vs = stage + (gi & 1) * TILE_QA_FLOATS;
       const float *prow = P + gi * TILE_VROWS * TILE_Q + g * 4;
 #pragma unroll 4
-      for (int j = 0; j < vr; j++)
+      for (int j = 0; j < vr; j++) /* vr = 32 but in a set's last chunk */
         tile_outer<4>(prow + j * TILE_Q, 32, Vs + j * TILE_COLS + h * 4, 0, x);
       if (gi % per_chunk == per_chunk - 1 || gi == groups - 1) { /* the chunk is complete */
         const int c = gi / per_chunk;
@@ -885,15 +892,58 @@ static bool rows_vec(const float *data, int64_t w, int64_t ld, int64_t stride, b
   return w % 4 == 0 && ld % 4 == 0 && (offsets || stride % 4 == 0) && (uintptr_t)data % 16 == 0;
 }
 
+/* The plan ATTN_CU_FLASH forces (tests only) in buf without its trailing '!' (*strict: it had
+ * one), or NULL when the variable is unset or empty. */
+static const char *flash_force(char (&buf)[16], bool *strict) {
+  const char *e = getenv("ATTN_CU_FLASH");
+  *strict = false;
+  if (!e || !*e) return NULL;
+  const size_t n = strlen(e);
+  if (n >= sizeof buf) return e; /* names no plan */
+  memcpy(buf, e, n + 1);
+  if (buf[n - 1] == '!') {
+    buf[n - 1] = '\0';
+    *strict = true;
+  }
+  return buf;
+}
+
+attn_cuda_status_t attn_cu_flash_check_forced(attn_cuda_t *cu, const attn_cuda_problem_t *p,
+                                              const attn_cu_flash_plan *plan) {
+  char buf[16];
+  bool strict;
+  const char *force = flash_force(buf, &strict);
+  if (!force || !strict || p->op != ATTN_CUDA_OP_FORWARD || p->scores.data || p->weights.data ||
+      (p->algo != ATTN_CUDA_ALGO_AUTO && p->algo != ATTN_CUDA_ALGO_FLASH))
+    return ATTN_CUDA_OK;
+  bool ran = false;
+  if (plan && !strcmp(force, "thread"))
+    ran = plan->variant == ATTN_CU_FLASH_THREAD;
+  else if (plan && (!strcmp(force, "tile") || !strcmp(force, "splittile")))
+    ran = plan->variant == ATTN_CU_FLASH_TILE;
+  else if (plan && (!strncmp(force, "block", 5) || !strncmp(force, "split", 5)))
+    ran = plan->variant == ATTN_CU_FLASH_BLOCK && plan->tile == (force[5] == '8' ? 8 : 1);
+  if (ran) return ATTN_CUDA_OK;
+  snprintf(cu->message, sizeof cu->message,
+           "cuda: ATTN_CU_FLASH=%s! forces a flash plan that cannot run this call", force);
+  return ATTN_CUDA_ERR_RUNTIME;
+}
+
 attn_cuda_status_t attn_cu_flash_init(attn_cuda_t *cu) {
   int optin = 0;
   ATTN_CU_CHECK(
       cu, cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, cu->device));
-  cu->flash_tile = optin >= (int)TILE_SMEM_BYTES;
+  /* TILE needs more than the 48 KiB any launch may use: opt in, and ask for the largest
+   * shared-memory carveout so that two blocks fit a multiprocessor. A device or driver that
+   * refuses runs the other variants instead. */
+  cu->flash_tile =
+      optin >= (int)TILE_SMEM_BYTES &&
+      cudaFuncSetAttribute(flash_tile_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           (int)TILE_SMEM_BYTES) == cudaSuccess;
   if (cu->flash_tile)
-    ATTN_CU_CHECK(cu, cudaFuncSetAttribute(flash_tile_kernel,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                           (int)TILE_SMEM_BYTES));
+    (void)cudaFuncSetAttribute(flash_tile_kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                               cudaSharedmemCarveoutMaxShared);
+  (void)cudaGetLastError(); /* a refusal above is an answer, not an error to leave behind */
   return ATTN_CUDA_OK;
 }
 
@@ -929,9 +979,11 @@ bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
                                                                      : ATTN_CU_FLASH_BLOCK;
   plan->tile = plan->variant == ATTN_CU_FLASH_TILE ? TILE_Q : per_set >= 32 && block8 ? 8 : 1;
 
-  const char *force = getenv("ATTN_CU_FLASH");
+  char buf[16];
+  bool strict;
+  const char *force = flash_force(buf, &strict);
   bool split = false, forced_split = false;
-  if (force && *force) {
+  if (force) {
     if (!strcmp(force, "thread") && small) {
       plan->variant = ATTN_CU_FLASH_THREAD;
     } else if (!strcmp(force, "tile") || !strcmp(force, "splittile")) {

@@ -37,9 +37,16 @@ attn_cuda_status_t attn_cu_flash_init(attn_cuda_t *cu);
  * its plan in *plan. A split whose partial workspace would pass 128 MiB (or overflow) is not
  * planned. ATTN_CU_FLASH (tests only) forces a variant and tiling: "thread", "block1",
  * "block8", "split1", "split8", "tile" or "splittile"; a forced plan that cannot run p is
- * ignored. */
+ * ignored, unless the name ends in '!' (see attn_cu_flash_check_forced). */
 bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
                            attn_cu_flash_plan *plan);
+
+/* Tests only: with ATTN_CU_FLASH set to a plan name and '!' (say "tile!"), a call that the
+ * flash kernels could take (a forward without scores or weights, AUTO or FUSED) fails with
+ * ATTN_CUDA_ERR_RUNTIME unless that variant and tiling is what runs it (plan; NULL: no flash
+ * kernel runs it), so that a test can tell a forced plan ran rather than quietly fell back. */
+attn_cuda_status_t attn_cu_flash_check_forced(attn_cuda_t *cu, const attn_cuda_problem_t *p,
+                                              const attn_cu_flash_plan *plan);
 
 /* Queues the flash forward of p (scores prepared in si) writing C and, when not NULL, lse.
  * partials: plan->partial_floats floats of workspace. */

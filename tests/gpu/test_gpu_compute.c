@@ -34,12 +34,12 @@ static const int32_t FLASH_M[5] = {37, 0, 53, 45, 33};
 static const int32_t FLASH_N[5] = {600, 3, 0, 300, 9};
 static const int32_t FLASH_LEN[5] = {517, 3, 0, 257, 9};
 static const int32_t FLASH_UNIFORM_LEN[2] = {700, 513};
-static const int32_t TILE_LEN[2] = {520, 259};    /* 3 spans (the last of 8 rows); 2 (of 3) */
+static const int32_t TILE_LEN[2] = {400, 259};    /* 2 spans (the last of 144 rows); 2 (of 3) */
 static const int32_t TILE_LEN3[3] = {0, 300, 33}; /* fully masked; 2 spans; 2 chunks */
 
 #define GRID_SIZE 13
 /* Shapes GRID_SIZE .. GRID_SIZE + FLASH_SHAPES - 1 run only in the flash and invariance tests. */
-#define FLASH_SHAPES 5
+#define FLASH_SHAPES 6
 
 static attn_test_spec_t grid_spec(int i) {
   attn_test_spec_t s;
@@ -125,17 +125,22 @@ static attn_test_spec_t grid_spec(int i) {
     s.a_scale = 10.0f;
     break;
   case 16: /* flash TILE by default (dot-like): 3 tiles of queries a set (the last of 2), float4
-            * rows, 4 slices of k, dv = 136 (column blocks of 64, 64 and 8), masked spans */
+            * rows, 4 slices of k, dv = 136 (column blocks of 64, 64 and 8), masked spans whose
+            * last has 144 rows (a full and a part stage) or 3 */
     s = attn_test_spec(2, 130, 520, 64);
     s.lengths = TILE_LEN;
     s.separate_values = 1;
     s.dv = 136;
     break;
-  default: /* flash TILE by default: scalar loads (d = 37: 2 full slices and 5 columns), the
+  case 17: /* flash TILE by default: scalar loads (d = 37: 2 full slices and 5 columns), the
             * values are the annotations, a fully masked set, a set of 33 rows */
     s = attn_test_spec(3, 70, 300, 37);
     s.lengths = TILE_LEN3;
     s.outliers = 0.02;
+    break;
+  default: /* flash TILE by default: exactly one tile a set, float4 rows with a part slice of k
+            * after full ones (d = 44), values the annotations (one column block, 44 wide) */
+    s = attn_test_spec(2, 64, 300, 44);
     break;
   }
   s.seed = 1000 + (uint64_t)i;
@@ -344,6 +349,11 @@ START_TEST(test_flash_plans) {
   static const char *plans[] = {"thread", "block1", "block8",   "split1",
                                 "split8", "tile",   "splittile"};
   const int shape = _i / 4, kind = _i % 4;
+  /* Strict forcing ("name!": the call fails unless that plan runs it) wherever the plan can run
+   * the shape: BLOCK everywhere (dv <= 768 in every shape), TILE for dot-like scores of batches
+   * without offsets; THREAD only where k and dv are small, so it is never strict here. */
+  const attn_test_spec_t spec = grid_spec(shape);
+  const int tile_runs = kind != ATTN_SCORE_ADDITIVE && !spec.set_m;
   attn_test_problem_t p;
   attn_test_out_t ref, first;
   grid_problem(&p, shape, kind);
@@ -358,8 +368,11 @@ START_TEST(test_flash_plans) {
   for (int i = 0; i < 7; i++) {
     attn_test_out_t o;
     attn_test_out_init(&o, &p, 0, 0, 1);
-    snprintf(what, sizeof what, "shape %d kind %d flash plan %s", shape, kind, plans[i]);
-    ck_assert_int_eq(setenv("ATTN_CU_FLASH", plans[i], 1), 0);
+    char force[16];
+    snprintf(force, sizeof force, "%s%s", plans[i],
+             (i >= 1 && i <= 4) || (i >= 5 && tile_runs) ? "!" : "");
+    snprintf(what, sizeof what, "shape %d kind %d flash plan %s", shape, kind, force);
+    ck_assert_int_eq(setenv("ATTN_CU_FLASH", force, 1), 0);
     attn_status_t st = attn_test_run(ctx, &p, ATTN_TEST_FORWARD, ATTN_TEST_BUFFERS, NULL, NULL, &o);
     ck_assert_int_eq(unsetenv("ATTN_CU_FLASH"), 0);
     ck_assert_msg(st == ATTN_OK, "%s: %s", what, attn_context_last_error(ctx));
@@ -452,6 +465,80 @@ START_TEST(test_flash_nonfinite) {
 }
 END_TEST
 
+/* A dv too wide for the BLOCK variants' shared memory (above 6144): dot-like scores run the TILE
+ * variant by default (97 column blocks, 2 spans; also forced to split, strictly), additive scores
+ * the ROWS kernels; within tolerance of the reference, the TILE plans bit for bit equal. The
+ * values' rows (6150 wide) take the scalar path. _i: dot, additive. */
+START_TEST(test_flash_wide_dv) {
+  static const char *plans[] = {"", "tile!", "splittile!"};
+  attn_test_spec_t spec = attn_test_spec(2, 5, 300, 8);
+  spec.kind = _i ? ATTN_SCORE_ADDITIVE : ATTN_SCORE_DOT;
+  spec.h = _i ? 4 : 0;
+  spec.separate_values = 1;
+  spec.dv = 6150;
+  spec.seed = 91;
+  attn_test_problem_t p;
+  attn_test_problem_init(&p, &spec);
+  attn_test_out_t ref, first;
+  gpu_reference(&p, ATTN_TEST_FORWARD, NULL, NULL, &ref);
+  const attn_tols_t tols = attn_test_tols(&p);
+  attn_context_t *ctx = gpu_context(ATTN_ALGO_FUSED);
+  attn_test_out_init(&first, &p, 0, 0, 1);
+  for (int k = 0; k < (_i ? 1 : 3); k++) {
+    attn_test_out_t o;
+    attn_test_out_init(&o, &p, 0, 0, 1);
+    char what[96];
+    snprintf(what, sizeof what, "kind %d dv 6150 flash plan '%s'", (int)spec.kind, plans[k]);
+    if (k) ck_assert_int_eq(setenv("ATTN_CU_FLASH", plans[k], 1), 0);
+    attn_status_t st = attn_test_run(ctx, &p, ATTN_TEST_FORWARD, ATTN_TEST_BUFFERS, NULL, NULL, &o);
+    ck_assert_int_eq(unsetenv("ATTN_CU_FLASH"), 0);
+    ck_assert_msg(st == ATTN_OK, "%s: %s", what, attn_context_last_error(ctx));
+    expect_match(&p, &o, &ref, &tols, what);
+    if (k == 0) {
+      attn_test_out_free(&first);
+      first = o;
+      continue;
+    }
+    expect_match(&p, &o, &first, NULL, what);
+    attn_test_out_free(&o);
+  }
+  attn_context_destroy(ctx);
+  attn_test_out_free(&first);
+  attn_test_out_free(&ref);
+  attn_test_problem_free(&p);
+}
+END_TEST
+
+/* Strict forcing refuses a plan that cannot run the call instead of falling back: TILE cannot
+ * take additive scores, nor BLOCK<8> a dv above 768. The error names the variable, and the same
+ * call runs once the variable is gone. _i: additive with "tile!", dot with "block8!". */
+START_TEST(test_flash_strict_refuses) {
+  attn_test_spec_t spec = attn_test_spec(1, 4, 20, 8);
+  spec.kind = _i ? ATTN_SCORE_DOT : ATTN_SCORE_ADDITIVE;
+  spec.h = _i ? 0 : 4;
+  spec.separate_values = 1;
+  spec.dv = _i ? 800 : 8;
+  attn_test_problem_t p;
+  attn_test_problem_init(&p, &spec);
+  attn_context_t *ctx = gpu_context(ATTN_ALGO_FUSED);
+  attn_test_out_t o;
+  attn_test_out_init(&o, &p, 0, 0, 1);
+  ck_assert_int_eq(setenv("ATTN_CU_FLASH", _i ? "block8!" : "tile!", 1), 0);
+  attn_status_t st =
+      attn_test_run(ctx, &p, ATTN_TEST_FORWARD, ATTN_TEST_HOST_CALLS, NULL, NULL, &o);
+  ck_assert_int_eq(unsetenv("ATTN_CU_FLASH"), 0);
+  ck_assert_msg(st == ATTN_ERR_CUDA, "a forced plan that cannot run was not refused: %s",
+                attn_status_string(st));
+  ck_assert_msg(strstr(attn_context_last_error(ctx), "ATTN_CU_FLASH") != NULL, "message: %s",
+                attn_context_last_error(ctx));
+  st = attn_test_run(ctx, &p, ATTN_TEST_FORWARD, ATTN_TEST_HOST_CALLS, NULL, NULL, &o);
+  ck_assert_msg(st == ATTN_OK, "unforced: %s", attn_context_last_error(ctx));
+  attn_test_out_free(&o);
+  attn_context_destroy(ctx);
+  attn_test_problem_free(&p);
+}
+END_TEST
+
 static Suite *gpu_compute_suite(void) {
   Suite *s = suite_create("gpu_compute");
   TCase *tc = tcase_create("compute");
@@ -461,6 +548,8 @@ static Suite *gpu_compute_suite(void) {
   tcase_add_loop_test(tc, test_batch_invariant, 0, 40);
   tcase_add_loop_test(tc, test_flash_plans, 0, (GRID_SIZE + FLASH_SHAPES) * 4);
   tcase_add_loop_test(tc, test_flash_nonfinite, 0, 2);
+  tcase_add_loop_test(tc, test_flash_wide_dv, 0, 2);
+  tcase_add_loop_test(tc, test_flash_strict_refuses, 0, 2);
   tcase_add_test(tc, test_minus_inf_row);
   suite_add_tcase(s, tc);
   return s;
