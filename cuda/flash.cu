@@ -503,6 +503,14 @@ static __device__ __forceinline__ int tile_r(int h, int j) {
   return (j < 4 ? 0 : 64) + h * 4 + j % 4;
 }
 
+/* Where weight (row, query) of a span lives in P: row-major, 64 queries a row, with the row's
+ * 4-query groups permuted by an XOR of (row / 4) % 8. The score stage's stores (16 threads of a
+ * warp, 16 rows, one group) then spread over all 32 banks, while a group stays 16 contiguous
+ * bytes, group g + 8 stays 32 floats after group g, and a row is still read whole. */
+static __device__ __forceinline__ int tile_p(int row, int q) {
+  return row * TILE_Q + (q ^ (((row >> 2) & 7) << 2));
+}
+
 /* acc[i][j] = fma(x_i, y_j, acc[i][j]) for the thread's 8 x NY block: x points at its first four
  * x operands (the other four lie xgap floats on), y at its first four y operands (with NY = 8,
  * the other four lie ygap floats on). */
@@ -614,12 +622,14 @@ static __device__ void tile_scores(const flash_args &a, const attn_cu_set &s, in
       }
       buf ^= 1;
     }
+    /* tile_p for the thread's rows: (row / 4) % 8 is h % 8 for all of them (r0 is 0 or 128). */
+    const int swz = (h & 7) << 2;
 #pragma unroll
     for (int j = 0; j < 8; j++) {
       float *prow = P + (r0 + tile_r(h, j)) * TILE_Q;
 #pragma unroll
       for (int i = 0; i < 8; i++)
-        prow[tile_q(g, i)] = flash_score(false, si.scale, acc[i][j]);
+        prow[tile_q(g, i) ^ swz] = flash_score(false, si.scale, acc[i][j]);
     }
   }
 }
@@ -690,10 +700,10 @@ static __device__ void tile_context(const flash_args &a, const attn_cu_set &s, i
         __pipeline_commit();
       }
       const float *Vs = stage + (gi & 1) * TILE_QA_FLOATS;
-      const float *prow = P + gi * TILE_VROWS * TILE_Q + g * 4;
+      const int row0 = gi * TILE_VROWS;
 #pragma unroll 4
       for (int j = 0; j < vr; j++) /* vr = 32 but in a set's last chunk */
-        tile_outer<4>(prow + j * TILE_Q, 32, Vs + j * TILE_COLS + h * 4, 0, x);
+        tile_outer<4>(P + tile_p(row0 + j, g * 4), 32, Vs + j * TILE_COLS + h * 4, 0, x);
       if (gi % per_chunk == per_chunk - 1 || gi == groups - 1) { /* the chunk is complete */
         const int c = gi / per_chunk;
 #pragma unroll
@@ -739,13 +749,13 @@ static __device__ void tile_weights(int qn, int rows, bool split, float *P, floa
   for (int pair = tid; pair < TILE_Q * nch; pair += FLASH_THREADS) {
     const int qi = pair % TILE_Q, c = pair / TILE_Q;
     const int cnt = rows - c * FLASH_CHUNK < FLASH_CHUNK ? rows - c * FLASH_CHUNK : FLASH_CHUNK;
-    float *p = P + c * FLASH_CHUNK * TILE_Q + qi;
+    const int r0 = c * FLASH_CHUNK;
     float mc = -INFINITY, lc = 0.0f;
     for (int j = 0; j < cnt; j++)
-      mc = attn_cu_nanmax(mc, p[j * TILE_Q]);
+      mc = attn_cu_nanmax(mc, P[tile_p(r0 + j, qi)]);
     for (int j = 0; j < cnt; j++) {
-      const float pj = flash_p(p[j * TILE_Q], mc);
-      p[j * TILE_Q] = pj;
+      const float pj = flash_p(P[tile_p(r0 + j, qi)], mc);
+      P[tile_p(r0 + j, qi)] = pj;
       lc = __fadd_rn(lc, pj);
     }
     ca[qi * TILE_CHUNKS + c] = mc; /* the chunk's max and sum, until the folds below */
