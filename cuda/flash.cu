@@ -131,6 +131,23 @@ static __device__ __forceinline__ int64_t flash_spans_of(int64_t valid) {
   return (valid + FLASH_SPAN - 1) / FLASH_SPAN;
 }
 
+/* The spans [*lo, *hi) of a set of nspans spans that this block runs, false when none. In a
+ * split call (a.spans > 1) block y runs span y alone (*split: its state goes to the partials),
+ * and a set of at most one span is finished by block 0; otherwise the block walks them all. */
+static __device__ __forceinline__ bool flash_span_range(const flash_args &a, int64_t nspans,
+                                                        int64_t *lo, int64_t *hi, bool *split) {
+  *lo = 0;
+  *hi = nspans;
+  *split = a.spans > 1 && nspans > 1;
+  if (*split) {
+    if ((int64_t)blockIdx.y >= nspans) return false;
+    *lo = blockIdx.y;
+    *hi = *lo + 1;
+    return true;
+  }
+  return a.spans <= 1 || blockIdx.y == 0;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* THREAD: a thread per query row                                                            */
 /* ---------------------------------------------------------------------------------------- */
@@ -340,16 +357,10 @@ static __device__ void flash_tile(const flash_args &a, const attn_cu_set &s, int
   const int64_t dv = a.dv, nspans = flash_spans_of(s.valid);
   const int tid = threadIdx.x;
   float *const crow = attn_cu_qrow(a.C.data, a.C.ld, a.C.stride, si.l, s, i0); /* + qi ld */
-  int64_t u_lo = 0, u_hi = nspans;
-  bool finish = true;
-  if (a.spans > 1 && nspans > 1) { /* split: this block does span blockIdx.y alone */
-    if ((int64_t)blockIdx.y >= nspans) return;
-    u_lo = blockIdx.y;
-    u_hi = u_lo + 1;
-    finish = false;
-  } else if (a.spans > 1 && blockIdx.y != 0) {
-    return; /* a set of at most one span is finished by the first block */
-  }
+  int64_t u_lo, u_hi;
+  bool split;
+  if (!flash_span_range(a, nspans, &u_lo, &u_hi, &split)) return;
+  const bool finish = !split;
   if (tid < QT) {
     sh.tm[tid] = -INFINITY;
     sh.tl[tid] = 0.0f;
@@ -827,16 +838,9 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_BLOCK_MIN_BLOCKS)
     attn_cu_set s;
     attn_cu_set_of(l, tile / per_set, &s);
     const int64_t nspans = flash_spans_of(s.valid);
-    int64_t u_lo = 0, u_hi = nspans;
-    bool split = false;
-    if (a.spans > 1 && nspans > 1) { /* split: this block does span blockIdx.y alone */
-      if ((int64_t)blockIdx.y >= nspans) continue;
-      u_lo = blockIdx.y;
-      u_hi = u_lo + 1;
-      split = true;
-    } else if (a.spans > 1 && blockIdx.y != 0) {
-      continue; /* a set of at most one span is finished by the first block */
-    }
+    int64_t u_lo, u_hi;
+    bool split;
+    if (!flash_span_range(a, nspans, &u_lo, &u_hi, &split)) continue;
     __syncthreads(); /* the previous tile's readers of the shared state are done */
     if (tid < TILE_Q) {
       st[2 * TILE_Q + tid] = -INFINITY;

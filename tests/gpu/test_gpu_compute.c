@@ -173,6 +173,18 @@ static void expect_match(const attn_test_problem_t *p, const attn_test_out_t *x,
   ck_assert_msg(attn_test_compare(p, x, ref, tols, what) == 0, "%s mismatches", what);
 }
 
+/* The forward of p on ctx under the flash plan `plan` (ATTN_CU_FLASH; "" for the default), checked
+ * against the reference within tols: fails the test on an error or a mismatch. */
+static void run_flash_plan(attn_context_t *ctx, const attn_test_problem_t *p, const char *plan,
+                           const attn_test_out_t *ref, const attn_tols_t *tols, attn_test_out_t *o,
+                           const char *what) {
+  if (*plan) ck_assert_int_eq(setenv("ATTN_CU_FLASH", plan, 1), 0);
+  attn_status_t st = attn_test_run(ctx, p, ATTN_TEST_FORWARD, ATTN_TEST_BUFFERS, NULL, NULL, o);
+  ck_assert_int_eq(unsetenv("ATTN_CU_FLASH"), 0);
+  ck_assert_msg(st == ATTN_OK, "%s: %s", what, attn_context_last_error(ctx));
+  expect_match(p, o, ref, tols, what);
+}
+
 /* Every algorithm, every step and every output combination of forward, against the reference
  * and against SIMPLE. _i = shape * 4 + score kind. */
 START_TEST(test_grid) {
@@ -372,11 +384,7 @@ START_TEST(test_flash_plans) {
     snprintf(force, sizeof force, "%s%s", plans[i],
              (i >= 1 && i <= 4) || (i >= 5 && tile_runs) ? "!" : "");
     snprintf(what, sizeof what, "shape %d kind %d flash plan %s", shape, kind, force);
-    ck_assert_int_eq(setenv("ATTN_CU_FLASH", force, 1), 0);
-    attn_status_t st = attn_test_run(ctx, &p, ATTN_TEST_FORWARD, ATTN_TEST_BUFFERS, NULL, NULL, &o);
-    ck_assert_int_eq(unsetenv("ATTN_CU_FLASH"), 0);
-    ck_assert_msg(st == ATTN_OK, "%s: %s", what, attn_context_last_error(ctx));
-    expect_match(&p, &o, &ref, &tols, what);
+    run_flash_plan(ctx, &p, force, &ref, &tols, &o, what);
     expect_match(&p, &o, &first, NULL, what);
     attn_test_out_free(&o);
   }
@@ -422,11 +430,7 @@ START_TEST(test_flash_nonfinite) {
     attn_test_out_init(&o, &p, 0, 0, 1);
     char what[96];
     snprintf(what, sizeof what, "kind %d flash plan '%s'", (int)spec.kind, plans[k]);
-    if (k) ck_assert_int_eq(setenv("ATTN_CU_FLASH", plans[k], 1), 0);
-    attn_status_t st = attn_test_run(ctx, &p, ATTN_TEST_FORWARD, ATTN_TEST_BUFFERS, NULL, NULL, &o);
-    ck_assert_int_eq(unsetenv("ATTN_CU_FLASH"), 0);
-    ck_assert_msg(st == ATTN_OK, "%s: %s", what, attn_context_last_error(ctx));
-    expect_match(&p, &o, &ref, &tols, what);
+    run_flash_plan(ctx, &p, plans[k], &ref, &tols, &o, what);
     for (int64_t i = 0; i < p.shape.m; i++) {
       const float *c0 = o.c + s0.c + (size_t)(i * p.ldc), *c1 = o.c + s1.c + (size_t)(i * p.ldc);
       const float *c2 = o.c + s2.c + (size_t)(i * p.ldc);
@@ -489,11 +493,7 @@ START_TEST(test_flash_wide_dv) {
     attn_test_out_init(&o, &p, 0, 0, 1);
     char what[96];
     snprintf(what, sizeof what, "kind %d dv 6150 flash plan '%s'", (int)spec.kind, plans[k]);
-    if (k) ck_assert_int_eq(setenv("ATTN_CU_FLASH", plans[k], 1), 0);
-    attn_status_t st = attn_test_run(ctx, &p, ATTN_TEST_FORWARD, ATTN_TEST_BUFFERS, NULL, NULL, &o);
-    ck_assert_int_eq(unsetenv("ATTN_CU_FLASH"), 0);
-    ck_assert_msg(st == ATTN_OK, "%s: %s", what, attn_context_last_error(ctx));
-    expect_match(&p, &o, &ref, &tols, what);
+    run_flash_plan(ctx, &p, plans[k], &ref, &tols, &o, what);
     if (k == 0) {
       attn_test_out_free(&first);
       first = o;
