@@ -5,11 +5,13 @@
 #   build/         ATTN_CUDA=AUTO or ON (the default configuration)
 #   build-nocuda/  ATTN_CUDA=OFF
 #   build-asan/    CPU-only Debug build with address and undefined-behaviour sanitizers (test.sh)
+#   build-emu/     the CUDA backend built for the CPU emulator of CUDA (tests/emu, test.sh)
 # The CUDA toolkit itself is not installed here: with ATTN_CUDA=AUTO the CUDA backend is built
 # when nvcc is found (/usr/local/cuda/bin/nvcc or $CUDACXX) and left out otherwise.
 
 # Every package the build, the tests and the scripts need; each name checked with apt-cache.
 #   cmake gcc make pkg-config  the build
+#   g++                        the CPU emulator of CUDA (tests/emu) that runs the GPU suites
 #   check libsubunit-dev       Check test suites (check.pc links -lsubunit)
 #   libopenblas-dev            BLAS for the CPU backend
 #   python3-numpy              .npy test data and the numpy comparison
@@ -17,7 +19,7 @@
 #   clang                      the fuzzer (libFuzzer comes with its recommended packages,
 #                              which is why apt-get installs recommends here)
 #   clang-format               the formatting check in test.sh
-ATTN_PACKAGES=(cmake gcc make pkg-config check libsubunit-dev libopenblas-dev python3-numpy
+ATTN_PACKAGES=(cmake gcc g++ make pkg-config check libsubunit-dev libopenblas-dev python3-numpy
   libcairo2-dev clang clang-format)
 
 ATTN_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

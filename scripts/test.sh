@@ -7,10 +7,14 @@
 #   3. builds with ATTN_CUDA from the environment (AUTO by default; build/, or build-nocuda/ for
 #      OFF) and runs ctest; GPU suites skip (exit 77) when no device is usable;
 #   4. builds the CPU-only Debug configuration with address and undefined-behaviour sanitizers
-#      in build-asan/ and runs ctest there; any sanitizer report fails the run.
+#      in build-asan/ and runs ctest there; any sanitizer report fails the run;
+#   5. builds the CUDA backend for the CPU emulator of CUDA in build-emu/ and runs the GPU suites
+#      on it against the reference (tests/emu/run.sh; x86-64 only; about 2 minutes): the only
+#      place the kernels of cuda/ execute on a machine without a GPU.
 # Exits non-zero when any step fails and ends with a short summary.
 #
-# Environment: ATTN_CUDA=AUTO|ON|OFF (default AUTO), ATTN_JOBS (default: all cores).
+# Environment: ATTN_CUDA=AUTO|ON|OFF (default AUTO), ATTN_JOBS (default: all cores), ATTN_EMU=0
+# to leave out step 5.
 # Steps are functions run through run_step and the summary through a trap, so shellcheck cannot
 # see them being called.
 # shellcheck disable=SC2317
@@ -124,6 +128,14 @@ if [[ "${STEP_RESULTS[-1]}" == PASS ]]; then
   run_step "ctest build-asan/ (sanitizer reports fatal)" run_ctest_sanitized "$ASAN_DIR"
 else
   skip_step "ctest build-asan/ (build failed)"
+fi
+
+if [[ "${ATTN_EMU:-1}" == 0 ]]; then
+  skip_step "GPU suites on the CPU emulator of CUDA (ATTN_EMU=0)"
+elif [[ "$(uname -sm)" != "Linux x86_64" ]]; then
+  skip_step "GPU suites on the CPU emulator of CUDA (needs x86-64 Linux)"
+else
+  run_step "GPU suites on the CPU emulator of CUDA (build-emu/)" tests/emu/run.sh
 fi
 
 exit "$FAILED"

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# tests/emu/run.sh - builds attn's CUDA backend for the CPU emulator (emu.cpp) and runs the GPU
+# suites, and the suites that compare backends, on it: the way to execute the kernels of cuda/
+# on a machine without a GPU. Not a substitute for a GPU run (see README.md here).
+#
+#   tests/emu/run.sh [SUITE...]     default: test_gpu_compute test_gpu_errors test_walkthrough
+#                                   test_bad_input (about 2 minutes; test_properties adds 5)
+# Builds into build-emu/ (EMU_BUILD_DIR to change). Needs x86-64 Linux, g++, gcc, python3 and
+# Check (pkg-config check), which scripts/test.sh installs. Exits 77 when the platform cannot run
+# it, 1 when a build or a suite fails. EMU_SMS, EMU_OPTIN, EMU_REVERSE, EMU_FRONT: see emu.cpp.
+set -euo pipefail
+
+EMU_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$EMU_DIR/../.." && pwd)"
+OUT="${EMU_BUILD_DIR:-$ROOT/build-emu}"
+
+if [[ "$(uname -sm)" != "Linux x86_64" ]]; then
+  echo "tests/emu/run.sh: the emulator's fibers need x86-64 Linux; skipped" >&2
+  exit 77
+fi
+for tool in g++ gcc python3 pkg-config; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "tests/emu/run.sh: $tool is missing; skipped" >&2
+    exit 77
+  fi
+done
+if ! pkg-config --exists check; then
+  echo "tests/emu/run.sh: Check (pkg-config check) is missing; skipped" >&2
+  exit 77
+fi
+
+SUITES=("$@")
+if ((${#SUITES[@]} == 0)); then
+  SUITES=(test_gpu_compute test_gpu_errors test_walkthrough test_bad_input)
+fi
+
+rm -rf "$OUT/src" "$OUT/obj"
+mkdir -p "$OUT/src" "$OUT/obj" "$OUT/bin"
+for f in "$ROOT"/cuda/*.cu; do
+  python3 "$EMU_DIR/prep.py" "$f" "$OUT/src/$(basename "$f" .cu).cpp"
+done
+cp "$ROOT"/cuda/*.cuh "$ROOT"/cuda/attn_cuda.h "$OUT/src/"
+
+CXXFLAGS=(-include "$EMU_DIR/shim/cuda_runtime.h" -std=c++17 -O2 -g -fno-omit-frame-pointer
+  -I"$EMU_DIR/shim" -I"$OUT/src" -I"$ROOT/include" -Wall -Wextra -Werror -Wno-unused-function -Wno-unknown-pragmas
+  -Wno-unused-parameter)
+CFLAGS=(-std=c11 -O1 -g -DATTN_BUILDING -D_POSIX_C_SOURCE=200809L -DATTN_WITH_CUDA=1
+  -I"$ROOT/include" -I"$ROOT/host" -I"$ROOT/cuda" -Wall -Wextra -Werror)
+JOBS="${ATTN_JOBS:-$(nproc)}"
+
+compile() { # compile COMPILER FLAGS... -- SOURCE OBJECT
+  "$@" || {
+    echo "tests/emu/run.sh: compile failed: ${*: -3}" >&2
+    return 1
+  }
+}
+pids=()
+for f in "$OUT"/src/*.cpp "$EMU_DIR/emu.cpp"; do
+  compile g++ "${CXXFLAGS[@]}" -c "$f" -o "$OUT/obj/$(basename "$f" .cpp).o" &
+  pids+=($!)
+  if ((${#pids[@]} >= JOBS)); then
+    wait "${pids[0]}"
+    pids=("${pids[@]:1}")
+  fi
+done
+for f in "$ROOT"/host/*.c; do
+  compile gcc "${CFLAGS[@]}" -c "$f" -o "$OUT/obj/host_$(basename "$f" .c).o" &
+  pids+=($!)
+  if ((${#pids[@]} >= JOBS)); then
+    wait "${pids[0]}"
+    pids=("${pids[@]:1}")
+  fi
+done
+for p in "${pids[@]}"; do wait "$p"; done
+
+read -r -a CHECK_LIBS <<<"$(pkg-config --libs check)"
+failed=0
+for t in "${SUITES[@]}"; do
+  src="$ROOT/tests/$t.c"
+  [[ -f "$src" ]] || src="$ROOT/tests/gpu/$t.c"
+  gcc -std=c11 -O1 -g -D_POSIX_C_SOURCE=200809L -I"$ROOT/include" -I"$ROOT/tests" \
+    -I"$ROOT/tests/gpu" "$src" "$ROOT/tests/test_util.c" "$OUT"/obj/*.o -o "$OUT/bin/$t" \
+    -lstdc++ "${CHECK_LIBS[@]}" -lm -lpthread
+  echo "==> $t (emulated CUDA)"
+  if ! "$OUT/bin/$t"; then
+    failed=1
+  fi
+done
+exit "$failed"

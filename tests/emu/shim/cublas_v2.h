@@ -1,0 +1,33 @@
+#ifndef EMU_CUBLAS_H
+#define EMU_CUBLAS_H
+#include "cuda_runtime.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+typedef enum {
+  CUBLAS_STATUS_SUCCESS = 0,
+  CUBLAS_STATUS_NOT_INITIALIZED = 1,
+  CUBLAS_STATUS_ALLOC_FAILED = 3,
+  CUBLAS_STATUS_INVALID_VALUE = 7
+} cublasStatus_t;
+typedef enum { CUBLAS_OP_N = 0, CUBLAS_OP_T = 1 } cublasOperation_t;
+typedef enum { CUBLAS_DEFAULT_MATH = 0, CUBLAS_TF32_TENSOR_OP_MATH = 3 } cublasMath_t;
+typedef enum { CUBLAS_POINTER_MODE_HOST = 0 } cublasPointerMode_t;
+typedef struct cublasContext *cublasHandle_t;
+cublasStatus_t cublasCreate(cublasHandle_t *h);
+cublasStatus_t cublasDestroy(cublasHandle_t h);
+cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t m);
+cublasStatus_t cublasSetPointerMode(cublasHandle_t h, cublasPointerMode_t m);
+cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s);
+cublasStatus_t cublasSetWorkspace(cublasHandle_t h, void *w, size_t bytes);
+const char *cublasGetStatusName(cublasStatus_t s);
+const char *cublasGetStatusString(cublasStatus_t s);
+cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta,
+                                         cublasOperation_t tb, int m, int n, int k,
+                                         const float *alpha, const float *A, int lda, long long sa,
+                                         const float *B, int ldb, long long sb, const float *beta,
+                                         float *C, int ldc, long long sc, int batch);
+#ifdef __cplusplus
+}
+#endif
+#endif
