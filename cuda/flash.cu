@@ -529,9 +529,9 @@ static_assert(FLASH_THREADS == 128 && TILE_Q == 64 && TILE_ROWS == 128 && TILE_C
               "the 8 x 16 thread grid of the TILE variant covers 64 x 128 scores (8 x 8 each) "
               "and 64 x 64 context outputs (8 x 4 each)");
 
-/* Thread (g, h) = (tid / 16, tid % 16) owns queries g*4 .. g*4+3 and 32+g*4 .. 32+g*4+3 and
- * rows (or context columns) h*4 .. h*4+3 and 64+h*4 .. 64+h*4+3: two float4 reads of each
- * operand per step, and neighbouring threads read neighbouring words. */
+/* Thread (g, h) = (tid / 16, tid % 16) owns queries g*4 .. g*4+3 and 32+g*4 .. 32+g*4+3, and
+ * for the scores rows h*4 .. h*4+3 and 64+h*4 .. 64+h*4+3 (two float4 reads of each operand a
+ * step), for the context columns h*4 .. h*4+3 of a 64-column block (one float4 read). */
 static __device__ __forceinline__ int tile_q(int g, int i) {
   return (i < 4 ? 0 : 32) + g * 4 + i % 4;
 }
