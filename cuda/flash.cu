@@ -931,40 +931,54 @@ static bool rows_vec(const float *data, int64_t w, int64_t ld, int64_t stride, b
   return w % 4 == 0 && ld % 4 == 0 && (offsets || stride % 4 == 0) && (uintptr_t)data % 16 == 0;
 }
 
-/* The plan ATTN_CU_FLASH forces (tests only) in buf without its trailing '!' (*strict: it had
- * one), or NULL when the variable is unset or empty. */
-static const char *flash_force(char (&buf)[16], bool *strict) {
+/* The plan ATTN_CU_FLASH forces (tests only): known is false when the variable is unset, empty
+ * or names no plan; strict when the name ends in '!'. */
+struct flash_forced {
+  bool known, strict, split;
+  attn_cu_flash_variant variant;
+  int tile;
+};
+static flash_forced flash_force() {
+  static const struct {
+    const char *name;
+    attn_cu_flash_variant variant;
+    int tile;
+    bool split;
+  } plans[] = {
+      {"thread", ATTN_CU_FLASH_THREAD, 1, false},     {"block1", ATTN_CU_FLASH_BLOCK, 1, false},
+      {"block8", ATTN_CU_FLASH_BLOCK, 8, false},      {"split1", ATTN_CU_FLASH_BLOCK, 1, true},
+      {"split8", ATTN_CU_FLASH_BLOCK, 8, true},       {"tile", ATTN_CU_FLASH_TILE, TILE_Q, false},
+      {"splittile", ATTN_CU_FLASH_TILE, TILE_Q, true}};
+  flash_forced f = {false, false, false, ATTN_CU_FLASH_BLOCK, 1};
   const char *e = getenv("ATTN_CU_FLASH");
-  *strict = false;
-  if (!e || !*e) return NULL;
-  const size_t n = strlen(e);
-  if (n >= sizeof buf) return e; /* names no plan */
-  memcpy(buf, e, n + 1);
-  if (buf[n - 1] == '!') {
-    buf[n - 1] = '\0';
-    *strict = true;
-  }
-  return buf;
+  char name[16];
+  const size_t n = e ? strlen(e) : 0;
+  if (n == 0 || n >= sizeof name) return f;
+  memcpy(name, e, n + 1);
+  f.strict = name[n - 1] == '!';
+  if (f.strict) name[n - 1] = '\0';
+  for (const auto &plan : plans)
+    if (!strcmp(name, plan.name)) {
+      f.known = true;
+      f.variant = plan.variant;
+      f.tile = plan.tile;
+      f.split = plan.split;
+    }
+  return f;
 }
 
 attn_cuda_status_t attn_cu_flash_check_forced(attn_cuda_t *cu, const attn_cuda_problem_t *p,
                                               const attn_cu_flash_plan *plan) {
-  char buf[16];
-  bool strict;
-  const char *force = flash_force(buf, &strict);
-  if (!force || !strict || p->op != ATTN_CUDA_OP_FORWARD || p->scores.data || p->weights.data ||
+  const flash_forced f = flash_force();
+  if (!f.strict || p->op != ATTN_CUDA_OP_FORWARD || p->scores.data || p->weights.data ||
       (p->algo != ATTN_CUDA_ALGO_AUTO && p->algo != ATTN_CUDA_ALGO_FLASH))
     return ATTN_CUDA_OK;
-  bool ran = false;
-  if (plan && !strcmp(force, "thread"))
-    ran = plan->variant == ATTN_CU_FLASH_THREAD;
-  else if (plan && (!strcmp(force, "tile") || !strcmp(force, "splittile")))
-    ran = plan->variant == ATTN_CU_FLASH_TILE;
-  else if (plan && (!strncmp(force, "block", 5) || !strncmp(force, "split", 5)))
-    ran = plan->variant == ATTN_CU_FLASH_BLOCK && plan->tile == (force[5] == '8' ? 8 : 1);
-  if (ran) return ATTN_CUDA_OK;
+  if (f.known && plan && plan->variant == f.variant &&
+      (f.variant == ATTN_CU_FLASH_THREAD || plan->tile == f.tile))
+    return ATTN_CUDA_OK;
   snprintf(cu->message, sizeof cu->message,
-           "cuda: ATTN_CU_FLASH=%s! forces a flash plan that cannot run this call", force);
+           "cuda: ATTN_CU_FLASH=%s forces a flash plan that cannot run this call",
+           getenv("ATTN_CU_FLASH"));
   return ATTN_CUDA_ERR_RUNTIME;
 }
 
@@ -1018,27 +1032,18 @@ bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
                                                                      : ATTN_CU_FLASH_BLOCK;
   plan->tile = plan->variant == ATTN_CU_FLASH_TILE ? TILE_Q : per_set >= 32 && block8 ? 8 : 1;
 
-  char buf[16];
-  bool strict;
-  const char *force = flash_force(buf, &strict);
   bool split = false, forced_split = false;
-  if (force) {
-    if (!strcmp(force, "thread") && small) {
-      plan->variant = ATTN_CU_FLASH_THREAD;
-    } else if (!strcmp(force, "tile") || !strcmp(force, "splittile")) {
-      if (tile) {
-        plan->variant = ATTN_CU_FLASH_TILE;
-        plan->tile = TILE_Q;
+  const flash_forced f = flash_force();
+  if (f.known) {
+    const bool runs = f.variant == ATTN_CU_FLASH_THREAD ? small
+                      : f.variant == ATTN_CU_FLASH_TILE ? tile
+                                                        : block1 && (f.tile == 1 || block8);
+    if (runs) {
+      plan->variant = f.variant;
+      if (f.variant != ATTN_CU_FLASH_THREAD) {
+        plan->tile = f.tile;
         forced_split = true;
-        split = force[0] == 's';
-      }
-    } else if (!strncmp(force, "block", 5) || !strncmp(force, "split", 5)) {
-      const int t = force[5] == '8' ? 8 : 1;
-      if (block1 && (t == 1 || block8)) {
-        plan->variant = ATTN_CU_FLASH_BLOCK;
-        plan->tile = t;
-        forced_split = true;
-        split = force[0] == 's';
+        split = f.split;
       }
     }
   }
@@ -1048,10 +1053,10 @@ bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
   plan->spans = 1;
   plan->partial_floats = 0;
   if (plan->variant != ATTN_CU_FLASH_THREAD && split && span_bound > 1 && span_bound <= 65535) {
-    const size_t f = partial_floats(p, span_bound);
-    if (f > 0) {
+    const size_t floats = partial_floats(p, span_bound);
+    if (floats > 0) {
       plan->spans = span_bound;
-      plan->partial_floats = f;
+      plan->partial_floats = floats;
     }
   }
   return true;

@@ -62,8 +62,6 @@ struct fiber {
   void *sp;
   emu_uint3 tid;
   int done;
-  int waiting; /* 1: block barrier, 2: warp barrier */
-  unsigned long wait_gen;
   unsigned long syncs, shuffles;
 };
 static fiber fibers[MAXT];
@@ -132,47 +130,37 @@ static void fiber_entry() {
   emu_die("finished fiber resumed");
 }
 
-void __syncthreads(void) {
-  fiber &f = fibers[cur];
-  f.syncs++;
-  if (block_done) emu_die("__syncthreads after some threads of the block exited");
-  if (block_bar.arrived == 0)
-    block_bar.count = f.syncs;
-  else if (block_bar.count != f.syncs)
-    emu_die("__syncthreads reached at different points (divergent barrier)");
-  if (block_bar.arrived + 1 == nthreads) {
-    block_bar.arrived++;
-    release(block_bar);
-    return;
-  }
-  block_bar.waiters[block_bar.arrived++] = cur;
-  f.waiting = 1;
-  f.wait_gen = block_bar.gen;
-  while (block_bar.gen == f.wait_gen)
-    yield_to_sched();
-  f.waiting = 0;
-}
-
-static void warp_barrier(int warp) {
-  fiber &f = fibers[cur];
-  barrier &b = warp_bar[warp];
-  if (warp * 32 + 32 > nthreads) emu_die("shuffle in a partial warp");
-  if (warp_done[warp]) emu_die("full-mask shuffle while lanes of the warp exited");
+/* Arrives at b, which releases once `size` fibers arrived, all with the same barrier count
+ * (`divergent` otherwise), and waits for the release. */
+static void arrive(barrier &b, int size, unsigned long count, const char *divergent) {
   if (b.arrived == 0)
-    b.count = f.shuffles;
-  else if (b.count != f.shuffles)
-    emu_die("lanes of a warp reached shuffles at different counts (divergent shuffle)");
-  if (b.arrived + 1 == 32) {
+    b.count = count;
+  else if (b.count != count)
+    emu_die(divergent);
+  if (b.arrived + 1 == size) {
     b.arrived++;
     release(b);
     return;
   }
   b.waiters[b.arrived++] = cur;
-  f.waiting = 2;
-  f.wait_gen = b.gen;
-  while (b.gen == f.wait_gen)
+  const unsigned long gen = b.gen;
+  while (b.gen == gen)
     yield_to_sched();
-  f.waiting = 0;
+}
+
+void __syncthreads(void) {
+  fiber &f = fibers[cur];
+  f.syncs++;
+  if (block_done) emu_die("__syncthreads after some threads of the block exited");
+  arrive(block_bar, nthreads, f.syncs,
+         "__syncthreads reached at different points (divergent barrier)");
+}
+
+static void warp_barrier(int warp) {
+  if (warp * 32 + 32 > nthreads) emu_die("shuffle in a partial warp");
+  if (warp_done[warp]) emu_die("full-mask shuffle while lanes of the warp exited");
+  arrive(warp_bar[warp], 32, fibers[cur].shuffles,
+         "lanes of a warp reached shuffles at different counts (divergent shuffle)");
 }
 
 void emu_warp_exchange(uint64_t mine, int src_lane, uint64_t *got, unsigned mask) {
