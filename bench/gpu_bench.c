@@ -25,6 +25,10 @@
  *     within tests/tolerance.h's tolerance; a fast but wrong algorithm shows FAIL and makes the
  *     exit status 1.
  *
+ * Tuning: --dims runs shapes of one's own (BxMxNxD), and --plans adds a row per flash plan
+ * forced through ATTN_CU_FLASH (cuda/flash.cu) beside AUTO: the figures the dispatcher's
+ * thresholds are set from (bench/gpu-sweep.sh runs them).
+ *
  * Output: a markdown table, then
  *   summary: decode_copy_fraction=X walkthrough_copy_fraction=Y shared_sgemm_fraction=Z
  * for ATTN_ALGO_AUTO; --json FILE writes every figure as JSON (bench/gpu-vs-torch.sh reads it).
@@ -55,8 +59,12 @@
 #define COPY_BYTES    ((size_t)1 << 30)
 #define SIMPLE_CAP_MS 100.0
 #define MSG_LEN       320
-#define MAX_SHAPES    4
+#define ISSUE_SHAPES  4
+#define MAX_DIMS      32
+#define MAX_SHAPES    (ISSUE_SHAPES + MAX_DIMS)
 #define MAX_ALGOS     5
+#define MAX_PLANS     7
+#define MAX_ROWS      (MAX_ALGOS + MAX_PLANS)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Shapes and algorithms                                                                      */
@@ -67,13 +75,13 @@ typedef struct shape_def {
   int64_t batch, m, n, d; /* batch > 1: each set has its own queries and annotations */
 } shape_def_t;
 
-static const shape_def_t full_shapes[MAX_SHAPES] = {
+static const shape_def_t full_shapes[ISSUE_SHAPES] = {
     {"walkthrough", 1, 1000000, 4, 3},
     {"decode", 4096, 1, 1024, 128},
     {"shared", 1, 8192, 1024, 512},
     {"long", 1, 16, 32768, 128},
 };
-static const shape_def_t small_shapes[MAX_SHAPES] = {
+static const shape_def_t small_shapes[ISSUE_SHAPES] = {
     {"walkthrough", 1, 10000, 4, 3},
     {"decode", 64, 1, 1024, 128},
     {"shared", 1, 256, 1024, 512},
@@ -90,11 +98,23 @@ static const algo_def_t algos[MAX_ALGOS] = {
     {"gemm", ATTN_ALGO_GEMM}, {"simple", ATTN_ALGO_SIMPLE},
 };
 
+/* --plans: FUSED with one flash plan forced through the CUDA backend's test variable
+ * ATTN_CU_FLASH (cuda/flash.cu), strictly ("name!"), so that a plan that cannot run a shape
+ * reports so instead of running another plan. */
+#define PLAN_PREFIX "fused:"
+static const algo_def_t plan_algos[MAX_PLANS] = {
+    {PLAN_PREFIX "thread", ATTN_ALGO_FUSED},    {PLAN_PREFIX "block1", ATTN_ALGO_FUSED},
+    {PLAN_PREFIX "block8", ATTN_ALGO_FUSED},    {PLAN_PREFIX "split1", ATTN_ALGO_FUSED},
+    {PLAN_PREFIX "split8", ATTN_ALGO_FUSED},    {PLAN_PREFIX "tile", ATTN_ALGO_FUSED},
+    {PLAN_PREFIX "splittile", ATTN_ALGO_FUSED},
+};
+
 /* ------------------------------------------------------------------------------------------ */
 /* Results                                                                                    */
 /* ------------------------------------------------------------------------------------------ */
 
-typedef enum row_status { ROW_OK, ROW_ERROR, ROW_CAPPED } row_status_t;
+/* ROW_NA: a forced flash plan (--plans) that cannot run the shape; not a failure. */
+typedef enum row_status { ROW_OK, ROW_ERROR, ROW_CAPPED, ROW_NA } row_status_t;
 
 typedef struct row {
   const algo_def_t *algo;
@@ -113,7 +133,7 @@ typedef struct shape_result {
   double cublas_ms; /* NAN when not measured */
   char cublas_message[MSG_LEN];
   int nrows;
-  row_t rows[MAX_ALGOS];
+  row_t rows[MAX_ROWS];
 } shape_result_t;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -691,7 +711,10 @@ static void print_shape_rows(const run_info_t *info, const shape_result_t *r) {
       print_cell(r->cublas_ms / ms, 3);
       printf(" %s |\n", row_check_text(row, check_buf, sizeof check_buf));
     } else {
-      printf(" %s | | | | | | %s |\n", row->status == ROW_CAPPED ? "capped" : "error",
+      printf(" %s | | | | | | %s |\n",
+             row->status == ROW_CAPPED ? "capped"
+             : row->status == ROW_NA   ? "n/a"
+                                       : "error",
              row_check_text(row, check_buf, sizeof check_buf));
       printf("|  |");
       print_text_cell(row->message);
@@ -799,6 +822,7 @@ static int write_json(const char *path, const run_info_t *info, const shape_resu
               j ? "," : "", row->algo->name,
               ok                          ? "ok"
               : row->status == ROW_CAPPED ? "capped"
+              : row->status == ROW_NA     ? "n/a"
                                           : "error");
       fprint_num(f, ok ? row->median_ms : NAN);
       fprintf(f, ", \"min_ms\": ");
@@ -844,8 +868,8 @@ static int write_json(const char *path, const run_info_t *info, const shape_resu
 /* ------------------------------------------------------------------------------------------ */
 
 static const char usage[] =
-    "usage: gpu_bench [--reps N] [--json FILE] [--shape LIST] [--algo LIST] [--device N]\n"
-    "                 [--simple-cap-ms MS] [--small] [--cpu]\n"
+    "usage: gpu_bench [--reps N] [--json FILE] [--shape LIST] [--dims LIST] [--algo LIST]\n"
+    "                 [--plans LIST] [--device N] [--simple-cap-ms MS] [--small] [--cpu]\n"
     "\n"
     "Times attn_forward (dot score, context only, inputs in device buffers) on issue 6's shapes\n"
     "for each algorithm, beside the same run's device copy bandwidth and cuBLAS sgemm on the\n"
@@ -853,7 +877,12 @@ static const char usage[] =
     "  --reps N           timed calls per figure, >= 10 (default 20); figures are medians\n"
     "  --json FILE        also write every figure as JSON to FILE\n"
     "  --shape LIST       comma-separated subset of walkthrough,decode,shared,long\n"
+    "  --dims LIST        comma-separated extra shapes BxMxNxD (batch x queries, annotations,\n"
+    "                     d), at most 32; with --dims and no --shape only these shapes run\n"
     "  --algo LIST        comma-separated subset of auto,fused,rows,gemm,simple (default: all)\n"
+    "  --plans LIST       also time FUSED with each named flash plan forced (ATTN_CU_FLASH):\n"
+    "                     thread,block1,block8,split1,split8,tile,splittile; a plan that cannot\n"
+    "                     run a shape shows n/a (tuning the dispatcher's thresholds)\n"
     "  --device N         CUDA device index (default 0)\n"
     "  --simple-cap-ms MS SIMPLE is not timed where its checked call took longer (default 100)\n"
     "  --small            smaller shapes, for quick runs (not issue 6's figures)\n"
@@ -863,7 +892,10 @@ static const char usage[] =
 
 typedef struct args {
   int reps, device, small, cpu;
-  const char *json, *shapes, *algos;
+  const char *json, *shapes, *algos, *plans;
+  shape_def_t dims[MAX_DIMS];
+  char dim_names[MAX_DIMS][48];
+  int ndims;
   double simple_cap_ms;
 } args_t;
 
@@ -875,9 +907,37 @@ static int parse_int(const char *s, long lo, long hi, long *out) {
   return 1;
 }
 
+/* Parses --dims: "BxMxNxD[,BxMxNxD...]", each a positive integer. Returns 0 on a bad list. */
+static int parse_dims(const char *list, args_t *a) {
+  for (const char *p = list; *p;) {
+    long long v[4];
+    int used = 0;
+    if (a->ndims == MAX_DIMS ||
+        sscanf(p, "%lldx%lldx%lldx%lld%n", &v[0], &v[1], &v[2], &v[3], &used) != 4 ||
+        (p[used] != ',' && p[used] != '\0'))
+      return 0;
+    for (int i = 0; i < 4; i++)
+      if (v[i] < 1 || v[i] > ((long long)1 << 31)) return 0;
+    shape_def_t *s = &a->dims[a->ndims];
+    snprintf(a->dim_names[a->ndims], sizeof a->dim_names[0], "%lldx%lldx%lldx%lld", v[0], v[1],
+             v[2], v[3]);
+    s->name = a->dim_names[a->ndims];
+    s->batch = v[0];
+    s->m = v[1];
+    s->n = v[2];
+    s->d = v[3];
+    a->ndims++;
+    p += used;
+    if (*p == ',') p++;
+  }
+  return a->ndims > 0;
+}
+
 static int parse_args(int argc, char **argv, args_t *a) {
   static const char *const shape_names[] = {"walkthrough", "decode", "shared", "long"};
   static const char *const algo_names[] = {"auto", "fused", "rows", "gemm", "simple"};
+  static const char *const plan_names[] = {"thread", "block1", "block8",   "split1",
+                                           "split8", "tile",   "splittile"};
   memset(a, 0, sizeof *a);
   a->reps = 20;
   a->simple_cap_ms = SIMPLE_CAP_MS;
@@ -939,6 +999,25 @@ static int parse_args(int argc, char **argv, args_t *a) {
       }
       a->algos = v;
       i++;
+    } else if (strcmp(o, "--plans") == 0) {
+      if (!list_valid(v, plan_names, MAX_PLANS)) {
+        fprintf(stderr,
+                "gpu_bench: --plans: '%s' names a plan other than thread, block1, block8, "
+                "split1, split8, tile, splittile\n",
+                v);
+        return 0;
+      }
+      a->plans = v;
+      i++;
+    } else if (strcmp(o, "--dims") == 0) {
+      if (!parse_dims(v, a)) {
+        fprintf(stderr,
+                "gpu_bench: --dims: '%s' is not a list of at most %d shapes BxMxNxD of "
+                "positive integers\n",
+                v, MAX_DIMS);
+        return 0;
+      }
+      i++;
     } else {
       fprintf(stderr, "gpu_bench: %s: unknown option\n%s", o, usage);
       return 0;
@@ -983,6 +1062,10 @@ static void describe(const args_t *a, attn_context_t *owner, cublasHandle_t blas
 int main(int argc, char **argv) {
   args_t a;
   if (!parse_args(argc, argv, &a)) return 2;
+  if (a.cpu && a.plans) {
+    fprintf(stderr, "gpu_bench: --plans forces CUDA flash plans: it cannot run with --cpu\n");
+    return 2;
+  }
 
   /* ATTN_ALGO would turn every "auto" context into a forced one. */
   int algo_env = getenv("ATTN_ALGO") != NULL;
@@ -1039,8 +1122,8 @@ int main(int argc, char **argv) {
   }
 
   /* One context owns the buffers; one per algorithm computes; REFERENCE checks. */
-  attn_context_t *owner = NULL, *refctx = NULL, *ctxs[MAX_ALGOS] = {NULL};
-  char ctx_errors[MAX_ALGOS][MSG_LEN];
+  attn_context_t *owner = NULL, *refctx = NULL, *ctxs[MAX_ALGOS] = {NULL}, *plan_ctx = NULL;
+  char ctx_errors[MAX_ALGOS][MSG_LEN], plan_error[MSG_LEN] = "";
   st = attn_context_create(&opts, &owner);
   if (st != ATTN_OK) {
     fprintf(stderr, "gpu_bench: owner context: %s: %s\n", attn_status_string(st),
@@ -1064,6 +1147,16 @@ int main(int argc, char **argv) {
     if (st != ATTN_OK) {
       ctxs[i] = NULL;
       snprintf(ctx_errors[i], MSG_LEN, "attn_context_create: %s: %s", attn_status_string(st),
+               attn_create_error());
+    }
+  }
+  if (a.plans) {
+    attn_options_t o = opts;
+    o.algo = ATTN_ALGO_FUSED;
+    st = attn_context_create(&o, &plan_ctx);
+    if (st != ATTN_OK) {
+      plan_ctx = NULL;
+      snprintf(plan_error, MSG_LEN, "attn_context_create: %s: %s", attn_status_string(st),
                attn_create_error());
     }
   }
@@ -1100,16 +1193,23 @@ int main(int argc, char **argv) {
          SAMPLE_SETS, SAMPLE_ROWS);
   print_table_header();
 
-  const shape_def_t *shape_list = a.small ? small_shapes : full_shapes;
-  shape_result_t results[MAX_SHAPES];
+  /* Issue 6's shapes (those --shape names; none when only --dims is given), then --dims. */
+  const shape_def_t *issue_shapes = a.small ? small_shapes : full_shapes;
+  const shape_def_t *shape_list[MAX_SHAPES];
+  int nshapes = 0;
+  for (int i = 0; i < ISSUE_SHAPES; i++)
+    if ((a.shapes || a.ndims == 0) && in_list(a.shapes, issue_shapes[i].name))
+      shape_list[nshapes++] = &issue_shapes[i];
+  for (int i = 0; i < a.ndims; i++)
+    shape_list[nshapes++] = &a.dims[i];
+  static shape_result_t results[MAX_SHAPES];
   memset(results, 0, sizeof results);
   int failures = 0, stop = 0;
-  for (int i = 0; i < MAX_SHAPES && !stop; i++) {
-    const shape_def_t *s = &shape_list[i];
+  for (int i = 0; i < nshapes && !stop; i++) {
+    const shape_def_t *s = shape_list[i];
     shape_result_t *r = &results[i];
     r->shape = s;
     r->cublas_ms = NAN;
-    if (!in_list(a.shapes, s->name)) continue;
     r->ran = 1;
     r->bytes = 4.0 * (double)s->batch * (double)(2 * s->m * s->d + s->n * s->d);
     r->flops = 4.0 * (double)s->batch * (double)s->m * (double)s->n * (double)s->d;
@@ -1148,6 +1248,30 @@ int main(int argc, char **argv) {
       if (row->status == ROW_ERROR) failures++;
       if (row->checked && row->check_bad > 0) failures++;
     }
+    for (int j = 0; j < MAX_PLANS && a.plans && !stop; j++) {
+      const char *plan = plan_algos[j].name + strlen(PLAN_PREFIX);
+      if (!in_list(a.plans, plan)) continue;
+      row_t *row = &r->rows[r->nrows++];
+      memset(row, 0, sizeof *row);
+      row->algo = &plan_algos[j];
+      row->median_ms = row->min_ms = row->first_ms = NAN;
+      if (!plan_ctx) {
+        row->status = ROW_ERROR;
+        snprintf(row->message, MSG_LEN, "%s", plan_error);
+        failures++;
+        continue;
+      }
+      fprintf(stderr, "gpu_bench: %s: attn %s...\n", s->name, plan_algos[j].name);
+      char forced[32];
+      snprintf(forced, sizeof forced, "%s!", plan);
+      setenv("ATTN_CU_FLASH", forced, 1);
+      stop = run_algo(&timer, owner, plan_ctx, s, &sd, a.reps, a.simple_cap_ms, row);
+      unsetenv("ATTN_CU_FLASH");
+      if (row->status == ROW_ERROR && strstr(row->message, "cannot run this call"))
+        row->status = ROW_NA;
+      if (row->status == ROW_ERROR) failures++;
+      if (row->checked && row->check_bad > 0) failures++;
+    }
     print_shape_rows(&info, r);
     if (stop) {
       printf("\ngpu_bench: the device is in an unrecoverable error state; the remaining shapes "
@@ -1159,9 +1283,9 @@ int main(int argc, char **argv) {
   }
 
   double summary[3];
-  summary_values(&info, results, MAX_SHAPES, summary);
+  summary_values(&info, results, nshapes, summary);
   int64_t checks = 0, checks_failed = 0;
-  for (int i = 0; i < MAX_SHAPES; i++)
+  for (int i = 0; i < nshapes; i++)
     for (int j = 0; j < results[i].nrows; j++)
       if (results[i].rows[j].checked) {
         checks++;
@@ -1182,11 +1306,12 @@ int main(int argc, char **argv) {
   fflush(stdout);
 
   int rc = failures ? 1 : 0;
-  if (a.json && write_json(a.json, &info, results, MAX_SHAPES, summary, failures) != 0) rc = 1;
+  if (a.json && write_json(a.json, &info, results, nshapes, summary, failures) != 0) rc = 1;
 
   if (!stop) {
     for (int i = 0; i < MAX_ALGOS; i++)
       attn_context_destroy(ctxs[i]);
+    attn_context_destroy(plan_ctx);
     attn_context_destroy(owner);
     attn_context_destroy(refctx);
     if (info.gpu) {

@@ -21,6 +21,7 @@
 static std::recursive_mutex emu_mu;
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <math.h>
@@ -335,6 +336,44 @@ extern "C" cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes,
 extern "C" cudaError_t cudaStreamSynchronize(cudaStream_t) {
   return cudaSuccess;
 }
+extern "C" cudaError_t cudaStreamCreate(cudaStream_t *s) {
+  static char streams;
+  *s = (cudaStream_t)&streams; /* one in-order queue: kernels run at launch */
+  return cudaSuccess;
+}
+extern "C" cudaError_t cudaStreamDestroy(cudaStream_t) {
+  return cudaSuccess;
+}
+/* Events: work runs at launch, so an event's time is the host clock when it is recorded. */
+struct CUevent_st {
+  double ms;
+};
+extern "C" cudaError_t cudaEventCreate(cudaEvent_t *e) {
+  *e = new CUevent_st{0.0};
+  return cudaSuccess;
+}
+extern "C" cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  delete e;
+  return cudaSuccess;
+}
+extern "C" cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  e->ms = (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
+  return cudaSuccess;
+}
+extern "C" cudaError_t cudaEventSynchronize(cudaEvent_t) {
+  return cudaSuccess;
+}
+extern "C" cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end) {
+  *ms = (float)(end->ms - start->ms);
+  return cudaSuccess;
+}
+extern "C" cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes) {
+  *free_bytes = (size_t)1 << 28;
+  *total_bytes = (size_t)1 << 30;
+  return cudaSuccess;
+}
 extern "C" cudaError_t cudaDeviceSynchronize(void) {
   return cudaSuccess;
 }
@@ -388,6 +427,14 @@ extern "C" cudaError_t cudaDeviceGetAttribute(int *v, enum cudaDeviceAttr a, int
     *v = e ? atoi(e) : 232448;
     return cudaSuccess;
   }
+  if (a == cudaDevAttrL2CacheSize) {
+    *v = 1 << 20;
+    return cudaSuccess;
+  }
+  if (a == cudaDevAttrMemoryClockRate || a == cudaDevAttrGlobalMemoryBusWidth) {
+    *v = 1000;
+    return cudaSuccess;
+  }
   const char *e = getenv("EMU_SMS");
   *v = e ? atoi(e) : 4;
   return cudaSuccess;
@@ -402,6 +449,8 @@ extern "C" cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *p, int) {
   memset(p, 0, sizeof *p);
   strcpy(p->name, "EMU");
   p->major = 9;
+  p->multiProcessorCount = 4;
+  p->totalGlobalMem = (size_t)1 << 30;
   return cudaSuccess;
 }
 
@@ -444,6 +493,10 @@ extern "C" const char *cublasGetStatusName(cublasStatus_t s) {
 extern "C" const char *cublasGetStatusString(cublasStatus_t s) {
   return s ? "emulated cublas error" : "success";
 }
+extern "C" cublasStatus_t cublasGetVersion(cublasHandle_t, int *v) {
+  *v = 130000;
+  return CUBLAS_STATUS_SUCCESS;
+}
 long long emu_gemm_calls;
 extern "C" cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta,
                                                     cublasOperation_t tb, int m, int n, int k,
@@ -452,7 +505,10 @@ extern "C" cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOper
                                                     long long sb, const float *beta, float *C,
                                                     int ldc, long long sc, int batch) {
   if (h->math != CUBLAS_DEFAULT_MATH) emu_die("cuBLAS math mode not plain fp32");
-  if (!h->ws) emu_die("cuBLAS workspace not set after cublasSetStream");
+  /* attn sets its workspace after every cublasSetStream (graph capture needs it); a program of
+   * its own, such as bench/gpu_bench.c, may leave cuBLAS its default (EMU_CUBLAS_ANY_WS=1). */
+  if (!h->ws && !getenv("EMU_CUBLAS_ANY_WS"))
+    emu_die("cuBLAS workspace not set after cublasSetStream");
   if (m < 0 || n < 0 || k < 0 || batch < 0) return CUBLAS_STATUS_INVALID_VALUE;
   int arows = ta == CUBLAS_OP_N ? m : k, brows = tb == CUBLAS_OP_N ? k : n;
   if (lda < (arows > 1 ? arows : 1) || ldb < (brows > 1 ? brows : 1) || ldc < (m > 1 ? m : 1)) {
@@ -477,4 +533,11 @@ extern "C" cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOper
       }
   }
   return CUBLAS_STATUS_SUCCESS;
+}
+extern "C" cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb,
+                                      int m, int n, int k, const float *alpha, const float *A,
+                                      int lda, const float *B, int ldb, const float *beta, float *C,
+                                      int ldc) {
+  return cublasSgemmStridedBatched(h, ta, tb, m, n, k, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0,
+                                   1);
 }

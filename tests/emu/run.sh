@@ -4,7 +4,10 @@
 # on a machine without a GPU. Not a substitute for a GPU run (see README.md here).
 #
 #   tests/emu/run.sh [SUITE...]     default: test_gpu_compute test_gpu_errors test_walkthrough
-#                                   test_bad_input (about 2 minutes; test_properties adds 5)
+#                                   test_bad_input gpu_bench (about 2 minutes; test_properties
+#                                   adds 5)
+# gpu_bench is bench/gpu_bench.c on small shapes of its own with every flash plan forced
+# (--dims, --plans): its timing, checking and plan rows, not figures.
 # Builds into build-emu/ (EMU_BUILD_DIR to change). Needs x86-64 Linux, g++, gcc, python3 and
 # Check (pkg-config check), which scripts/test.sh installs. Exits 77 when the platform cannot run
 # it, 1 when a build or a suite fails. EMU_SMS, EMU_OPTIN, EMU_REVERSE, EMU_FRONT: see emu.cpp.
@@ -31,7 +34,7 @@ fi
 
 SUITES=("$@")
 if ((${#SUITES[@]} == 0)); then
-  SUITES=(test_gpu_compute test_gpu_errors test_walkthrough test_bad_input)
+  SUITES=(test_gpu_compute test_gpu_errors test_walkthrough test_bad_input gpu_bench)
 fi
 
 rm -rf "$OUT/src" "$OUT/obj"
@@ -76,6 +79,20 @@ for p in "${pids[@]}"; do wait "$p"; done
 read -r -a CHECK_LIBS <<<"$(pkg-config --libs check)"
 failed=0
 for t in "${SUITES[@]}"; do
+  if [[ "$t" == gpu_bench ]]; then
+    gcc -std=c11 -O1 -g -D_POSIX_C_SOURCE=200809L -I"$EMU_DIR/shim" -I"$ROOT/include" \
+      -I"$ROOT/tests" "$ROOT/bench/gpu_bench.c" "$OUT"/obj/*.o -o "$OUT/bin/$t" -lstdc++ -lm \
+      -lpthread
+    echo "==> $t (emulated CUDA)"
+    # A TILE shape (two sets of 70 queries), a decode-like batch (one query a set), a THREAD
+    # shape (d = 3); every plan forced, those that cannot run a shape show n/a.
+    if ! EMU_CUBLAS_ANY_WS=1 "$OUT/bin/$t" --reps 10 --algo auto,gemm \
+      --dims 2x70x300x16,8x1x600x20,1x100x9x3 \
+      --plans thread,block1,block8,split1,split8,tile,splittile; then
+      failed=1
+    fi
+    continue
+  fi
   src="$ROOT/tests/$t.c"
   [[ -f "$src" ]] || src="$ROOT/tests/gpu/$t.c"
   gcc -std=c11 -O1 -g -D_POSIX_C_SOURCE=200809L -I"$ROOT/include" -I"$ROOT/tests" \

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# bench/gpu-sweep.sh - every flash plan forced on the shapes that decide the dispatcher's
+# thresholds (cuda/flash.cu, attn_cu_flash_plan_of), beside AUTO, cuBLAS (GEMM) and the same
+# run's copy bandwidth: the measurements the plan's numbers are set from.
+#
+# Usage: bench/gpu-sweep.sh [GPU_BENCH [JSON]]
+#   GPU_BENCH  a CUDA build's bench/gpu_bench (default: build-gpu-bench/bench/gpu_bench, which
+#              bench/gpu-vs-torch.sh builds)
+#   JSON       also write every figure there
+# Environment: SWEEP_REPS (timed calls per figure, >= 10, default 10).
+# Exit status: gpu_bench's (0 every check passed; 1 a wrong result or an error; 77 no device).
+# A plan that cannot run a shape shows n/a and is not a failure.
+#
+# What the shapes probe (batch x queries a set, annotations, d):
+#   - issue 6's four shapes (walkthrough, decode, shared, long);
+#   - TILE against BLOCK<8> and BLOCK<1> by queries a set: 1 x {64, 256, 1024, 4096} x 4096 x
+#     128, and batches of sets of 32, 64 and 256 queries;
+#   - d other than 128 for TILE: 1 x 8192 x 1024 x 64, 1 x 2048 x 1024 x 256;
+#   - splitting spans: 256 sets of one query (fewer tiles than 4 a multiprocessor), 32 x 16 x
+#     4096, 4 x 1 x 32768, and one query against 262144 annotations;
+#   - THREAD against BLOCK for small d: 2000 and 20000 queries (around 16 rows a
+#     multiprocessor on an H100), 200000 x 16 x 16, 4096 x 256 x 16.
+set -uo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+bench=${1:-$root/build-gpu-bench/bench/gpu_bench}
+json=${2:-}
+reps=${SWEEP_REPS:-10}
+
+if [ ! -x "$bench" ]; then
+  echo "gpu-sweep: no gpu_bench at $bench: build attn with CUDA (bench/gpu-vs-torch.sh does)" >&2
+  exit 1
+fi
+
+dims=1x64x4096x128,1x256x4096x128,1x1024x4096x128,1x4096x4096x128
+dims=$dims,64x32x1024x128,64x64x1024x128,16x256x1024x128
+dims=$dims,1x8192x1024x64,1x2048x1024x256
+dims=$dims,256x1x1024x128,32x16x4096x128,4x1x32768x128,1x1x262144x128
+dims=$dims,1x2000x64x8,1x20000x64x8,1x200000x16x16,1x4096x256x16
+
+args=(--reps "$reps" --algo auto,gemm --plans thread,block1,block8,split1,split8,tile,splittile
+  --shape walkthrough,decode,shared,long --dims "$dims")
+if [ -n "$json" ]; then args+=(--json "$json"); fi
+exec "$bench" "${args[@]}"
