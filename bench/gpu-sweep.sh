@@ -18,8 +18,10 @@
 #   - d other than 128 for TILE: 1 x 8192 x 1024 x 64, 1 x 2048 x 1024 x 256;
 #   - splitting spans: 256 sets of one query (fewer tiles than 4 a multiprocessor), 32 x 16 x
 #     4096, 4 x 1 x 32768, and one query against 262144 annotations;
-#   - THREAD against BLOCK for small d: 2000 and 20000 queries (around 16 rows a
-#     multiprocessor on an H100), 200000 x 16 x 16, 4096 x 256 x 16.
+#   - THREAD against BLOCK and TILE for small d: 2000 and 20000 queries (around 16 rows a
+#     multiprocessor on an H100), 200000 x 16 x 16, 4096 x 256 x 16, and 500000 queries of
+#     d = 4 against 8 and 32 annotations (where THREAD stops paying);
+#   - BLOCK<1> against BLOCK<8> and TILE for sets of 4 and 8 queries.
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -37,6 +39,7 @@ dims=$dims,64x32x1024x128,64x64x1024x128,16x256x1024x128
 dims=$dims,1x8192x1024x64,1x2048x1024x256
 dims=$dims,256x1x1024x128,32x16x4096x128,4x1x32768x128,1x1x262144x128
 dims=$dims,1x2000x64x8,1x20000x64x8,1x200000x16x16,1x4096x256x16
+dims=$dims,256x4x1024x128,128x8x1024x128,1x500000x8x4,1x500000x32x4
 
 args=(--reps "$reps" --algo auto,gemm --plans thread,block1,block8,split1,split8,tile,splittile
   --shape walkthrough,decode,shared,long --dims "$dims")

@@ -800,8 +800,12 @@ static attn_status_t run(attn_context_t *ctx, const attn_problem_t *p) {
 
   const int64_t total = st->prefix[p->batch];
   cpu_call_t call = {p, st, st->k};
-  int threads = work < SERIAL_WORK ? 1 : st->threads;
-  if (threads > total) threads = (int)(total > 0 ? total : 1);
+  /* A parallel call always runs the whole team, even with fewer items than threads (those
+   * threads find no item and return): OpenMP runtimes keep a team for reuse only by its size
+   * (libgomp: the last team, when the next region has as many threads), so a team sized to each
+   * call's items would allocate whenever sizes alternate, breaking attn_context_reserve's
+   * promise that a reserved context's calls allocate nothing. */
+  const int threads = work < SERIAL_WORK || total < 2 ? 1 : st->threads;
   if (any_gemm) attn_cpu_gemm_enter();
   if (threads == 1) {
     for (int64_t it = 0; it < total; it++)
@@ -847,7 +851,8 @@ static void cpu_fini(attn_context_t *ctx) {
   ctx->backend_state = NULL;
 }
 
-/* Sizes the workspace and the plan for any path on sets of up to n annotations. A GEMM item's
+/* Sizes the workspace and the plan for any path on sets of up to n annotations, and starts the
+ * OpenMP team. A GEMM item's
  * size grows with the valid length while its block height stays, and drops where the height
  * steps down: its largest value is at n or at the longest length of some block height. */
 static attn_status_t cpu_reserve(attn_context_t *ctx, const attn_problem_t *p) {
@@ -864,7 +869,19 @@ static attn_status_t cpu_reserve(attn_context_t *ctx, const attn_problem_t *p) {
       need = f > need ? f : need;
     }
   }
-  return grow_workspace(ctx, st, need);
+  status = grow_workspace(ctx, st, need);
+#ifdef _OPENMP
+  /* Start the team a parallel call runs (see run), so that the first call from this thread does
+   * not create the OpenMP runtime's threads and team either. (The region must not be empty:
+   * compilers drop an empty parallel region.) */
+  if (status == ATTN_OK && st->threads > 1) {
+    int started = 0;
+#pragma omp parallel num_threads(st->threads) reduction(+ : started)
+    started++;
+    (void)started;
+  }
+#endif
+  return status;
 }
 
 const attn_backend_ops_t attn_cpu_backend_ops = {

@@ -402,7 +402,10 @@ START_TEST(test_workspace_reuse) {
     attn_context_destroy(f1);
     attn_context_destroy(f2);
 
-    attn_context_t *ctx = cpu_context(ALGOS[a], 0);
+    /* 16 threads whatever the machine: more than either call has work items for. An OpenMP
+     * team sized to each call's items allocated on a 16-core machine (libgomp keeps the last
+     * team only for a region of the same size) and passed on a 2-core one. */
+    attn_context_t *ctx = cpu_context(ALGOS[a], 16);
     ck_assert_int_eq(attn_context_reserve(ctx, &pb.shape, &pb.score), ATTN_OK);
     /* round 0: the reserved large call allocates nothing, the small one may (another plan);
      * round 1: neither allocates */

@@ -484,6 +484,10 @@ START_TEST(test_batch_invariance) {
      * FUSED from the set's query count (backend_cpu.c), so a GEMM-shaped set is invariant only
      * within tolerance there, against DESIGN.md. Forced algorithms are checked bit for bit. */
     if (_i == 2 && vs[i].algo == ATTN_ALGO_AUTO) continue;
+    /* The documented exception (attn.h, attn_algo_t): forced GEMM on CUDA runs cuBLAS, which
+     * picks its kernel from the shape, so a query alone and in a batch round differently (seen
+     * on an H200; the emulator's cuBLAS, a fixed loop, cannot show it). */
+    if (vs[i].backend == ATTN_BACKEND_CUDA && vs[i].algo == ATTN_ALGO_GEMM) continue;
     for (int want = 0; want < 2; want++) {
       attn_test_out_t all;
       attn_test_out_init(&all, &p, want, want, 1);

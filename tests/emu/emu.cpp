@@ -98,29 +98,41 @@ static void yield_to_sched() {
   emu_switch(&fibers[cur].sp, sched_sp);
 }
 
-/* cp.async: the destination reads NaN until the issuing thread waits; then the copy lands. */
+/* cp.async: the destination reads NaN until the issuing thread waits for the copy's group;
+ * then the copy lands. __pipeline_commit closes a group; __pipeline_wait_prior(N) lands every
+ * copy of the groups older than the newest N committed. */
 struct emu_copy {
   void *dst;
   const void *src;
   size_t n;
+  size_t group; /* the thread's commit count when it was issued */
 };
 static std::vector<emu_copy> pending[MAXT];
+static size_t committed[MAXT];
 extern "C" void emu_async_copy(void *dst, const void *src, size_t n) {
   if (((size_t)dst | (size_t)src) % n) emu_die("misaligned cp.async");
   const float nan = NAN;
   for (size_t i = 0; i + 4 <= n; i += 4)
     memcpy((char *)dst + i, &nan, 4);
-  pending[cur].push_back(emu_copy{dst, src, n});
+  pending[cur].push_back(emu_copy{dst, src, n, committed[cur]});
+}
+extern "C" void emu_async_commit(void) {
+  committed[cur]++;
 }
 extern "C" void emu_async_wait(size_t prior) {
-  if (prior != 0) emu_die("wait_prior with groups left pending is not emulated");
-  for (const emu_copy &c : pending[cur])
-    memcpy(c.dst, c.src, c.n);
-  pending[cur].clear();
+  std::vector<emu_copy> keep;
+  for (const emu_copy &c : pending[cur]) {
+    if (c.group + prior < committed[cur])
+      memcpy(c.dst, c.src, c.n);
+    else
+      keep.push_back(c);
+  }
+  pending[cur].swap(keep);
 }
 static void fiber_entry() {
   (*cur_body)();
   if (!pending[cur].empty()) emu_die("a thread exited with cp.async copies never waited for");
+  committed[cur] = 0;
   fiber &f = fibers[cur];
   f.done = 1;
   block_done++;

@@ -12,9 +12,9 @@
 #   5. runs bench/gpu-sweep.sh (every flash plan forced on the dispatcher's deciding shapes),
 #   6. profiles the flash kernels of AUTO on the four benchmark shapes with Nsight Compute (ncu,
 #      its basic section set, clocks left alone) when ncu is on PATH,
-#   7. then, side by side (correctness only: nothing is timed any more), runs every GPU test
-#      binary under compute-sanitizer memcheck, racecheck, synccheck and initcheck, and the
-#      whole ctest,
+#   7. then, side by side (correctness only: nothing is timed any more), runs the GPU code under
+#      compute-sanitizer memcheck, racecheck, synccheck and initcheck (see sanitize), and the
+#      suites not labelled gpu (ctest -LE gpu),
 #   8. writes a report (report.md) and every log into $OUT when OUT names a folder, else into
 #      <build>/device-check.
 # The timed steps (4 to 6) run alone on the GPU. When the build fails with warnings as errors
@@ -181,17 +181,37 @@ gpu_tests() {
     sed -n 's/^[0-9]*: Test command: \([^ ]*\).*/\1/p'
 }
 
+# One compute-sanitizer tool over the GPU code, quickest and most telling runs first, each cut at
+# SANITIZER_TIMEOUT and DEADLINE: test_gpu_compute one test case at a time (CK_RUN_CASE: edges,
+# flash, grid, invariance), gpu_bench on small shapes with every flash plan forced, then the
+# other GPU suites. API errors are not reported: test_gpu_errors provokes them on purpose, and
+# attn checks every CUDA call itself.
 sanitize() {
-  local tool=$1 bin rc=0
+  local tool=$1 rc=0 r bin c
+  local runs=() compute=""
   for bin in $(gpu_tests); do
-    echo "=== compute-sanitizer --tool $tool $bin"
-    CK_TIMEOUT_MULTIPLIER=10 limited "$sanitizer_timeout" compute-sanitizer --tool "$tool" --error-exitcode 99 \
-      --print-limit 20 "$bin"
-    local r=$?
+    case $(basename "$bin") in
+    test_gpu_compute) compute=$bin ;;
+    *) runs+=("$bin") ;;
+    esac
+  done
+  one() {
+    echo "=== compute-sanitizer --tool $tool $*${CK_RUN_CASE:+ (CK_RUN_CASE=$CK_RUN_CASE)}"
+    CK_TIMEOUT_MULTIPLIER=10 limited "$sanitizer_timeout" compute-sanitizer --tool "$tool" \
+      --error-exitcode 99 --report-api-errors no --print-limit 20 "$@"
+    r=$?
     echo "=== exit $r"
     # 77: the suite found no usable device, which this script treats as a failure.
     [ "$r" -eq 0 ] || rc=1
-  done
+  }
+  if [ -n "$compute" ]; then CK_RUN_CASE=edges one "$compute"; fi
+  one "$build/bench/gpu_bench" --reps 10 --algo auto \
+    --dims 2x70x300x16,8x1x600x20,1x100x9x3,2x130x520x136 \
+    --plans thread,block1,block8,split1,split8,tile,splittile
+  if [ -n "$compute" ]; then
+    for c in flash grid invariance; do CK_RUN_CASE=$c one "$compute"; done
+  fi
+  for bin in "${runs[@]}"; do one "$bin"; done
   return "$rc"
 }
 
@@ -274,13 +294,15 @@ export PKG_CONFIG_PATH=$PKG_CONFIG_LIBDIR
 export LD_LIBRARY_PATH=$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 
 # Nsight Compute on the flash kernels of AUTO, one benchmark shape at a time: the first two
-# flash launches (the kernel, and the combine kernel where spans are split), basic section set,
+# flash launches (the kernel, and the combine kernel where spans are split), the basic section
+# set with the warp state, scheduler and instruction statistics,
 # clocks as the card has them (METHOD.md: leave the card's settings alone).
 profile() {
   local shape rc=0
   for shape in walkthrough decode shared long; do
     echo "=== ncu: gpu_bench --shape $shape --algo auto"
-    limited 60 ncu --clock-control none --set basic -k regex:flash --launch-count 2 \
+    limited 60 ncu --clock-control none --set basic --section WarpStateStats \
+      --section SchedulerStats --section InstructionStats -k regex:flash --launch-count 2 \
       "$build/bench/gpu_bench" --reps 10 --algo auto --shape "$shape" || rc=1
   done
   return "$rc"
@@ -297,8 +319,8 @@ side_by_side() {
   else
     say "- FAIL compute-sanitizer: not found on PATH"
   fi
-  step "all suites (ctest)" ctest-all.log limited 600 ctest --test-dir "$build" -j 4 \
-    --output-on-failure &
+  step "the other suites (ctest -LE gpu)" ctest-all.log limited 600 ctest --test-dir "$build" \
+    -LE gpu -j 8 --output-on-failure &
   pids+=($!)
   for pid in "${pids[@]}"; do wait "$pid"; done
 }

@@ -539,19 +539,29 @@ START_TEST(test_flash_strict_refuses) {
 }
 END_TEST
 
+/* Four test cases, so that a slow run (compute-sanitizer: tests/gpu/device-check.sh) can pick
+ * one with CK_RUN_CASE: "edges" (every flash variant on non-finite inputs, a wide dv, strict
+ * forcing; quick), "flash" (every plan on every shape), "grid" (every algorithm against the
+ * reference, determinism) and "invariance". */
+static TCase *timed_case(Suite *s, const char *name) {
+  TCase *tc = tcase_create(name);
+  tcase_set_timeout(tc, 600);
+  suite_add_tcase(s, tc);
+  return tc;
+}
+
 static Suite *gpu_compute_suite(void) {
   Suite *s = suite_create("gpu_compute");
-  TCase *tc = tcase_create("compute");
-  tcase_set_timeout(tc, 600);
-  tcase_add_loop_test(tc, test_grid, 0, GRID_SIZE * 4);
-  tcase_add_loop_test(tc, test_deterministic, 0, GRID_SIZE * NALGOS);
-  tcase_add_loop_test(tc, test_batch_invariant, 0, 40);
-  tcase_add_loop_test(tc, test_flash_plans, 0, (GRID_SIZE + FLASH_SHAPES) * 4);
-  tcase_add_loop_test(tc, test_flash_nonfinite, 0, 2);
-  tcase_add_loop_test(tc, test_flash_wide_dv, 0, 2);
-  tcase_add_loop_test(tc, test_flash_strict_refuses, 0, 2);
-  tcase_add_test(tc, test_minus_inf_row);
-  suite_add_tcase(s, tc);
+  TCase *edges = timed_case(s, "edges");
+  tcase_add_loop_test(edges, test_flash_nonfinite, 0, 2);
+  tcase_add_loop_test(edges, test_flash_wide_dv, 0, 2);
+  tcase_add_loop_test(edges, test_flash_strict_refuses, 0, 2);
+  tcase_add_test(edges, test_minus_inf_row);
+  tcase_add_loop_test(timed_case(s, "flash"), test_flash_plans, 0, (GRID_SIZE + FLASH_SHAPES) * 4);
+  TCase *grid = timed_case(s, "grid");
+  tcase_add_loop_test(grid, test_grid, 0, GRID_SIZE * 4);
+  tcase_add_loop_test(grid, test_deterministic, 0, GRID_SIZE * NALGOS);
+  tcase_add_loop_test(timed_case(s, "invariance"), test_batch_invariant, 0, 40);
   return s;
 }
 
