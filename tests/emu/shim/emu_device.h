@@ -9,7 +9,7 @@
 #define __device__
 #define __host__
 #define __forceinline__ inline
-#define __align__(n) alignas(n)
+#define __align__(n)    alignas(n)
 #define __launch_bounds__(...)
 #define __shared__ static
 struct emu_uint3 {
