@@ -23,9 +23,10 @@
  * invariant answer; cuBLAS may still be faster there, and a caller who wants it and can give up
  * invariance forces ATTN_ALGO_GEMM (on an H200, 8192 x 1024 x 512: cuBLAS 0.42 ms, TILE 0.73).
  * The flash plan's thresholds were measured on an H200 with bench/gpu-sweep.sh (every plan
- * forced on 21 shapes; bench/README.md): THREAD for sets of at most 8 annotations, TILE from
- * 16 queries a set, splitting below 4 tiles a multiprocessor. BLOCK<8> from 32 queries a set
- * now only serves what TILE cannot run (additive scores, offsets), and is not re-measured.
+ * forced on 25 shapes; the numbers are in flash.cu and bench/README.md): THREAD for sets of at
+ * most 32 annotations when k and dv are at most 4 (8 otherwise), TILE from 16 queries a set,
+ * BLOCK<8> from 8 (below 16 and where TILE cannot run: additive scores, offsets), splitting
+ * below 4 tiles a multiprocessor.
  *
  * Forced algorithms: SIMPLE runs the thread-per-row baseline of every step; ROWS the row
  * kernels; FUSED (ATTN_CUDA_ALGO_FLASH) as AUTO; GEMM runs cuBLAS wherever the batch allows it

@@ -24,9 +24,8 @@
  *   THREAD  a thread per query row, q', the chunk's scores and the three accumulators in
  *           registers (k and dv at most 16): the walkthrough's shapes, millions of tiny queries.
  *   BLOCK   a block of 128 threads per tile of 1 or 8 queries of one set. Each stage of 128
- *           annotation rows goes through shared memory in slices of 32 columns, double-buffered
- *           (cp.async when the rows are 16-byte aligned: the next slice, or the next stage's
- *           first, loads while one is used); thread j scores row j against every query of
+ *           annotation rows goes through shared memory in slices of 32 columns (float4 loads
+ *           when the rows are 16-byte aligned); thread j scores row j against every query of
  *           the tile, a warp per chunk turns the scores into weights, one thread per query
  *           folds the chunks, and thread col accumulates context column col for every query,
  *           reading each value once per tile. The span accumulators live in shared memory,
@@ -58,23 +57,30 @@
 #define FLASH_SPAN    ATTN_CU_FLASH_SPAN
 #define FLASH_STAGE   128 /* BLOCK: annotation rows per stage (4 chunks, one per thread) */
 #define FLASH_CHUNKS  (FLASH_STAGE / FLASH_CHUNK)
-#define FLASH_SLICE   32                /* BLOCK: columns of a' per shared-memory slice */
-#define FLASH_PITCH   (FLASH_SLICE + 4) /* BLOCK: floats a row of a slice takes in shared memory */
-#define FLASH_SMALL   16                /* THREAD: largest k and dv */
+#define FLASH_SLICE   32 /* BLOCK: columns of a' per shared-memory slice */
+#define FLASH_SMALL   16 /* THREAD: largest k and dv */
 /* The plan's thresholds, measured on an H200 (bench/gpu-sweep.sh; bench/README.md has the
- * table): THREAD beats TILE only while a thread's walk over the annotations is short (n = 4:
- * 7x faster; n = 16: 10% slower; n = 64: 4.7x slower); TILE, split when needed, beats BLOCK<8>
- * and BLOCK<1> from 16 queries a set up (16 x 32768 x 128: 0.077 ms against 0.094 and 0.168;
- * 32 x 16 x 4096 x 128: 0.20 against 0.31 and 0.55). */
-#define FLASH_THREAD_MAX_N 8  /* THREAD first: sets of at most this many annotations */
-#define FLASH_TILE_MIN_Q   16 /* TILE: queries a set from which it runs */
+ * tables; times are medians in ms):
+ *   - THREAD beats TILE while a thread's walk over the annotations is short: with k, dv <= 4
+ *     (THREAD<4>) at n = 4 (0.038 against 0.54) and n = 32 (0.087 against 0.42); with the
+ *     16-wide THREAD at n = 16 it is 10% slower (0.174 against 0.158), at n = 64 4.7x;
+ *   - TILE, split when needed, beats BLOCK<8> and BLOCK<1> from 16 queries a set (16 x 32768 x
+ *     128: 0.077 against 0.094 and 0.167; 32 sets of 16 x 4096 x 128: 0.20 against 0.31 and
+ *     0.55);
+ *   - BLOCK<8> beats BLOCK<1> from 8 queries a set (128 sets of 8 x 1024 x 128: 0.173 split
+ *     against 0.297); at 4 the two are within 10% (0.278 and 0.307) and BLOCK<1> stays (these
+ *     two with a double-buffered BLOCK since reverted, 4% to 20% slower than this one). */
+#define FLASH_THREAD4_MAX_N 32 /* THREAD<4> first: sets of at most this many annotations */
+#define FLASH_THREAD_MAX_N  8  /* the 16-wide THREAD first: likewise */
+#define FLASH_TILE_MIN_Q    16 /* TILE: queries a set from which it runs */
+#define FLASH_BLOCK8_MIN_Q  8  /* BLOCK<8>: likewise */
 /* Blocks per multiprocessor the register allocation must allow: THREAD (and combine) 4, so at
- * most 128 registers a thread; BLOCK 2 (BLOCK<1> takes about 150 registers, so 3 fit; BLOCK<8>
- * about 210). A cap of 128 for BLOCK<1>, 4 blocks, spills. */
+ * most 128 registers a thread; BLOCK 2 (BLOCK<1> takes about 155 registers, so 3 fit; BLOCK<8>
+ * about 210). */
 #define FLASH_THREAD_MIN_BLOCKS 4
 #define FLASH_BLOCK_MIN_BLOCKS  2
-/* BLOCK: the most dynamic shared memory for the span accumulators [tile x dv] (beside about 37
- * to 43 KiB of static shared memory; attn_cu_flash_init opts in). */
+/* BLOCK: dynamic shared memory for the span accumulators [tile x dv] (the static part is about
+ * 19 KiB; the sum stays under the 48 KiB every launch may use without opting in). */
 #define FLASH_ACC_BYTES (24 * 1024)
 /* Largest workspace for span partials, in floats (128 MiB: the 8192-query, 4-span split of the
  * benchmark's shared-annotation shape with dv = 512 needs 64.2 MiB). */
@@ -254,10 +260,7 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_THREAD_MIN_BLOCKS)
 /* ---------------------------------------------------------------------------------------- */
 
 template <int QT> struct flash_shared {
-  /* a' slices, double-buffered: the next slice (or the next stage's first) loads while this one
-   * is used. Rows are FLASH_PITCH floats, 16-byte aligned for cp.async; thread j reads row j
-   * four columns at a time, which the padding keeps free of bank conflicts. */
-  __align__(16) float a[2][FLASH_STAGE][FLASH_PITCH];
+  float a[FLASH_STAGE][FLASH_SLICE + 1]; /* a' slice; padded: thread j reads row j */
   float q[QT][FLASH_SLICE];
   float v[FLASH_SLICE];       /* additive: v slice */
   float p[QT][FLASH_STAGE];   /* scores, then chunk weights */
@@ -270,69 +273,43 @@ template <int QT> struct flash_shared {
   float ta[QT], tb[QT];       /* span-into-total fold factors */
 };
 
-/* Starts loading rows [j0, j0 + rows) x columns [k0, k0 + kw) of a' into buffer b of sh.a
- * (zeros elsewhere) and commits it as one pipeline group: by cp.async when the rows are 16-byte
- * aligned (there after __pipeline_wait_prior and a barrier), else by plain loads. */
+/* Loads rows [j0, j0 + rows) x columns [k0, k0 + kw) of a' into sh.a (zeros elsewhere). */
 template <int QT>
-static __device__ void flash_issue_slice(const flash_args &a, const attn_cu_set &s, int64_t j0,
-                                         int rows, int64_t k0, int kw, flash_shared<QT> &sh,
-                                         int b) {
+static __device__ void flash_load_slice(const flash_args &a, const attn_cu_set &s, int64_t j0,
+                                        int rows, int64_t k0, int kw, flash_shared<QT> &sh) {
   const attn_cu_score_in &si = a.si;
   const float *base = attn_cu_arow(si.a.data, si.a.ld, si.a.stride, si.l, s, j0) + k0;
   const int64_t ld = si.a.ld; /* a set's rows are ld apart in both layouts */
   if (a.vec) {                /* k % 4 == 0, so a 4-group is all in or all out */
     for (int idx = threadIdx.x; idx < FLASH_STAGE * (FLASH_SLICE / 4); idx += FLASH_THREADS) {
       const int jj = idx / (FLASH_SLICE / 4), t4 = (idx % (FLASH_SLICE / 4)) * 4;
-      float *dst = &sh.a[b][jj][t4];
-      if (jj < rows && t4 < kw)
-        __pipeline_memcpy_async(dst, base + jj * ld + t4, sizeof(float4));
-      else
-        *(float4 *)dst = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      if (jj < rows && t4 < kw) x = *(const float4 *)(base + jj * ld + t4);
+      sh.a[jj][t4] = x.x;
+      sh.a[jj][t4 + 1] = x.y;
+      sh.a[jj][t4 + 2] = x.z;
+      sh.a[jj][t4 + 3] = x.w;
     }
-  } else {
-    for (int idx = threadIdx.x; idx < FLASH_STAGE * FLASH_SLICE; idx += FLASH_THREADS) {
-      const int jj = idx / FLASH_SLICE, t = idx % FLASH_SLICE;
-      sh.a[b][jj][t] = jj < rows && t < kw ? base[jj * ld + t] : 0.0f;
-    }
+    return;
   }
-  __pipeline_commit();
+  for (int idx = threadIdx.x; idx < FLASH_STAGE * FLASH_SLICE; idx += FLASH_THREADS) {
+    const int jj = idx / FLASH_SLICE, t = idx % FLASH_SLICE;
+    sh.a[jj][t] = jj < rows && t < kw ? base[jj * ld + t] : 0.0f;
+  }
 }
 
-/* Scores of stage rows [j0, j0 + rows) against queries i0 .. i0 + qn - 1 into sh.p. The a'
- * slices run through the two buffers of sh.a, the next one loading while this one is used;
- * after the last slice the first slice of the next stage (next_rows rows from next_j0; none
- * when 0) starts loading, so that it overlaps the weights and context of this one. `buf` is
- * the buffer the next slice goes to and `pending` whether that load has started; both carry
- * over from stage to stage of a tile, which starts them at 0 and false. */
+/* Scores of stage rows [j0, j0 + rows) against queries i0 .. i0 + qn - 1 into sh.p. */
 template <int QT>
 static __device__ void flash_stage_scores(const flash_args &a, const attn_cu_set &s, int64_t i0,
-                                          int qn, int64_t j0, int rows, int64_t next_j0,
-                                          int next_rows, flash_shared<QT> &sh, int &buf,
-                                          bool &pending) {
+                                          int qn, int64_t j0, int rows, flash_shared<QT> &sh) {
   const attn_cu_score_in &si = a.si;
-  const int kw0 = (int)(si.k < FLASH_SLICE ? si.k : FLASH_SLICE);
   float acc[QT];
 #pragma unroll
   for (int qi = 0; qi < QT; qi++)
     acc[qi] = 0.0f;
-  if (!pending) flash_issue_slice(a, s, j0, rows, 0, kw0, sh, buf);
-  pending = false;
   for (int64_t k0 = 0; k0 < si.k; k0 += FLASH_SLICE) {
     const int kw = (int)(si.k - k0 < FLASH_SLICE ? si.k - k0 : FLASH_SLICE);
-    const int cur = buf;
-    buf ^= 1;
-    if (k0 + FLASH_SLICE < si.k) {
-      const int64_t k1 = k0 + FLASH_SLICE;
-      flash_issue_slice(a, s, j0, rows, k1,
-                        (int)(si.k - k1 < FLASH_SLICE ? si.k - k1 : FLASH_SLICE), sh, buf);
-      __pipeline_wait_prior(1); /* slice k0 is in; k1 may still be loading */
-    } else if (next_rows > 0) {
-      flash_issue_slice(a, s, next_j0, next_rows, 0, kw0, sh, buf);
-      pending = true;
-      __pipeline_wait_prior(1);
-    } else {
-      __pipeline_wait_prior(0);
-    }
+    flash_load_slice(a, s, j0, rows, k0, kw, sh);
     const float *qbase = attn_cu_score_q(si, s, i0) + k0; /* queries of a set: ld apart */
     for (int idx = threadIdx.x; idx < QT * FLASH_SLICE; idx += FLASH_THREADS) {
       const int qi = idx / FLASH_SLICE, t = idx % FLASH_SLICE;
@@ -342,22 +319,15 @@ static __device__ void flash_stage_scores(const flash_args &a, const attn_cu_set
       sh.v[threadIdx.x] = (int)threadIdx.x < kw ? si.v[k0 + threadIdx.x] : 0.0f;
     __syncthreads();
     if ((int)threadIdx.x < rows) {
-      const float *arow = sh.a[cur][threadIdx.x];
-      for (int t4 = 0; t4 < kw; t4 += 4) {
-        const float4 x4 = *(const float4 *)(arow + t4);
-        const float xs[4] = {x4.x, x4.y, x4.z, x4.w};
+      const int jj = threadIdx.x;
+      for (int t = 0; t < kw; t++) {
+        const float x = sh.a[jj][t], v = si.additive ? sh.v[t] : 0.0f;
 #pragma unroll
-        for (int e = 0; e < 4; e++) {
-          const int t = t4 + e;
-          if (t >= kw) break; /* the chain has exactly kw terms */
-          const float v = si.additive ? sh.v[t] : 0.0f;
-#pragma unroll
-          for (int qi = 0; qi < QT; qi++)
-            acc[qi] = flash_term(si.additive, sh.q[qi][t], xs[e], v, acc[qi]);
-        }
+        for (int qi = 0; qi < QT; qi++)
+          acc[qi] = flash_term(si.additive, sh.q[qi][t], x, v, acc[qi]);
       }
     }
-    __syncthreads(); /* buffer cur and the q' slice are overwritten next */
+    __syncthreads(); /* the slice is overwritten next */
   }
   if ((int)threadIdx.x < rows) {
 #pragma unroll
@@ -411,10 +381,6 @@ static __device__ void flash_tile(const flash_args &a, const attn_cu_set &s, int
   bool split;
   if (!flash_span_range(a, nspans, &u_lo, &u_hi, &split)) return;
   const bool finish = !split;
-  /* The rows this block scores end at `limit`; the a' pipeline of flash_stage_scores. */
-  const int64_t limit = u_hi * FLASH_SPAN < s.valid ? u_hi * FLASH_SPAN : s.valid;
-  int buf = 0;
-  bool pending = false;
   if (tid < QT) {
     sh.tm[tid] = -INFINITY;
     sh.tl[tid] = 0.0f;
@@ -432,10 +398,7 @@ static __device__ void flash_tile(const flash_args &a, const attn_cu_set &s, int
       const int rows = (int)(uend - j0 < FLASH_STAGE ? uend - j0 : FLASH_STAGE);
       const int nch = (rows + FLASH_CHUNK - 1) / FLASH_CHUNK;
       __syncthreads(); /* sh.p and the fold factors of the previous stage are consumed */
-      const int64_t nj = j0 + FLASH_STAGE; /* stages never cross a span's end */
-      const int next_rows =
-          nj < limit ? (int)(limit - nj < FLASH_STAGE ? limit - nj : FLASH_STAGE) : 0;
-      flash_stage_scores(a, s, i0, qn, j0, rows, nj, next_rows, sh, buf, pending);
+      flash_stage_scores(a, s, i0, qn, j0, rows, sh);
       __syncthreads();
       /* Chunk weights, max and sum: warp w takes the (query, chunk) pairs w, w + 4, ...; lane j
        * holds row j. The max is exact in any order (its sign of zero never reaches an output:
@@ -1053,17 +1016,6 @@ attn_cuda_status_t attn_cu_flash_init(attn_cuda_t *cu) {
   if (cu->flash_tile)
     (void)cudaFuncSetAttribute(flash_tile_kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
                                cudaSharedmemCarveoutMaxShared);
-  /* BLOCK's static shared memory (two a' slices: about 37 KiB for one query, 43 for eight)
-   * and its span accumulators pass 48 KiB together: opt in. Where the device refuses, BLOCK
-   * takes only the dv whose accumulators fit beside the static part without. */
-  cu->flash_acc_bytes =
-      cudaFuncSetAttribute(flash_block_kernel<1>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                           FLASH_ACC_BYTES) == cudaSuccess &&
-              cudaFuncSetAttribute(flash_block_kernel<8>,
-                                   cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                   FLASH_ACC_BYTES) == cudaSuccess
-          ? FLASH_ACC_BYTES
-          : (int64_t)(48 * 1024 - sizeof(flash_shared<8>));
   (void)cudaGetLastError(); /* a refusal above is an answer, not an error to leave behind */
   return ATTN_CUDA_OK;
 }
@@ -1086,22 +1038,25 @@ bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
   const int64_t rows = attn_cu_query_rows(l);
   const int64_t per_set = l.qo ? (p->batch > 0 ? p->m / p->batch : 0) : p->m;
   const bool small = k <= FLASH_SMALL && p->dv <= FLASH_SMALL;
-  const bool block1 = p->dv <= cu->flash_acc_bytes / (int64_t)sizeof(float);
-  const bool block8 = p->dv <= cu->flash_acc_bytes / (int64_t)(8 * sizeof(float));
+  const bool block1 = p->dv <= FLASH_ACC_BYTES / (int64_t)sizeof(float);
+  const bool block8 = p->dv <= FLASH_ACC_BYTES / (int64_t)(8 * sizeof(float));
   const bool tile = cu->flash_tile && !l.qo && p->kind != ATTN_CUDA_SCORE_ADDITIVE;
   if (!small && !block1 && !tile) return false;
 
   /* Default plan (thresholds above): THREAD for many small queries against a handful of
    * annotations; TILE where a set has 16 queries or more to share each annotation read (and for
    * any dv too wide for BLOCK); THREAD for the other small queries TILE cannot run; BLOCK tiles
-   * of 8 queries where a set has 32 or more, else of 1; spans split across blocks when the
+   * of 8 queries where a set has 8 or more, else of 1; spans split across blocks when the
    * tiles alone would leave most of the GPU idle. */
   const bool many = rows >= 16 * sms;
-  plan->variant = small && many && p->n <= FLASH_THREAD_MAX_N        ? ATTN_CU_FLASH_THREAD
+  const int64_t thread_n = k <= 4 && p->dv <= 4 ? FLASH_THREAD4_MAX_N : FLASH_THREAD_MAX_N;
+  plan->variant = small && many && p->n <= thread_n                  ? ATTN_CU_FLASH_THREAD
                   : tile && (per_set >= FLASH_TILE_MIN_Q || !block1) ? ATTN_CU_FLASH_TILE
                   : small && (many || !block1)                       ? ATTN_CU_FLASH_THREAD
                                                                      : ATTN_CU_FLASH_BLOCK;
-  plan->tile = plan->variant == ATTN_CU_FLASH_TILE ? TILE_Q : per_set >= 32 && block8 ? 8 : 1;
+  plan->tile = plan->variant == ATTN_CU_FLASH_TILE       ? TILE_Q
+               : per_set >= FLASH_BLOCK8_MIN_Q && block8 ? 8
+                                                         : 1;
 
   bool split = false, forced_split = false;
   const flash_forced f = flash_force();

@@ -47,9 +47,8 @@ struct attn_cu_flag {
 
 struct attn_cuda {
   int device;
-  int sm_count;            /* multiprocessors of the device: the flash plan's occupancy estimate */
-  bool flash_tile;         /* the device runs the flash TILE variant (its shared memory fits) */
-  int64_t flash_acc_bytes; /* the most shared memory BLOCK's span accumulators may take */
+  int sm_count;    /* multiprocessors of the device: the flash plan's occupancy estimate */
+  bool flash_tile; /* the device runs the flash TILE variant (its shared memory fits) */
   cublasHandle_t blas;
   void *blas_workspace; /* handed to cuBLAS after every cublasSetStream */
   size_t blas_workspace_size;
