@@ -918,6 +918,12 @@ static int parse_dims(const char *list, args_t *a) {
       return 0;
     for (int i = 0; i < 4; i++)
       if (v[i] < 1 || v[i] > ((long long)1 << 31)) return 0;
+    /* The queries' and the annotations' bytes must fit 2^40 (and so int64 and size_t). */
+    long long qf, af;
+    if (__builtin_mul_overflow(v[0], v[1], &qf) || __builtin_mul_overflow(qf, v[3], &qf) ||
+        __builtin_mul_overflow(v[0], v[2], &af) || __builtin_mul_overflow(af, v[3], &af) ||
+        qf > ((long long)1 << 38) || af > ((long long)1 << 38))
+      return 0;
     shape_def_t *s = &a->dims[a->ndims];
     snprintf(a->dim_names[a->ndims], sizeof a->dim_names[0], "%lldx%lldx%lldx%lld", v[0], v[1],
              v[2], v[3]);
@@ -928,7 +934,7 @@ static int parse_dims(const char *list, args_t *a) {
     s->d = v[3];
     a->ndims++;
     p += used;
-    if (*p == ',') p++;
+    if (*p == ',' && !*++p) return 0; /* a trailing comma */
   }
   return a->ndims > 0;
 }
@@ -1013,7 +1019,7 @@ static int parse_args(int argc, char **argv, args_t *a) {
       if (!parse_dims(v, a)) {
         fprintf(stderr,
                 "gpu_bench: --dims: '%s' is not a list of at most %d shapes BxMxNxD of "
-                "positive integers\n",
+                "positive integers (at most 2^38 floats of queries or annotations each)\n",
                 v, MAX_DIMS);
         return 0;
       }
@@ -1067,9 +1073,11 @@ int main(int argc, char **argv) {
     return 2;
   }
 
-  /* ATTN_ALGO would turn every "auto" context into a forced one. */
-  int algo_env = getenv("ATTN_ALGO") != NULL;
+  /* ATTN_ALGO would turn every "auto" context into a forced one, and ATTN_CU_FLASH every flash
+   * call into a forced plan (--plans sets it for its own rows only). */
+  int algo_env = getenv("ATTN_ALGO") != NULL, flash_env = getenv("ATTN_CU_FLASH") != NULL;
   if (algo_env) unsetenv("ATTN_ALGO");
+  if (flash_env) unsetenv("ATTN_CU_FLASH");
 
   /* Is there a usable device? attn decides, and says why not. */
   attn_options_t opts = attn_default_options();
@@ -1166,6 +1174,7 @@ int main(int argc, char **argv) {
   printf("- %s\n", info.header);
   printf("- attn: %s\n", attn_context_backend_reason(owner));
   if (algo_env) printf("- ATTN_ALGO was set in the environment and is ignored here\n");
+  if (flash_env) printf("- ATTN_CU_FLASH was set in the environment and is ignored here\n");
   if (a.small) printf("- **--small**: reduced shapes, not issue 6's\n");
   if (info.gpu) {
     printf("- method: CUDA events on one stream; before every timed call a cudaMemsetAsync "

@@ -71,7 +71,7 @@
  *     against 0.297); at 4 the two are within 10% (0.278 and 0.307) and BLOCK<1> stays (these
  *     two with a double-buffered BLOCK since reverted, 4% to 20% slower than this one). */
 #define FLASH_THREAD4_MAX_N 32 /* THREAD<4> first: sets of at most this many annotations */
-#define FLASH_THREAD_MAX_N  8  /* the 16-wide THREAD first: likewise */
+#define FLASH_THREAD_MAX_N  8  /* the 16-wide THREAD first: likewise (n <= 8 not measured) */
 #define FLASH_TILE_MIN_Q    16 /* TILE: queries a set from which it runs */
 #define FLASH_BLOCK8_MIN_Q  8  /* BLOCK<8>: likewise */
 /* Blocks per multiprocessor the register allocation must allow: THREAD (and combine) 4, so at

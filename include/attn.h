@@ -360,7 +360,9 @@ ATTN_API attn_status_t attn_forward(attn_context_t *ctx, const attn_shape_t *sha
                                     const attn_outputs_t *out);
 
 /* Grows the context's workspace so that attn_forward (and the step calls) on this shape and
- * score function need no allocation afterwards: call it before capturing a CUDA Graph. The
+ * score function need no allocation afterwards: call it before capturing a CUDA Graph. On the
+ * CPU it also starts the context's OpenMP team, so that calls from the thread that reserved
+ * allocate nothing either (the OpenMP runtime keeps its threads per calling thread). The
  * shape's offsets and lengths and the score's parameter matrices are never read, so they may
  * live in host or device memory (presence, alignment and leading dimensions are still checked).
  * A no-op on backends that need no workspace. */

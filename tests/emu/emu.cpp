@@ -461,7 +461,7 @@ extern "C" cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *p, int) {
   memset(p, 0, sizeof *p);
   strcpy(p->name, "EMU");
   p->major = 9;
-  p->multiProcessorCount = 4;
+  (void)cudaDeviceGetAttribute(&p->multiProcessorCount, cudaDevAttrMultiProcessorCount, 0);
   p->totalGlobalMem = (size_t)1 << 30;
   return cudaSuccess;
 }

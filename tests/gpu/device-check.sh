@@ -20,8 +20,9 @@
 # The timed steps (4 to 6) run alone on the GPU. When the build fails with warnings as errors
 # (a newer host compiler than the development machines' may warn more), that is a failed step,
 # and the rest runs on a build without -Werror so that the run still measures something.
-# It exits 0 when every step passed, 1 when one failed, 2 when none failed but some were not run
-# for lack of time (DEADLINE). Meant to take under 10 minutes on an H100.
+# It exits 0 when every step passed, 1 when one failed, 2 when none failed but DEADLINE left
+# some unrun or stopped part-way (SKIP and CUT in the report). Meant to take under 10 minutes on
+# an H100.
 #
 # Usage: tests/gpu/device-check.sh [DEB_DIR]
 #   DEB_DIR  the .deb files (default: <repo>/.debs). Fetch them beforehand on a Debian 12
@@ -73,21 +74,45 @@ left() {
   echo "$l"
 }
 
-# Runs a command cut at the deadline (and at $1 seconds): timeout's exit status 124 when cut.
+# Exit status of a step or command stopped by DEADLINE (not a failure of what it runs).
+CUT=3
+
+# Runs a command cut at $1 seconds and at DEADLINE. Its exit status, except $CUT when DEADLINE
+# stopped it or left no time to start it; stopped by the $1-second cap, timeout's 124 (or 137).
 limited() {
   local cap=$1
   shift
-  local t
+  local t r
   t=$(left "$cap")
   if [ "$t" -le 0 ]; then
-    echo "not run: no time left before DEADLINE: $*"
-    return 124
+    echo "=== not run: no time left before DEADLINE: $*"
+    return "$CUT"
   fi
   timeout -k 10 "$t" "$@"
+  r=$?
+  if { [ "$r" -eq 124 ] || [ "$r" -eq 137 ]; } && [ "$t" -lt "$cap" ]; then
+    echo "=== stopped at DEADLINE after ${t}s: $*"
+    return "$CUT"
+  fi
+  return "$r"
+}
+
+# Folds a command's exit status r into a running status rc: a failure (1) outranks a DEADLINE
+# cut ($CUT), which outranks success. Prints the new rc.
+fold_rc() {
+  local rc=$1 r=$2
+  if [ "$r" -eq 0 ]; then
+    echo "$rc"
+  elif [ "$r" -eq "$CUT" ]; then
+    if [ "$rc" -eq 0 ]; then echo "$CUT"; else echo "$rc"; fi
+  else
+    echo 1
+  fi
 }
 
 # Runs a named step with its output in $out/<log>; records pass/fail in the report. A step that
-# would start with under 20 seconds left before DEADLINE is skipped (SKIP in the report).
+# would start with under 20 seconds left before DEADLINE is skipped (SKIP in the report), and one
+# that DEADLINE stopped part-way (exit $CUT) is CUT: neither counts as failed.
 step() {
   local name=$1 log=$2
   shift 2
@@ -101,6 +126,8 @@ step() {
   local took=$((SECONDS - start))
   if [ "$rc" -eq 0 ]; then
     say "- PASS $name (${took}s, log: $log)"
+  elif [ "$rc" -eq "$CUT" ]; then
+    say "- CUT $name (stopped at DEADLINE=${deadline}s after ${took}s; what ran is in $log)"
   else
     say "- FAIL $name (exit $rc, ${took}s, log: $log)"
   fi
@@ -202,7 +229,7 @@ sanitize() {
     r=$?
     echo "=== exit $r"
     # 77: the suite found no usable device, which this script treats as a failure.
-    [ "$r" -eq 0 ] || rc=1
+    rc=$(fold_rc "$rc" "$r")
   }
   if [ -n "$compute" ]; then CK_RUN_CASE=edges one "$compute"; fi
   one "$build/bench/gpu_bench" --reps 10 --algo auto \
@@ -211,7 +238,7 @@ sanitize() {
   if [ -n "$compute" ]; then
     for c in flash grid invariance; do CK_RUN_CASE=$c one "$compute"; done
   fi
-  for bin in "${runs[@]}"; do one "$bin"; done
+  for bin in ${runs[@]+"${runs[@]}"}; do one "$bin"; done
   return "$rc"
 }
 
@@ -243,7 +270,7 @@ benchmark() {
     limited 300 "$bin" --json "$out/$name.json"
     r=$?
     echo "=== exit $r"
-    [ "$r" -eq 0 ] || rc=1
+    rc=$(fold_rc "$rc" "$r")
     ran=1
   done
   if [ "$ran" -eq 0 ]; then
@@ -260,7 +287,7 @@ benchmark() {
     limited 300 python3 "$repo/bench/torch_attn.py" --json "$out/torch.json"
     r=$?
     echo "=== exit $r"
-    [ "$r" -eq 0 ] || rc=1
+    rc=$(fold_rc "$rc" "$r")
     if [ -s "$out/torch.json" ]; then
       echo "=== attn against PyTorch (bench/gpu-vs-torch.sh's table)"
       python3 "$repo/bench/torch_attn.py" --merge "$out/gpu_bench.json" "$out/torch.json" ||
@@ -298,12 +325,14 @@ export LD_LIBRARY_PATH=$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIB
 # set with the warp state, scheduler and instruction statistics,
 # clocks as the card has them (METHOD.md: leave the card's settings alone).
 profile() {
-  local shape rc=0
+  local shape rc=0 r
   for shape in walkthrough decode shared long; do
     echo "=== ncu: gpu_bench --shape $shape --algo auto"
     limited 60 ncu --clock-control none --set basic --section WarpStateStats \
       --section SchedulerStats --section InstructionStats -k regex:flash --launch-count 2 \
-      "$build/bench/gpu_bench" --reps 10 --algo auto --shape "$shape" || rc=1
+      "$build/bench/gpu_bench" --reps 10 --algo auto --shape "$shape"
+    r=$?
+    rc=$(fold_rc "$rc" "$r")
   done
   return "$rc"
 }
@@ -341,7 +370,7 @@ if step "unpack .debs from $deb_dir" unpack.log unpack_debs && step "configure" 
     if command -v ncu >/dev/null 2>&1; then
       step "Nsight Compute on AUTO's flash kernels" ncu.log profile
     else
-      say "- SKIP Nsight Compute: ncu not on PATH"
+      say "- NOTE Nsight Compute not run: ncu is not on PATH"
     fi
     side_by_side
   fi
@@ -365,12 +394,12 @@ for log in "$out"/sanitizer-*.log; do
   say "- $(basename "$log"): $(grep -c 'ERROR SUMMARY: 0 errors' "$log") clean runs, $(grep -cE 'ERROR SUMMARY: [1-9]' "$log") with errors"
 done
 failures=$(grep -c '^- FAIL' "$report")
-skipped=$(grep -c '^- SKIP' "$report")
+skipped=$(grep -cE '^- (SKIP|CUT)' "$report")
 say ""
 if [ "$failures" -gt 0 ]; then
-  say "RESULT: FAIL ($failures step(s) failed, $skipped skipped)"
+  say "RESULT: FAIL ($failures step(s) failed, $skipped skipped or cut at DEADLINE)"
 elif [ "$skipped" -gt 0 ]; then
-  say "RESULT: INCOMPLETE ($skipped step(s) skipped, none failed)"
+  say "RESULT: INCOMPLETE ($skipped step(s) skipped or cut at DEADLINE, none failed)"
 else
   say "RESULT: PASS"
 fi
