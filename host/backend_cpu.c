@@ -852,9 +852,9 @@ static void cpu_fini(attn_context_t *ctx) {
 }
 
 /* Sizes the workspace and the plan for any path on sets of up to n annotations, and starts the
- * OpenMP team. A GEMM item's
- * size grows with the valid length while its block height stays, and drops where the height
- * steps down: its largest value is at n or at the longest length of some block height. */
+ * OpenMP team. A GEMM item's size grows with the valid length while its block height stays, and
+ * drops where the height steps down: its largest value is at n or at the longest length of some
+ * block height. */
 static attn_status_t cpu_reserve(attn_context_t *ctx, const attn_problem_t *p) {
   cpu_state_t *st = ctx->backend_state;
   attn_status_t status = grow_plan(ctx, st, p->batch);
