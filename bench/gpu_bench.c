@@ -570,6 +570,40 @@ static int run_algo(bench_timer_t *t, attn_context_t *owner, attn_context_t *ctx
   return device_broken(t);
 }
 
+/* Appends r's row for `algo` and runs it on ctx (NULL: ctx_error says why there is none), with
+ * the flash plan `plan` forced strictly when not NULL (a plan that cannot run the shape gives an
+ * n/a row, not a failure). Adds the row's failures to *failures; returns run_algo's stop. */
+static int run_row(bench_timer_t *t, attn_context_t *owner, attn_context_t *ctx,
+                   const char *ctx_error, const algo_def_t *algo, const char *plan,
+                   const shape_def_t *s, shape_data_t *sd, int reps, double simple_cap_ms,
+                   shape_result_t *r, int *failures) {
+  row_t *row = &r->rows[r->nrows++];
+  memset(row, 0, sizeof *row);
+  row->algo = algo;
+  row->median_ms = row->min_ms = row->first_ms = NAN;
+  if (!ctx) {
+    row->status = ROW_ERROR;
+    snprintf(row->message, MSG_LEN, "%s", ctx_error);
+    (*failures)++;
+    return 0;
+  }
+  fprintf(stderr, "gpu_bench: %s: attn %s...\n", s->name, algo->name);
+  if (plan) {
+    char forced[32];
+    snprintf(forced, sizeof forced, "%s!", plan);
+    setenv("ATTN_CU_FLASH", forced, 1);
+  }
+  const int stop = run_algo(t, owner, ctx, s, sd, reps, simple_cap_ms, row);
+  if (plan) {
+    unsetenv("ATTN_CU_FLASH");
+    if (row->status == ROW_ERROR && strstr(row->message, "cannot run this call"))
+      row->status = ROW_NA;
+  }
+  if (row->status == ROW_ERROR) (*failures)++;
+  if (row->checked && row->check_bad > 0) (*failures)++;
+  return stop;
+}
+
 /* Allocates and fills a shape's inputs, uploads them, computes the sampled reference. Returns 0,
  * or nonzero with msg set. */
 static int prepare_shape(attn_context_t *owner, attn_context_t *refctx, const shape_def_t *s,
@@ -1240,46 +1274,15 @@ int main(int argc, char **argv) {
     } else {
       snprintf(r->cublas_message, MSG_LEN, "not measured (--cpu)");
     }
-    for (int j = 0; j < MAX_ALGOS && !stop; j++) {
-      if (!in_list(a.algos, algos[j].name)) continue;
-      row_t *row = &r->rows[r->nrows++];
-      memset(row, 0, sizeof *row);
-      row->algo = &algos[j];
-      row->median_ms = row->min_ms = row->first_ms = NAN;
-      if (!ctxs[j]) {
-        row->status = ROW_ERROR;
-        snprintf(row->message, MSG_LEN, "%s", ctx_errors[j]);
-        failures++;
-        continue;
-      }
-      fprintf(stderr, "gpu_bench: %s: attn %s...\n", s->name, algos[j].name);
-      stop = run_algo(&timer, owner, ctxs[j], s, &sd, a.reps, a.simple_cap_ms, row);
-      if (row->status == ROW_ERROR) failures++;
-      if (row->checked && row->check_bad > 0) failures++;
-    }
+    for (int j = 0; j < MAX_ALGOS && !stop; j++)
+      if (in_list(a.algos, algos[j].name))
+        stop = run_row(&timer, owner, ctxs[j], ctx_errors[j], &algos[j], NULL, s, &sd, a.reps,
+                       a.simple_cap_ms, r, &failures);
     for (int j = 0; j < MAX_PLANS && a.plans && !stop; j++) {
       const char *plan = plan_algos[j].name + strlen(PLAN_PREFIX);
-      if (!in_list(a.plans, plan)) continue;
-      row_t *row = &r->rows[r->nrows++];
-      memset(row, 0, sizeof *row);
-      row->algo = &plan_algos[j];
-      row->median_ms = row->min_ms = row->first_ms = NAN;
-      if (!plan_ctx) {
-        row->status = ROW_ERROR;
-        snprintf(row->message, MSG_LEN, "%s", plan_error);
-        failures++;
-        continue;
-      }
-      fprintf(stderr, "gpu_bench: %s: attn %s...\n", s->name, plan_algos[j].name);
-      char forced[32];
-      snprintf(forced, sizeof forced, "%s!", plan);
-      setenv("ATTN_CU_FLASH", forced, 1);
-      stop = run_algo(&timer, owner, plan_ctx, s, &sd, a.reps, a.simple_cap_ms, row);
-      unsetenv("ATTN_CU_FLASH");
-      if (row->status == ROW_ERROR && strstr(row->message, "cannot run this call"))
-        row->status = ROW_NA;
-      if (row->status == ROW_ERROR) failures++;
-      if (row->checked && row->check_bad > 0) failures++;
+      if (in_list(a.plans, plan))
+        stop = run_row(&timer, owner, plan_ctx, plan_error, &plan_algos[j], plan, s, &sd, a.reps,
+                       a.simple_cap_ms, r, &failures);
     }
     print_shape_rows(&info, r);
     if (stop) {

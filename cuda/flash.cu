@@ -167,16 +167,6 @@ static __device__ __forceinline__ bool flash_span_range(const flash_args &a, int
 /* THREAD: a thread per query row                                                            */
 /* ---------------------------------------------------------------------------------------- */
 
-/* (M, S, x) folded with one (m, l, x): a fold with K = 1. */
-static __device__ __forceinline__ void flash_fold_one(float &M, float &S, float &X, float m,
-                                                      float l, float x) {
-  float mn, al, be;
-  flash_coeffs(M, m, &mn, &al, &be);
-  S = flash_mix(S, al, l, be);
-  X = flash_mix(X, al, x, be);
-  M = mn;
-}
-
 /* (M, S, X) folded with (m, l, x), all in registers. */
 template <int K>
 static __device__ __forceinline__ void flash_fold_regs(float &M, float &S, float (&X)[K], float m,
@@ -188,6 +178,15 @@ static __device__ __forceinline__ void flash_fold_regs(float &M, float &S, float
 #pragma unroll
   for (int t = 0; t < K; t++)
     X[t] = flash_mix(X[t], al, x[t], be);
+}
+
+/* The same with one column (the combine kernel's). */
+static __device__ __forceinline__ void flash_fold_one(float &M, float &S, float &X, float m,
+                                                      float l, float x) {
+  float xs[1] = {X};
+  const float xp[1] = {x};
+  flash_fold_regs<1>(M, S, xs, m, l, xp);
+  X = xs[0];
 }
 
 template <int K>

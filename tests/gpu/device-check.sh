@@ -110,6 +110,17 @@ fold_rc() {
   fi
 }
 
+# Runs a command through limited (cap $1), logs its exit status, and folds it into the calling
+# function's rc (bash's dynamic scope: every caller declares `local rc=0`).
+tracked() {
+  local cap=$1 r
+  shift
+  limited "$cap" "$@"
+  r=$?
+  echo "=== exit $r"
+  rc=$(fold_rc "$rc" "$r")
+}
+
 # Runs a named step with its output in $out/<log>; records pass/fail in the report. A step that
 # would start with under 20 seconds left before DEADLINE is skipped (SKIP in the report), and one
 # that DEADLINE stopped part-way (exit $CUT) is CUT: neither counts as failed.
@@ -214,7 +225,7 @@ gpu_tests() {
 # other GPU suites. API errors are not reported: test_gpu_errors provokes them on purpose, and
 # attn checks every CUDA call itself.
 sanitize() {
-  local tool=$1 rc=0 r bin c
+  local tool=$1 rc=0 bin c
   local runs=() compute=""
   for bin in $(gpu_tests); do
     case $(basename "$bin") in
@@ -224,12 +235,9 @@ sanitize() {
   done
   one() {
     echo "=== compute-sanitizer --tool $tool $*${CK_RUN_CASE:+ (CK_RUN_CASE=$CK_RUN_CASE)}"
-    CK_TIMEOUT_MULTIPLIER=10 limited "$sanitizer_timeout" compute-sanitizer --tool "$tool" \
+    # 77 (the suite found no usable device) counts as a failure here.
+    CK_TIMEOUT_MULTIPLIER=10 tracked "$sanitizer_timeout" compute-sanitizer --tool "$tool" \
       --error-exitcode 99 --report-api-errors no --print-limit 20 "$@"
-    r=$?
-    echo "=== exit $r"
-    # 77: the suite found no usable device, which this script treats as a failure.
-    rc=$(fold_rc "$rc" "$r")
   }
   if [ -n "$compute" ]; then CK_RUN_CASE=edges one "$compute"; fi
   one "$build/bench/gpu_bench" --reps 10 --algo auto \
@@ -262,15 +270,12 @@ gpu_suites() {
 # A wrong result, an error or a skip (77: no usable device) fails the step; a missing PyTorch
 # does not.
 benchmark() {
-  local bin name ran=0 rc=0 r
+  local bin name ran=0 rc=0
   for bin in "$build"/bench/*gpu*; do
     if [ ! -f "$bin" ] || [ ! -x "$bin" ]; then continue; fi
     name=$(basename "$bin")
     echo "=== $bin --json $out/$name.json"
-    limited 300 "$bin" --json "$out/$name.json"
-    r=$?
-    echo "=== exit $r"
-    rc=$(fold_rc "$rc" "$r")
+    tracked 300 "$bin" --json "$out/$name.json"
     ran=1
   done
   if [ "$ran" -eq 0 ]; then
@@ -284,10 +289,7 @@ benchmark() {
   if python3 -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' \
     >/dev/null 2>&1; then
     echo "=== bench/torch_attn.py --json $out/torch.json"
-    limited 300 python3 "$repo/bench/torch_attn.py" --json "$out/torch.json"
-    r=$?
-    echo "=== exit $r"
-    rc=$(fold_rc "$rc" "$r")
+    tracked 300 python3 "$repo/bench/torch_attn.py" --json "$out/torch.json"
     if [ -s "$out/torch.json" ]; then
       echo "=== attn against PyTorch (bench/gpu-vs-torch.sh's table)"
       python3 "$repo/bench/torch_attn.py" --merge "$out/gpu_bench.json" "$out/torch.json" ||
@@ -322,17 +324,15 @@ export LD_LIBRARY_PATH=$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIB
 
 # Nsight Compute on the flash kernels of AUTO, one benchmark shape at a time: the first two
 # flash launches (the kernel, and the combine kernel where spans are split), the basic section
-# set with the warp state, scheduler and instruction statistics,
-# clocks as the card has them (METHOD.md: leave the card's settings alone).
+# set with the warp state, scheduler and instruction statistics, clocks as the card has them
+# (METHOD.md: leave the card's settings alone).
 profile() {
-  local shape rc=0 r
+  local shape rc=0
   for shape in walkthrough decode shared long; do
     echo "=== ncu: gpu_bench --shape $shape --algo auto"
-    limited 60 ncu --clock-control none --set basic --section WarpStateStats \
+    tracked 60 ncu --clock-control none --set basic --section WarpStateStats \
       --section SchedulerStats --section InstructionStats -k regex:flash --launch-count 2 \
       "$build/bench/gpu_bench" --reps 10 --algo auto --shape "$shape"
-    r=$?
-    rc=$(fold_rc "$rc" "$r")
   done
   return "$rc"
 }
