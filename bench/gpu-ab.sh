@@ -4,12 +4,13 @@
 # both see the same card in the same state. METHOD: time the same version twice; a difference
 # smaller than that spread is noise.
 #
-# Usage: bench/gpu-ab.sh BASE_REV [gpu_bench options...]
+# Usage: bench/gpu-ab.sh BASE_REV|BASE_DIR [gpu_bench options...]
 #   bench/gpu-ab.sh HEAD~1 --shape decode,long --algo auto
 #   bench/gpu-ab.sh main --dims 4096x1x1024x128,1x16x32768x128 --algo auto
 # Builds gpu_bench (CUDA Release, no tests, samples or tools) for the working tree in <out>/new
-# and for BASE_REV, checked out by `git worktree add` into <out>/base-src, in <out>/base. Each
-# side runs twice with the given options and --json; the table gives, per shape and
+# and for BASE_REV, checked out by `git worktree add` into <out>/base-src (or for the source
+# tree BASE_DIR, on a machine without the git history), in <out>/base. Each side runs twice
+# with the given options and --json; the table gives, per shape and
 # implementation, both medians of each side and the ratio new/base of their means (below 1: the
 # working tree is faster), and the worst spread between a side's two runs, to read the ratios
 # against. Options BASE_REV's gpu_bench does not know fail its runs (--dims and --plans exist
@@ -29,22 +30,26 @@ python=${PYTHON:-python3}
 say() { printf 'gpu-ab: %s\n' "$*" >&2; }
 
 if [ $# -lt 1 ] || [ "$1" = --help ] || [ "$1" = -h ]; then
-  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
   [ $# -ge 1 ] && exit 0
   exit 2
 fi
 base_rev=$1
 shift
-if ! base_sha=$(git -C "$root" rev-parse --verify --quiet "$base_rev^{commit}"); then
-  say "'$base_rev' names no commit of $root"
+mkdir -p "$out" || exit 1
+if [ -d "$base_rev" ] && [ -f "$base_rev/CMakeLists.txt" ]; then
+  # A source tree (say `git archive REV | tar -x -C DIR`, for a machine without the history).
+  src=$(cd "$base_rev" && pwd)
+  base_sha=$src
+elif ! base_sha=$(git -C "$root" rev-parse --verify --quiet "$base_rev^{commit}"); then
+  say "'$base_rev' names no commit of $root and no source tree"
   exit 2
+else
+  src=$out/base-src
 fi
 
-mkdir -p "$out" || exit 1
-
 # The baseline's sources: a detached worktree at base_sha (re-created when it moved).
-src=$out/base-src
-if [ "$(git -C "$src" rev-parse HEAD 2>/dev/null)" != "$base_sha" ]; then
+if [ "$src" = "$out/base-src" ] && [ "$(git -C "$src" rev-parse HEAD 2>/dev/null)" != "$base_sha" ]; then
   git -C "$root" worktree remove --force "$src" >/dev/null 2>&1
   rm -rf "$src"
   git -C "$root" worktree prune
@@ -115,7 +120,8 @@ def medians(doc):
 
 med = {side: [medians(d) for d in docs] for side, docs in runs.items()}
 keys = [k for k in med["new"][0] if all(k in m for s in med.values() for m in s)]
-print(f'# gpu_bench: working tree against {base_sha[:12]} on {runs["new"][0]["device"]}')
+base = base_sha if "/" in base_sha else base_sha[:12]  # a source tree's path, or a commit
+print(f'# gpu_bench: working tree against {base} on {runs["new"][0]["device"]}')
 print()
 print("| shape (batch x m, n, d) | impl | base ms (run 1, 2) | new ms (run 1, 2) | new / base |")
 print("|---|---|---:|---:|---:|")

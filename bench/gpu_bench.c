@@ -63,7 +63,7 @@
 #define MAX_DIMS      32
 #define MAX_SHAPES    (ISSUE_SHAPES + MAX_DIMS)
 #define MAX_ALGOS     5
-#define MAX_PLANS     7
+#define MAX_PLANS     9
 #define MAX_ROWS      (MAX_ALGOS + MAX_PLANS)
 
 /* ------------------------------------------------------------------------------------------ */
@@ -106,7 +106,8 @@ static const algo_def_t plan_algos[MAX_PLANS] = {
     {PLAN_PREFIX "thread", ATTN_ALGO_FUSED},    {PLAN_PREFIX "block1", ATTN_ALGO_FUSED},
     {PLAN_PREFIX "block8", ATTN_ALGO_FUSED},    {PLAN_PREFIX "split1", ATTN_ALGO_FUSED},
     {PLAN_PREFIX "split8", ATTN_ALGO_FUSED},    {PLAN_PREFIX "tile", ATTN_ALGO_FUSED},
-    {PLAN_PREFIX "splittile", ATTN_ALGO_FUSED},
+    {PLAN_PREFIX "splittile", ATTN_ALGO_FUSED}, {PLAN_PREFIX "warp", ATTN_ALGO_FUSED},
+    {PLAN_PREFIX "splitwarp", ATTN_ALGO_FUSED},
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -915,8 +916,9 @@ static const char usage[] =
     "                     d), at most 32; with --dims and no --shape only these shapes run\n"
     "  --algo LIST        comma-separated subset of auto,fused,rows,gemm,simple (default: all)\n"
     "  --plans LIST       also time FUSED with each named flash plan forced (ATTN_CU_FLASH):\n"
-    "                     thread,block1,block8,split1,split8,tile,splittile; a plan that cannot\n"
-    "                     run a shape shows n/a (tuning the dispatcher's thresholds)\n"
+    "                     thread,block1,block8,split1,split8,tile,splittile,warp,splitwarp;\n"
+    "                     a plan that cannot run a shape shows n/a (tuning the dispatcher's\n"
+    "                     thresholds)\n"
     "  --device N         CUDA device index (default 0)\n"
     "  --simple-cap-ms MS SIMPLE is not timed where its checked call took longer (default 100)\n"
     "  --small            smaller shapes, for quick runs (not issue 6's figures)\n"
@@ -976,8 +978,8 @@ static int parse_dims(const char *list, args_t *a) {
 static int parse_args(int argc, char **argv, args_t *a) {
   static const char *const shape_names[] = {"walkthrough", "decode", "shared", "long"};
   static const char *const algo_names[] = {"auto", "fused", "rows", "gemm", "simple"};
-  static const char *const plan_names[] = {"thread", "block1", "block8",   "split1",
-                                           "split8", "tile",   "splittile"};
+  static const char *const plan_names[] = {"thread", "block1",    "block8", "split1",   "split8",
+                                           "tile",   "splittile", "warp",   "splitwarp"};
   memset(a, 0, sizeof *a);
   a->reps = 20;
   a->simple_cap_ms = SIMPLE_CAP_MS;
@@ -1043,7 +1045,7 @@ static int parse_args(int argc, char **argv, args_t *a) {
       if (!list_valid(v, plan_names, MAX_PLANS)) {
         fprintf(stderr,
                 "gpu_bench: --plans: '%s' names a plan other than thread, block1, block8, "
-                "split1, split8, tile, splittile\n",
+                "split1, split8, tile, splittile, warp, splitwarp\n",
                 v);
         return 0;
       }

@@ -59,6 +59,8 @@
 #define FLASH_CHUNKS  (FLASH_STAGE / FLASH_CHUNK)
 #define FLASH_SLICE   32 /* BLOCK: columns of a' per shared-memory slice */
 #define FLASH_SMALL   16 /* THREAD: largest k and dv */
+#define FLASH_WARPS   (FLASH_THREADS / 32)
+#define FLASH_WARP_DV 256 /* WARP: largest dv (8 columns a lane) */
 /* The plan's thresholds, measured on an H200 (bench/gpu-sweep.sh; bench/README.md has the
  * tables; times are medians in ms):
  *   - THREAD beats TILE while a thread's walk over the annotations is short: with k, dv <= 4
@@ -78,6 +80,7 @@
  * most 128 registers a thread; BLOCK 2 (BLOCK<1> takes about 155 registers, so 3 fit; BLOCK<8>
  * about 210). */
 #define FLASH_THREAD_MIN_BLOCKS 4
+#define FLASH_WARP_MIN_BLOCKS   4 /* at most 128 registers: 16 warps a multiprocessor */
 #define FLASH_BLOCK_MIN_BLOCKS  2
 /* BLOCK: dynamic shared memory for the span accumulators [tile x dv] (the static part is about
  * 19 KiB; the sum stays under the 48 KiB every launch may use without opting in). */
@@ -180,6 +183,23 @@ static __device__ __forceinline__ void flash_fold_regs(float &M, float &S, float
     X[t] = flash_mix(X[t], al, x[t], be);
 }
 
+/* flash_fold_regs from the empty state (-inf, 0, 0), with its factors worked out instead of
+ * computed: M' = m, and a = exp(-inf - m), b = exp(m - m) are 0 and 1 for finite m, 1 and 1 for
+ * m = -inf, and b is NaN for m = +inf or NaN. So S' = 0 a + l b = 0 + l b and X' = 0 + x b with
+ * b = 1 or NaN: the same bits as the fold (0 a only matters when it is NaN, where b is NaN too),
+ * for two adds and a multiply a column instead of two exps. The first chunk of every span and
+ * the first span of every total start this way. */
+template <int K>
+static __device__ __forceinline__ void flash_first(float &M, float &S, float (&X)[K], float m,
+                                                   float l, const float (&x)[K]) {
+  const float b = m == -INFINITY ? 1.0f : __fadd_rn(__fsub_rn(m, m), 1.0f);
+  M = m;
+  S = __fadd_rn(0.0f, __fmul_rn(l, b));
+#pragma unroll
+  for (int t = 0; t < K; t++)
+    X[t] = __fadd_rn(0.0f, __fmul_rn(x[t], b));
+}
+
 /* The same with one column (the combine kernel's). */
 static __device__ __forceinline__ void flash_fold_one(float &M, float &S, float &X, float m,
                                                       float l, float x) {
@@ -252,15 +272,207 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_THREAD_MIN_BLOCKS)
               if (t < a.dv) cx[t] = __fmaf_rn(pj, vr[t], cx[t]);
           }
         }
-        flash_fold_regs<K>(sm, sl, sx, mc, lc, cx); /* the chunk into the span */
+        /* The chunk into the span (flash_first where it starts it; not with K = 16, where
+         * the second copy of the fold costs spills). */
+        if (K <= 4 && c0 == u0)
+          flash_first<K>(sm, sl, sx, mc, lc, cx);
+        else
+          flash_fold_regs<K>(sm, sl, sx, mc, lc, cx);
       }
-      flash_fold_regs<K>(tm, tl, tx, sm, sl, sx); /* the span into the total */
+      if (K <= 4 && u0 == 0) /* the span into the total */
+        flash_first<K>(tm, tl, tx, sm, sl, sx);
+      else
+        flash_fold_regs<K>(tm, tl, tx, sm, sl, sx);
     }
     float *c = attn_cu_qrow(a.C.data, a.C.ld, a.C.stride, si.l, s, i);
 #pragma unroll
     for (int t = 0; t < K; t++)
       if (t < a.dv) c[t] = flash_out(tx[t], tm, tl);
     if (a.lse) a.lse[r] = flash_lse(tm, tl);
+  }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* WARP: a warp per query row (and span, when split)                                         */
+/* ---------------------------------------------------------------------------------------- */
+
+/* The score of annotation row ar against q': the chain over t in order. vec (dot-like scores, k
+ * % 4 == 0, both rows 16-byte aligned): float4 loads, WARP_AHEAD of a' in flight ahead of their
+ * fmas; q' is the same address in every lane (one transaction, from L1). */
+#define WARP_AHEAD 4
+static __device__ __forceinline__ float warp_score(const attn_cu_score_in &si, bool vec,
+                                                   const float *q, const float *ar) {
+  float acc = 0.0f;
+  if (vec) {
+    int64_t t = 0;
+#pragma unroll 1 /* WARP_AHEAD loads in flight, not nvcc's 4 x that (registers) */
+    for (; t + 4 * WARP_AHEAD <= si.k; t += 4 * WARP_AHEAD) {
+      float4 av[WARP_AHEAD];
+#pragma unroll
+      for (int e = 0; e < WARP_AHEAD; e++)
+        av[e] = *(const float4 *)(ar + t + 4 * e);
+#pragma unroll
+      for (int e = 0; e < WARP_AHEAD; e++) {
+        const float4 qv = *(const float4 *)(q + t + 4 * e);
+        acc = __fmaf_rn(qv.x, av[e].x, acc);
+        acc = __fmaf_rn(qv.y, av[e].y, acc);
+        acc = __fmaf_rn(qv.z, av[e].z, acc);
+        acc = __fmaf_rn(qv.w, av[e].w, acc);
+      }
+    }
+#pragma unroll 1
+    for (; t < si.k; t += 4) {
+      const float4 av = *(const float4 *)(ar + t), qv = *(const float4 *)(q + t);
+      acc = __fmaf_rn(qv.x, av.x, acc);
+      acc = __fmaf_rn(qv.y, av.y, acc);
+      acc = __fmaf_rn(qv.z, av.z, acc);
+      acc = __fmaf_rn(qv.w, av.w, acc);
+    }
+    return flash_score(false, si.scale, acc);
+  }
+#pragma unroll 1
+  for (int64_t t = 0; t < si.k; t++)
+    acc = flash_term(si.additive, q[t], ar[t], si.additive ? si.v[t] : 0.0f, acc);
+  return flash_score(si.additive, si.scale, acc);
+}
+
+/* Columns col .. col + 3 of a value row, zeros past dv; vec: 16-byte aligned and dv % 4 == 0. */
+static __device__ __forceinline__ float4 warp_v4(const float *row, int64_t col, int64_t dv,
+                                                 bool vec) {
+  float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  if (vec) {
+    if (col < dv) x = *(const float4 *)(row + col);
+    return x;
+  }
+  if (col < dv) x.x = row[col];
+  if (col + 1 < dv) x.y = row[col + 1];
+  if (col + 2 < dv) x.z = row[col + 2];
+  if (col + 3 < dv) x.w = row[col + 3];
+  return x;
+}
+
+/* A chunk's sum and context, lane p holding the weight of row p (0 past cnt): every lane runs
+ * the sum's chain over the rows in order (so every lane has it, with the same bits) and the fma
+ * chains of its columns 128 g + 4 lane + e. A full chunk loads 8 / G rows ahead of their fmas. */
+template <int G>
+static __device__ __forceinline__ void warp_chunk_context(const flash_args &a, const float *v,
+                                                          int cnt, float p, float &lc,
+                                                          float (&x)[4 * G]) {
+  constexpr int B = 8 / G; /* rows a batch */
+  const int lane = threadIdx.x % 32;
+  const int64_t ld = a.V.ld;
+  lc = 0.0f;
+#pragma unroll
+  for (int e = 0; e < 4 * G; e++)
+    x[e] = 0.0f;
+  const auto row = [&](float pj, const float4(&vj)[G]) {
+    lc = __fadd_rn(lc, pj);
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+      x[4 * g] = __fmaf_rn(pj, vj[g].x, x[4 * g]);
+      x[4 * g + 1] = __fmaf_rn(pj, vj[g].y, x[4 * g + 1]);
+      x[4 * g + 2] = __fmaf_rn(pj, vj[g].z, x[4 * g + 2]);
+      x[4 * g + 3] = __fmaf_rn(pj, vj[g].w, x[4 * g + 3]);
+    }
+  };
+  if (cnt == FLASH_CHUNK) {
+#pragma unroll 1 /* a batch's loads in flight, not the chunk's (registers) */
+    for (int j0 = 0; j0 < FLASH_CHUNK; j0 += B) {
+      float4 vj[B][G];
+#pragma unroll
+      for (int j = 0; j < B; j++)
+#pragma unroll
+        for (int g = 0; g < G; g++)
+          vj[j][g] = warp_v4(v + (j0 + j) * ld, 128 * g + 4 * lane, a.dv, a.vec_v);
+#pragma unroll
+      for (int j = 0; j < B; j++)
+        row(__shfl_sync(0xffffffffu, p, j0 + j), vj[j]);
+    }
+    return;
+  }
+#pragma unroll 1
+  for (int j = 0; j < cnt; j++) {
+    float4 vj[G];
+#pragma unroll
+    for (int g = 0; g < G; g++)
+      vj[g] = warp_v4(v + j * ld, 128 * g + 4 * lane, a.dv, a.vec_v);
+    row(__shfl_sync(0xffffffffu, p, j), vj);
+  }
+}
+
+/* A warp per query row: lane j scores row c0 + j of each chunk (its chain over t alone), the
+ * chunk's max is a butterfly (exact in any order, as in BLOCK), and the weights go to every lane
+ * by shuffle for the sum and the context (lane l owning columns 128 g + 4 l + e, dv <= 128 G).
+ * The chunk, span and total states live in registers, the same in every lane; nothing is shared
+ * between warps, so there is no block barrier. With plan.spans > 1, the warps of block (x, u)
+ * run span u of their rows, and the combine kernel folds the partials. */
+template <int G>
+static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_WARP_MIN_BLOCKS)
+    flash_warp_kernel(flash_args a, const int *bad) {
+  constexpr int NC = 4 * G;
+  if (attn_cu_call_is_bad(bad)) return;
+  const attn_cu_score_in &si = a.si;
+  const int lane = threadIdx.x % 32;
+  const int64_t rows = attn_cu_query_rows(si.l), dv = a.dv;
+  const bool vec = a.vec && a.vec_q && !si.additive;
+  for (int64_t r = (int64_t)blockIdx.x * FLASH_WARPS + threadIdx.x / 32; r < rows;
+       r += (int64_t)gridDim.x * FLASH_WARPS) {
+    attn_cu_set s;
+    int64_t i, u_lo, u_hi;
+    bool split;
+    if (!attn_cu_query_row(si.l, r, &s, &i)) continue;
+    if (!flash_span_range(a, flash_spans_of(s.valid), &u_lo, &u_hi, &split)) continue;
+    const float *q = attn_cu_score_q(si, s, i);
+    float tm = -INFINITY, tl = 0.0f, tx[NC];
+#pragma unroll
+    for (int e = 0; e < NC; e++)
+      tx[e] = 0.0f;
+    for (int64_t u = u_lo; u < u_hi; u++) {
+      const int64_t u0 = u * FLASH_SPAN;
+      const int64_t uend = u0 + FLASH_SPAN < s.valid ? u0 + FLASH_SPAN : s.valid;
+      float sm = -INFINITY, sl = 0.0f, sx[NC];
+      for (int64_t c0 = u0; c0 < uend; c0 += FLASH_CHUNK) {
+        const int cnt = (int)(uend - c0 < FLASH_CHUNK ? uend - c0 : FLASH_CHUNK);
+        float sc = -INFINITY;
+        if (lane < cnt)
+          sc = warp_score(si, vec, q,
+                          attn_cu_arow(si.a.data, si.a.ld, si.a.stride, si.l, s, c0 + lane));
+        float mc = sc;
+        for (int o = 16; o > 0; o >>= 1)
+          mc = attn_cu_nanmax(mc, __shfl_xor_sync(0xffffffffu, mc, o));
+        float lc, cx[NC];
+        warp_chunk_context<G>(a, attn_cu_arow(a.V.data, a.V.ld, a.V.stride, si.l, s, c0), cnt,
+                              lane < cnt ? flash_p(sc, mc) : 0.0f, lc, cx);
+        if (c0 == u0) /* the chunk into the span */
+          flash_first<NC>(sm, sl, sx, mc, lc, cx);
+        else
+          flash_fold_regs<NC>(sm, sl, sx, mc, lc, cx);
+      }
+      if (split) { /* the span's state to the partials (u_hi = u_lo + 1) */
+        float *part = a.partial + (r * a.spans + u) * (dv + 2);
+        if (lane == 0) {
+          part[0] = sm;
+          part[1] = sl;
+        }
+#pragma unroll
+        for (int e = 0; e < NC; e++) {
+          const int64_t col = 128 * (e / 4) + 4 * lane + e % 4;
+          if (col < dv) part[2 + col] = sx[e];
+        }
+      } else if (u == u_lo) { /* the span into the total */
+        flash_first<NC>(tm, tl, tx, sm, sl, sx);
+      } else {
+        flash_fold_regs<NC>(tm, tl, tx, sm, sl, sx);
+      }
+    }
+    if (split) continue;
+    float *c = attn_cu_qrow(a.C.data, a.C.ld, a.C.stride, si.l, s, i);
+#pragma unroll
+    for (int e = 0; e < NC; e++) {
+      const int64_t col = 128 * (e / 4) + 4 * lane + e % 4;
+      if (col < dv) c[col] = flash_out(tx[e], tm, tl);
+    }
+    if (a.lse && lane == 0) a.lse[r] = flash_lse(tm, tl);
   }
 }
 
@@ -989,10 +1201,11 @@ static flash_forced flash_force() {
     int tile;
     bool split;
   } plans[] = {
-      {"thread", ATTN_CU_FLASH_THREAD, 1, false},     {"block1", ATTN_CU_FLASH_BLOCK, 1, false},
-      {"block8", ATTN_CU_FLASH_BLOCK, 8, false},      {"split1", ATTN_CU_FLASH_BLOCK, 1, true},
-      {"split8", ATTN_CU_FLASH_BLOCK, 8, true},       {"tile", ATTN_CU_FLASH_TILE, TILE_Q, false},
-      {"splittile", ATTN_CU_FLASH_TILE, TILE_Q, true}};
+      {"thread", ATTN_CU_FLASH_THREAD, 1, false},      {"block1", ATTN_CU_FLASH_BLOCK, 1, false},
+      {"block8", ATTN_CU_FLASH_BLOCK, 8, false},       {"split1", ATTN_CU_FLASH_BLOCK, 1, true},
+      {"split8", ATTN_CU_FLASH_BLOCK, 8, true},        {"tile", ATTN_CU_FLASH_TILE, TILE_Q, false},
+      {"splittile", ATTN_CU_FLASH_TILE, TILE_Q, true}, {"warp", ATTN_CU_FLASH_WARP, 1, false},
+      {"splitwarp", ATTN_CU_FLASH_WARP, 1, true}};
   flash_forced f = {false, false, false, ATTN_CU_FLASH_BLOCK, 1};
   const char *e = getenv("ATTN_CU_FLASH");
   char name[16];
@@ -1065,7 +1278,8 @@ bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
   const bool block1 = p->dv <= FLASH_ACC_BYTES / (int64_t)sizeof(float);
   const bool block8 = p->dv <= FLASH_ACC_BYTES / (int64_t)(8 * sizeof(float));
   const bool tile = cu->flash_tile && !l.qo && p->kind != ATTN_CUDA_SCORE_ADDITIVE;
-  if (!small && !block1 && !tile) return false;
+  const bool warp = p->dv <= FLASH_WARP_DV;
+  if (!small && !block1 && !tile && !warp) return false;
 
   /* Default plan (thresholds above): THREAD for many small queries against a handful of
    * annotations; TILE where a set has 16 queries or more to share each annotation read (and for
@@ -1077,16 +1291,20 @@ bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
   plan->variant = small && many && p->n <= thread_n                  ? ATTN_CU_FLASH_THREAD
                   : tile && (per_set >= FLASH_TILE_MIN_Q || !block1) ? ATTN_CU_FLASH_TILE
                   : small && (many || !block1)                       ? ATTN_CU_FLASH_THREAD
+                  : per_set >= FLASH_BLOCK8_MIN_Q && block8          ? ATTN_CU_FLASH_BLOCK
+                  : warp                                             ? ATTN_CU_FLASH_WARP
                                                                      : ATTN_CU_FLASH_BLOCK;
-  plan->tile = plan->variant == ATTN_CU_FLASH_TILE       ? TILE_Q
-               : per_set >= FLASH_BLOCK8_MIN_Q && block8 ? 8
-                                                         : 1;
+  plan->tile = plan->variant == ATTN_CU_FLASH_TILE ? TILE_Q
+               : plan->variant == ATTN_CU_FLASH_BLOCK && per_set >= FLASH_BLOCK8_MIN_Q && block8
+                   ? 8
+                   : 1;
 
   bool split = false, forced_split = false;
   const flash_forced f = flash_force();
   if (f.known) {
     const bool runs = f.variant == ATTN_CU_FLASH_THREAD ? small
                       : f.variant == ATTN_CU_FLASH_TILE ? tile
+                      : f.variant == ATTN_CU_FLASH_WARP ? warp
                                                         : block1 && (f.tile == 1 || block8);
     if (runs) {
       plan->variant = f.variant;
@@ -1097,7 +1315,10 @@ bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
       }
     }
   }
-  if (!forced_split) split = tiles_of(l, plan->tile) < 4 * sms;
+  /* Split below 4 blocks (BLOCK, TILE) or 16 warps (WARP) a multiprocessor. */
+  if (!forced_split)
+    split =
+        tiles_of(l, plan->tile) < 4 * sms * (plan->variant == ATTN_CU_FLASH_WARP ? FLASH_WARPS : 1);
 
   const int64_t span_bound = (p->n + FLASH_SPAN - 1) / FLASH_SPAN;
   plan->spans = 1;
@@ -1132,14 +1353,22 @@ attn_cuda_status_t attn_cu_flash_forward(attn_cuda_t *cu, cudaStream_t stream,
     ATTN_CU_CHECK(cu, cudaGetLastError());
     return ATTN_CUDA_OK;
   }
-  const dim3 grid(attn_cu_blocks(a.tiles, 1), (unsigned)plan.spans);
-  const size_t smem = (size_t)plan.tile * (size_t)dv * sizeof(float);
-  if (plan.variant == ATTN_CU_FLASH_TILE)
-    flash_tile_kernel<<<grid, FLASH_THREADS, TILE_SMEM_BYTES, stream>>>(a, bad);
-  else if (plan.tile == 8)
-    flash_block_kernel<8><<<grid, FLASH_THREADS, smem, stream>>>(a, bad);
-  else
-    flash_block_kernel<1><<<grid, FLASH_THREADS, smem, stream>>>(a, bad);
+  if (plan.variant == ATTN_CU_FLASH_WARP) {
+    const dim3 grid(attn_cu_blocks(rows, FLASH_WARPS), (unsigned)plan.spans);
+    if (dv <= 128)
+      flash_warp_kernel<1><<<grid, FLASH_THREADS, 0, stream>>>(a, bad);
+    else
+      flash_warp_kernel<2><<<grid, FLASH_THREADS, 0, stream>>>(a, bad);
+  } else {
+    const dim3 grid(attn_cu_blocks(a.tiles, 1), (unsigned)plan.spans);
+    const size_t smem = (size_t)plan.tile * (size_t)dv * sizeof(float);
+    if (plan.variant == ATTN_CU_FLASH_TILE)
+      flash_tile_kernel<<<grid, FLASH_THREADS, TILE_SMEM_BYTES, stream>>>(a, bad);
+    else if (plan.tile == 8)
+      flash_block_kernel<8><<<grid, FLASH_THREADS, smem, stream>>>(a, bad);
+    else
+      flash_block_kernel<1><<<grid, FLASH_THREADS, smem, stream>>>(a, bad);
+  }
   ATTN_CU_CHECK(cu, cudaGetLastError());
   if (plan.spans > 1) {
     flash_combine_kernel<<<attn_cu_blocks(rows, 1), FLASH_THREADS, 0, stream>>>(a, bad);

@@ -18,12 +18,13 @@
 enum attn_cu_flash_variant {
   ATTN_CU_FLASH_THREAD = 0, /* a thread per query row (k and dv at most 16) */
   ATTN_CU_FLASH_BLOCK = 1,  /* a block per tile of 1 or 8 queries of one set and span range */
-  ATTN_CU_FLASH_TILE = 2    /* a block per tile of 64 queries, register-blocked (uniform
+  ATTN_CU_FLASH_TILE = 2,   /* a block per tile of 64 queries, register-blocked (uniform
                                batches, dot-like scores) */
+  ATTN_CU_FLASH_WARP = 3    /* a warp per query row and span range (dv at most 256) */
 };
 struct attn_cu_flash_plan {
   attn_cu_flash_variant variant;
-  int tile;              /* BLOCK, TILE: queries per block (1, 8; 64) */
+  int tile;              /* BLOCK, TILE: queries per block (1, 8; 64); WARP: 1 */
   int64_t spans;         /* 1: a block walks its set's spans; > 1: a block per span, then combine */
   size_t partial_floats; /* workspace for the span partials (0 when spans == 1) */
 };
@@ -36,8 +37,8 @@ attn_cuda_status_t attn_cu_flash_init(attn_cuda_t *cu);
  * the block's shared memory, or that the TILE variant takes) on cu's device and, when it can,
  * its plan in *plan. A split whose partial workspace would pass 128 MiB (or overflow) is not
  * planned. ATTN_CU_FLASH (tests only) forces a variant and tiling: "thread", "block1",
- * "block8", "split1", "split8", "tile" or "splittile"; a forced plan that cannot run p is
- * ignored, unless the name ends in '!' (see attn_cu_flash_check_forced). */
+ * "block8", "split1", "split8", "tile", "splittile", "warp" or "splitwarp"; a forced plan that
+ * cannot run p is ignored, unless the name ends in '!' (see attn_cu_flash_check_forced). */
 bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
                            attn_cu_flash_plan *plan);
 

@@ -88,7 +88,7 @@ for t in "${SUITES[@]}"; do
     # shape (d = 3); every plan forced, those that cannot run a shape show n/a.
     if ! EMU_CUBLAS_ANY_WS=1 "$OUT/bin/$t" --reps 10 --algo auto,gemm \
       --dims 2x70x300x16,8x1x600x20,1x100x9x3 \
-      --plans thread,block1,block8,split1,split8,tile,splittile; then
+      --plans thread,block1,block8,split1,split8,tile,splittile,warp,splitwarp; then
       failed=1
     fi
     continue

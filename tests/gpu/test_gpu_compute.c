@@ -366,14 +366,15 @@ END_TEST
  * invariance. A plan that cannot run a call is ignored (the default runs). _i = shape * 4 +
  * score kind. */
 START_TEST(test_flash_plans) {
-  static const char *plans[] = {"thread", "block1", "block8",   "split1",
-                                "split8", "tile",   "splittile"};
+  static const char *plans[] = {"thread", "block1",    "block8", "split1",   "split8",
+                                "tile",   "splittile", "warp",   "splitwarp"};
   const int shape = _i / 4, kind = _i % 4;
   /* Strict forcing ("name!": the call fails unless that plan runs it) wherever the plan can run
    * the shape: BLOCK everywhere (dv <= 768 in every shape), TILE for dot-like scores of batches
    * without offsets; THREAD only where k and dv are small, so it is never strict here. */
   const attn_test_spec_t spec = grid_spec(shape);
   const int tile_runs = kind != ATTN_SCORE_ADDITIVE && !spec.set_m;
+  const int warp_runs = spec.dv <= 256;
   attn_test_problem_t p;
   attn_test_out_t ref, first;
   grid_problem(&p, shape, kind);
@@ -385,12 +386,13 @@ START_TEST(test_flash_plans) {
   snprintf(what, sizeof what, "shape %d kind %d flash default plan", shape, kind);
   run(ctx, &p, ATTN_TEST_FORWARD, NULL, NULL, &first, what);
   expect_match(&p, &first, &ref, &tols, what);
-  for (int i = 0; i < 7; i++) {
+  for (int i = 0; i < 9; i++) {
     attn_test_out_t o;
     attn_test_out_init(&o, &p, 0, 0, 1);
     char force[16];
     snprintf(force, sizeof force, "%s%s", plans[i],
-             (i >= 1 && i <= 4) || (i >= 5 && tile_runs) ? "!" : "");
+             (i >= 1 && i <= 4) || (i >= 5 && i <= 6 && tile_runs) || (i >= 7 && warp_runs) ? "!"
+                                                                                            : "");
     snprintf(what, sizeof what, "shape %d kind %d flash plan %s", shape, kind, force);
     run_flash_plan(ctx, &p, force, &ref, &tols, &o, what);
     expect_match(&p, &o, &first, NULL, what);
@@ -409,8 +411,8 @@ END_TEST
  * value. Checked against the expected pattern, the reference, and bit for bit across plans.
  * _i: dot, scaled dot. */
 START_TEST(test_flash_nonfinite) {
-  static const char *plans[] = {"",       "thread", "block1", "block8",
-                                "split1", "split8", "tile",   "splittile"};
+  static const char *plans[] = {"",       "thread", "block1",    "block8", "split1",
+                                "split8", "tile",   "splittile", "warp",   "splitwarp"};
   attn_test_spec_t spec = attn_test_spec(3, 10, 600, 12);
   spec.kind = _i ? ATTN_SCORE_SCALED_DOT : ATTN_SCORE_DOT;
   spec.separate_values = 1;
@@ -433,7 +435,7 @@ START_TEST(test_flash_nonfinite) {
   const attn_tols_t tols = attn_test_tols(&p);
   attn_context_t *ctx = gpu_context(ATTN_ALGO_FUSED);
   attn_test_out_init(&first, &p, 0, 0, 1);
-  for (int k = 0; k < 8; k++) {
+  for (int k = 0; k < 10; k++) {
     attn_test_out_t o;
     attn_test_out_init(&o, &p, 0, 0, 1);
     char what[96];

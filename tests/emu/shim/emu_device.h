@@ -29,6 +29,14 @@ template <class T> static inline T __shfl_xor_sync(unsigned mask, T v, int o) {
   memcpy(&r, &g, sizeof r);
   return r;
 }
+template <class T> static inline T __shfl_sync(unsigned mask, T v, int src) {
+  uint64_t m = 0, g = 0;
+  memcpy(&m, &v, sizeof v);
+  emu_warp_exchange(m, src % 32, &g, mask);
+  T r;
+  memcpy(&r, &g, sizeof r);
+  return r;
+}
 int emu_warp_any(int pred, unsigned mask);
 void emu_syncwarp(void);
 static inline void __syncwarp(unsigned mask = 0xffffffffu) {
@@ -58,6 +66,10 @@ static inline float __fmaf_rn(float a, float b, float c) {
 }
 static inline float __fadd_rn(float a, float b) {
   volatile float r = a + b;
+  return r;
+}
+static inline float __fsub_rn(float a, float b) {
+  volatile float r = a - b;
   return r;
 }
 static inline float __fmul_rn(float a, float b) {
