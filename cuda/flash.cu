@@ -40,6 +40,12 @@
  *           shared memory, and the context runs in blocks of 64 columns, each thread an 8 x 4
  *           block, over value rows that cp.async brings in while the previous rows are used.
  *           Spans split across blocks as in BLOCK. Any dv: the context is never held whole.
+ *   WARP    a warp per query row (dv at most 256), everything in registers and no block
+ *           barrier: lane j scores row j of each chunk (its chain over t, read straight from
+ *           global memory with float4 loads), the chunk max is a butterfly, and the weights go
+ *           to every lane by shuffle, each lane running the sum's chain (so all lanes hold the
+ *           same bits) and the context chains of its 4 or 8 columns. Sets of few queries: the
+ *           decode shape. With plan.spans > 1 the warps of block (x, u) run span u.
  * No atomics anywhere: deterministic run to run.
  */
 #include "flash.cuh"
@@ -70,12 +76,25 @@
  *     128: 0.077 against 0.094 and 0.167; 32 sets of 16 x 4096 x 128: 0.20 against 0.31 and
  *     0.55);
  *   - BLOCK<8> beats BLOCK<1> from 8 queries a set (128 sets of 8 x 1024 x 128: 0.173 split
- *     against 0.297); at 4 the two are within 10% (0.278 and 0.307) and BLOCK<1> stays (these
- *     two with a double-buffered BLOCK since reverted, 4% to 20% slower than this one). */
+ *     against 0.297); at 4 the two are within 10% (0.278 and 0.307) (these two with a
+ *     double-buffered BLOCK since reverted, 4% to 20% slower than this one);
+ *   - WARP beats BLOCK<1>, split or not, wherever a set has fewer than 8 queries and the call
+ *     has rows enough (second H200 session): decode 4096 x 1 x 1024 x 128 0.976 against 1.261;
+ *     4096 x 1 x 256 x 128 0.246 against 0.325; 1024 x 1 x 4096 x 128 split 0.975 against 1.261;
+ *     256 x 1 x 1024 x 128 split 0.094 against 0.104; 256 sets of 4 split 0.194 against 0.306
+ *     (BLOCK<8> 0.280); 2048 sets of 2 with dv = 256 1.506 against 2.297. It loses where a split
+ *     leaves few warps: 4 x 1 x 32768 x 128 0.086 against 0.079, 1 x 1 x 262144 x 128 0.223
+ *     against 0.181 (one warp of four busy a block). The crossing lies between 4 and 256 rows;
+ *     64 is not measured. BLOCK<8> still beats it at 8 queries a set (128 x 8 x 1024 x 128:
+ *     0.169 against 0.195). */
 #define FLASH_THREAD4_MAX_N 32 /* THREAD<4> first: sets of at most this many annotations */
 #define FLASH_THREAD_MAX_N  8  /* the 16-wide THREAD first: likewise (n <= 8 not measured) */
 #define FLASH_TILE_MIN_Q    16 /* TILE: queries a set from which it runs */
 #define FLASH_BLOCK8_MIN_Q  8  /* BLOCK<8>: likewise */
+#define FLASH_WARP_MIN_ROWS 64 /* WARP instead of BLOCK<1>: query rows in the call from which */
+/* Splitting: below 4 tiles (BLOCK, TILE) or 16 warps (WARP) a multiprocessor. WARP: 4096 x 1 x
+ * 1024 x 128 unsplit 0.976 against 0.989 split; 1024 x 1 x 4096 x 128 split 0.975 against 1.162
+ * unsplit. */
 /* Blocks per multiprocessor the register allocation must allow: THREAD (and combine) 4, so at
  * most 128 registers a thread; BLOCK 2 (BLOCK<1> takes about 155 registers, so 3 fit; BLOCK<8>
  * about 210). */
@@ -209,7 +228,10 @@ static __device__ __forceinline__ void flash_fold_one(float &M, float &S, float 
   X = xs[0];
 }
 
-template <int K>
+/* ADD: additive scores (si.additive), a template argument so that the dot-like kernel carries
+ * no branch on it around every term of every row (the walkthrough's kernel is bound by the
+ * instructions it issues). */
+template <int K, bool ADD>
 static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_THREAD_MIN_BLOCKS)
     flash_thread_kernel(flash_args a, const int *bad) {
   if (attn_cu_call_is_bad(bad)) return;
@@ -250,9 +272,8 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_THREAD_MIN_BLOCKS)
             float acc = 0.0f;
 #pragma unroll
             for (int t = 0; t < K; t++)
-              if (t < si.k)
-                acc = flash_term(si.additive, q[t], ar[t], si.additive ? si.v[t] : 0.0f, acc);
-            p[jj] = flash_score(si.additive, si.scale, acc);
+              if (t < si.k) acc = flash_term(ADD, q[t], ar[t], ADD ? si.v[t] : 0.0f, acc);
+            p[jj] = flash_score(ADD, si.scale, acc);
             mc = attn_cu_nanmax(mc, p[jj]);
           }
         }
@@ -1278,13 +1299,14 @@ bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
   const bool block1 = p->dv <= FLASH_ACC_BYTES / (int64_t)sizeof(float);
   const bool block8 = p->dv <= FLASH_ACC_BYTES / (int64_t)(8 * sizeof(float));
   const bool tile = cu->flash_tile && !l.qo && p->kind != ATTN_CUDA_SCORE_ADDITIVE;
-  const bool warp = p->dv <= FLASH_WARP_DV;
-  if (!small && !block1 && !tile && !warp) return false;
+  const bool warp = p->dv <= FLASH_WARP_DV; /* implies block1 */
+  if (!small && !block1 && !tile) return false;
 
   /* Default plan (thresholds above): THREAD for many small queries against a handful of
    * annotations; TILE where a set has 16 queries or more to share each annotation read (and for
    * any dv too wide for BLOCK); THREAD for the other small queries TILE cannot run; BLOCK tiles
-   * of 8 queries where a set has 8 or more, else of 1; spans split across blocks when the
+   * of 8 queries where a set has 8 or more; below that WARP (dv <= 256) when the call has the
+   * rows to fill the GPU with warps, else BLOCK tiles of 1; spans split across blocks when the
    * tiles alone would leave most of the GPU idle. */
   const bool many = rows >= 16 * sms;
   const int64_t thread_n = k <= 4 && p->dv <= 4 ? FLASH_THREAD4_MAX_N : FLASH_THREAD_MAX_N;
@@ -1292,7 +1314,7 @@ bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
                   : tile && (per_set >= FLASH_TILE_MIN_Q || !block1) ? ATTN_CU_FLASH_TILE
                   : small && (many || !block1)                       ? ATTN_CU_FLASH_THREAD
                   : per_set >= FLASH_BLOCK8_MIN_Q && block8          ? ATTN_CU_FLASH_BLOCK
-                  : warp                                             ? ATTN_CU_FLASH_WARP
+                  : warp && rows >= FLASH_WARP_MIN_ROWS              ? ATTN_CU_FLASH_WARP
                                                                      : ATTN_CU_FLASH_BLOCK;
   plan->tile = plan->variant == ATTN_CU_FLASH_TILE ? TILE_Q
                : plan->variant == ATTN_CU_FLASH_BLOCK && per_set >= FLASH_BLOCK8_MIN_Q && block8
@@ -1315,7 +1337,6 @@ bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
       }
     }
   }
-  /* Split below 4 blocks (BLOCK, TILE) or 16 warps (WARP) a multiprocessor. */
   if (!forced_split)
     split =
         tiles_of(l, plan->tile) < 4 * sms * (plan->variant == ATTN_CU_FLASH_WARP ? FLASH_WARPS : 1);
@@ -1346,10 +1367,15 @@ attn_cuda_status_t attn_cu_flash_forward(attn_cuda_t *cu, cudaStream_t stream,
   a.vec_v = rows_vec(V.data, dv, V.ld, V.stride, si.l.ao != NULL);
   if (plan.variant == ATTN_CU_FLASH_THREAD) {
     const unsigned blocks = attn_cu_blocks(rows, FLASH_THREADS);
-    if (si.k <= 4 && dv <= 4)
-      flash_thread_kernel<4><<<blocks, FLASH_THREADS, 0, stream>>>(a, bad);
+    const bool narrow = si.k <= 4 && dv <= 4;
+    if (narrow && si.additive)
+      flash_thread_kernel<4, true><<<blocks, FLASH_THREADS, 0, stream>>>(a, bad);
+    else if (narrow)
+      flash_thread_kernel<4, false><<<blocks, FLASH_THREADS, 0, stream>>>(a, bad);
+    else if (si.additive)
+      flash_thread_kernel<FLASH_SMALL, true><<<blocks, FLASH_THREADS, 0, stream>>>(a, bad);
     else
-      flash_thread_kernel<FLASH_SMALL><<<blocks, FLASH_THREADS, 0, stream>>>(a, bad);
+      flash_thread_kernel<FLASH_SMALL, false><<<blocks, FLASH_THREADS, 0, stream>>>(a, bad);
     ATTN_CU_CHECK(cu, cudaGetLastError());
     return ATTN_CUDA_OK;
   }
