@@ -21,7 +21,10 @@
 #   - THREAD against BLOCK and TILE for small d: 2000 and 20000 queries (around 16 rows a
 #     multiprocessor on an H100), 200000 x 16 x 16, 4096 x 256 x 16, and 500000 queries of
 #     d = 4 against 8 and 32 annotations (where THREAD stops paying);
-#   - BLOCK<1> against BLOCK<8> and TILE for sets of 4 and 8 queries.
+#   - BLOCK<1> against BLOCK<8> and TILE for sets of 4 and 8 queries;
+#   - WARP against BLOCK<1> on decode-like sets of one or two queries: 4096 x 1 x 256, 1024 x 1
+#     x 4096 (split), 2048 x 2 x 1024 with d = 256 (8 columns a lane); the rows above give it
+#     against the others.
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
