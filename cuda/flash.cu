@@ -44,8 +44,10 @@
  *           barrier: lane j scores row j of each chunk (its chain over t, read straight from
  *           global memory with float4 loads), the chunk max is a butterfly, and the weights go
  *           to every lane by shuffle, each lane running the sum's chain (so all lanes hold the
- *           same bits) and the context chains of its 4 or 8 columns. Sets of few queries: the
- *           decode shape. With plan.spans > 1 the warps of block (x, u) run span u.
+ *           same bits) and the context chains of its 4 or 8 columns; each lane asks L2 for
+ *           its row of the warp's next chunk while the current one is used. Sets of few
+ *           queries: the decode shape. With plan.spans > 1 the warps of block (x, u) run span
+ *           u.
  * No atomics anywhere: deterministic run to run.
  */
 #include "flash.cuh"
@@ -357,6 +359,19 @@ static __device__ __forceinline__ float warp_score(const attn_cu_score_in &si, b
   return flash_score(si.additive, si.scale, acc);
 }
 
+/* Asks L2 for the 128-byte lines that hold floats p[0 .. n - 1]: a hint, which neither faults
+ * nor waits (nothing on the emulator, which has no caches). */
+static __device__ __forceinline__ void warp_prefetch_l2(const float *p, int64_t n) {
+#ifdef __CUDA_ARCH__
+  const uintptr_t end = (uintptr_t)(p + n);
+  for (uintptr_t line = (uintptr_t)p & ~(uintptr_t)127; line < end; line += 128)
+    asm volatile("prefetch.L2 [%0];" ::"l"(line));
+#else
+  (void)p;
+  (void)n;
+#endif
+}
+
 /* Columns col .. col + 3 of a value row, zeros past dv; vec: 16-byte aligned and dv % 4 == 0. */
 static __device__ __forceinline__ float4 warp_v4(const float *row, int64_t col, int64_t dv,
                                                  bool vec) {
@@ -454,6 +469,14 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_WARP_MIN_BLOCKS)
       float sm = -INFINITY, sl = 0.0f, sx[NC];
       for (int64_t c0 = u0; c0 < uend; c0 += FLASH_CHUNK) {
         const int cnt = (int)(uend - c0 < FLASH_CHUNK ? uend - c0 : FLASH_CHUNK);
+        /* The warp's next chunk (within its span when split) on its way to L2 while this one
+         * is used: lane j's row, and its value row when the values are another matrix. */
+        const int64_t next = c0 + FLASH_CHUNK + lane;
+        if (next < (split ? uend : s.valid)) {
+          warp_prefetch_l2(attn_cu_arow(si.a.data, si.a.ld, si.a.stride, si.l, s, next), si.k);
+          if (a.V.data != si.a.data)
+            warp_prefetch_l2(attn_cu_arow(a.V.data, a.V.ld, a.V.stride, si.l, s, next), dv);
+        }
         float sc = -INFINITY;
         if (lane < cnt)
           sc = warp_score(si, vec, q,
