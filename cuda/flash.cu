@@ -81,10 +81,10 @@
  *     against 0.297); at 4 the two are within 10% (0.278 and 0.307) (these two with a
  *     double-buffered BLOCK since reverted, 4% to 20% slower than this one);
  *   - WARP beats BLOCK<1>, split or not, wherever a set has fewer than 8 queries and the call
- *     has rows enough (second H200 session): decode 4096 x 1 x 1024 x 128 0.976 against 1.261;
- *     4096 x 1 x 256 x 128 0.246 against 0.325; 1024 x 1 x 4096 x 128 split 0.975 against 1.261;
- *     256 x 1 x 1024 x 128 split 0.094 against 0.104; 256 sets of 4 split 0.194 against 0.306
- *     (BLOCK<8> 0.280); 2048 sets of 2 with dv = 256 1.506 against 2.297. It loses where a split
+ *     has rows enough (all from the third H200 run): decode 4096 x 1 x 1024 x 128 0.976
+ * against 1.261; 4096 x 1 x 256 x 128 0.246 against 0.325; 1024 x 1 x 4096 x 128 split 0.975
+ * against 1.261; 256 x 1 x 1024 x 128 split 0.094 against 0.104; 256 sets of 4 split 0.194 against
+ * 0.306 (BLOCK<8> 0.280); 2048 sets of 2 with dv = 256 1.506 against 2.297. It loses where a split
  *     leaves few warps: 4 x 1 x 32768 x 128 0.086 against 0.079, 1 x 1 x 262144 x 128 0.223
  *     against 0.181 (one warp of four busy a block). The crossing lies between 4 and 256 rows;
  *     64 is not measured. BLOCK<8> still beats it at 8 queries a set (128 x 8 x 1024 x 128:
@@ -93,16 +93,19 @@
 #define FLASH_THREAD_MAX_N  8  /* the 16-wide THREAD first: likewise (n <= 8 not measured) */
 #define FLASH_TILE_MIN_Q    16 /* TILE: queries a set from which it runs */
 #define FLASH_BLOCK8_MIN_Q  8  /* BLOCK<8>: likewise */
-#define FLASH_WARP_MIN_ROWS 64 /* WARP instead of BLOCK<1>: query rows in the call from which */
+#define FLASH_WARP_MIN_ROWS 64 /* WARP instead of BLOCK<1> from this many query rows a call */
 /* Splitting: below 4 tiles (BLOCK, TILE) or 16 warps (WARP) a multiprocessor. WARP: 4096 x 1 x
  * 1024 x 128 unsplit 0.976 against 0.989 split; 1024 x 1 x 4096 x 128 split 0.975 against 1.162
  * unsplit. */
 /* Blocks per multiprocessor the register allocation must allow: THREAD (and combine) 4, so at
- * most 128 registers a thread; WARP 4 likewise (it takes about 106 to 109: capped at 64 or 80
- * it spills); BLOCK 2 (BLOCK<1> takes about 155 registers, so 3 fit; BLOCK<8> about 210). */
-#define FLASH_THREAD_MIN_BLOCKS 4
-#define FLASH_WARP_MIN_BLOCKS   4
-#define FLASH_BLOCK_MIN_BLOCKS  2
+ * most 128 registers a thread, and 5 for THREAD<4> (at most 102: it takes 89 to 96, and
+ * unbounded the dot-like one takes 121, a block fewer a multiprocessor than it ran with on the
+ * H200); WARP 4 (it takes about 108 to 112: capped at 64 or 80 it spills); BLOCK 2 (BLOCK<1>
+ * takes about 155 registers, so 3 fit; BLOCK<8> about 210). */
+#define FLASH_THREAD_MIN_BLOCKS  4
+#define FLASH_THREAD4_MIN_BLOCKS 5
+#define FLASH_WARP_MIN_BLOCKS    4
+#define FLASH_BLOCK_MIN_BLOCKS   2
 /* BLOCK: dynamic shared memory for the span accumulators [tile x dv] (the static part is about
  * 19 KiB; the sum stays under the 48 KiB every launch may use without opting in). */
 #define FLASH_ACC_BYTES (24 * 1024)
@@ -116,12 +119,12 @@ struct flash_args {
   attn_cuda_cmat_t V;
   attn_cuda_mat_t C;
   float *lse;
-  int64_t tiles;  /* BLOCK: tiles of queries */
-  int64_t spans;  /* BLOCK: grid spans (1: walk them) */
+  int64_t tiles;  /* BLOCK, TILE: tiles of queries */
+  int64_t spans;  /* BLOCK, TILE, WARP: grid spans (1: walk them) */
   float *partial; /* [query rows x spans x (dv + 2)] when spans > 1 */
   bool vec;       /* a' rows can be read as float4 */
-  bool vec_q;     /* TILE: q' rows can be read as float4 */
-  bool vec_v;     /* TILE: value rows can be read as float4 */
+  bool vec_q;     /* TILE, WARP: q' rows can be read as float4 */
+  bool vec_v;     /* TILE, WARP: value rows can be read as float4 */
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -187,6 +190,26 @@ static __device__ __forceinline__ bool flash_span_range(const flash_args &a, int
   return a.spans <= 1 || blockIdx.y == 0;
 }
 
+/* Four consecutive floats of a row, of which the first n (0 .. 4) exist; vec: 16-byte aligned
+ * and n is 0 or 4. */
+static __device__ __forceinline__ void flash_load4(const float *p, int n, bool vec, float *out) {
+  if (vec) {
+    float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    if (n > 0) x = *(const float4 *)p;
+    out[0] = x.x;
+    out[1] = x.y;
+    out[2] = x.z;
+    out[3] = x.w;
+    return;
+  }
+#pragma unroll
+  for (int e = 0; e < 4; e++)
+    out[e] = e < n ? p[e] : 0.0f;
+}
+static __device__ __forceinline__ int flash_count4(int64_t left) {
+  return left <= 0 ? 0 : left >= 4 ? 4 : (int)left;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* THREAD: a thread per query row                                                            */
 /* ---------------------------------------------------------------------------------------- */
@@ -208,7 +231,9 @@ static __device__ __forceinline__ void flash_fold_regs(float &M, float &S, float
  * computed: M' = m, and a = exp(-inf - m), b = exp(m - m) are 0 and 1 for finite m, 1 and 1 for
  * m = -inf, and b is NaN for m = +inf or NaN. So S' = 0 a + l b = 0 + l b and X' = 0 + x b with
  * b = 1 or NaN: the same bits as the fold (0 a only matters when it is NaN, where b is NaN too),
- * for two adds and a multiply a column instead of two exps. The first chunk of every span and
+ * for two adds and a multiply a column instead of two exps. (b is NaN only where l is NaN
+ * already, a part's max being +inf or NaN only when one of its weights is NaN; it is kept so
+ * that the equality with the fold holds without that argument.) The first chunk of every span and
  * the first span of every total start this way. */
 template <int K>
 static __device__ __forceinline__ void flash_first(float &M, float &S, float (&X)[K], float m,
@@ -219,6 +244,17 @@ static __device__ __forceinline__ void flash_first(float &M, float &S, float (&X
 #pragma unroll
   for (int t = 0; t < K; t++)
     X[t] = __fadd_rn(0.0f, __fmul_rn(x[t], b));
+}
+
+/* The fold of a part into a state, by flash_first where the state is still the empty one. */
+template <int K>
+static __device__ __forceinline__ void flash_fold_into(bool first, float &M, float &S,
+                                                       float (&X)[K], float m, float l,
+                                                       const float (&x)[K]) {
+  if (first)
+    flash_first<K>(M, S, X, m, l, x);
+  else
+    flash_fold_regs<K>(M, S, X, m, l, x);
 }
 
 /* The same with one column (the combine kernel's). */
@@ -234,7 +270,8 @@ static __device__ __forceinline__ void flash_fold_one(float &M, float &S, float 
  * no branch on it around every term of every row (the walkthrough's kernel is bound by the
  * instructions it issues). */
 template <int K, bool ADD>
-static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_THREAD_MIN_BLOCKS)
+static __global__ void __launch_bounds__(FLASH_THREADS, K <= 4 ? FLASH_THREAD4_MIN_BLOCKS
+                                                               : FLASH_THREAD_MIN_BLOCKS)
     flash_thread_kernel(flash_args a, const int *bad) {
   if (attn_cu_call_is_bad(bad)) return;
   const attn_cu_score_in &si = a.si;
@@ -297,15 +334,9 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_THREAD_MIN_BLOCKS)
         }
         /* The chunk into the span (flash_first where it starts it; not with K = 16, where
          * the second copy of the fold costs spills). */
-        if (K <= 4 && c0 == u0)
-          flash_first<K>(sm, sl, sx, mc, lc, cx);
-        else
-          flash_fold_regs<K>(sm, sl, sx, mc, lc, cx);
+        flash_fold_into<K>(K <= 4 && c0 == u0, sm, sl, sx, mc, lc, cx);
       }
-      if (K <= 4 && u0 == 0) /* the span into the total */
-        flash_first<K>(tm, tl, tx, sm, sl, sx);
-      else
-        flash_fold_regs<K>(tm, tl, tx, sm, sl, sx);
+      flash_fold_into<K>(K <= 4 && u0 == 0, tm, tl, tx, sm, sl, sx); /* the span into the total */
     }
     float *c = attn_cu_qrow(a.C.data, a.C.ld, a.C.stride, si.l, s, i);
 #pragma unroll
@@ -323,6 +354,12 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_THREAD_MIN_BLOCKS)
  * % 4 == 0, both rows 16-byte aligned): float4 loads, WARP_AHEAD of a' in flight ahead of their
  * fmas; q' is the same address in every lane (one transaction, from L1). */
 #define WARP_AHEAD 4
+static __device__ __forceinline__ float warp_dot4(float4 q, float4 a, float acc) {
+  acc = __fmaf_rn(q.x, a.x, acc);
+  acc = __fmaf_rn(q.y, a.y, acc);
+  acc = __fmaf_rn(q.z, a.z, acc);
+  return __fmaf_rn(q.w, a.w, acc);
+}
 static __device__ __forceinline__ float warp_score(const attn_cu_score_in &si, bool vec,
                                                    const float *q, const float *ar) {
   float acc = 0.0f;
@@ -335,22 +372,12 @@ static __device__ __forceinline__ float warp_score(const attn_cu_score_in &si, b
       for (int e = 0; e < WARP_AHEAD; e++)
         av[e] = *(const float4 *)(ar + t + 4 * e);
 #pragma unroll
-      for (int e = 0; e < WARP_AHEAD; e++) {
-        const float4 qv = *(const float4 *)(q + t + 4 * e);
-        acc = __fmaf_rn(qv.x, av[e].x, acc);
-        acc = __fmaf_rn(qv.y, av[e].y, acc);
-        acc = __fmaf_rn(qv.z, av[e].z, acc);
-        acc = __fmaf_rn(qv.w, av[e].w, acc);
-      }
+      for (int e = 0; e < WARP_AHEAD; e++)
+        acc = warp_dot4(*(const float4 *)(q + t + 4 * e), av[e], acc);
     }
 #pragma unroll 1
-    for (; t < si.k; t += 4) {
-      const float4 av = *(const float4 *)(ar + t), qv = *(const float4 *)(q + t);
-      acc = __fmaf_rn(qv.x, av.x, acc);
-      acc = __fmaf_rn(qv.y, av.y, acc);
-      acc = __fmaf_rn(qv.z, av.z, acc);
-      acc = __fmaf_rn(qv.w, av.w, acc);
-    }
+    for (; t < si.k; t += 4)
+      acc = warp_dot4(*(const float4 *)(q + t), *(const float4 *)(ar + t), acc);
     return flash_score(false, si.scale, acc);
   }
 #pragma unroll 1
@@ -359,37 +386,29 @@ static __device__ __forceinline__ float warp_score(const attn_cu_score_in &si, b
   return flash_score(si.additive, si.scale, acc);
 }
 
-/* Asks L2 for the 128-byte lines that hold floats p[0 .. n - 1]: a hint, which neither faults
- * nor waits (nothing on the emulator, which has no caches). */
+/* Asks L2 for the 128-byte lines that hold floats p[0 .. n - 1] (n >= 1): a hint, which
+ * neither faults nor waits. The emulator, which has no caches, reads p[0] and p[n - 1] instead,
+ * so that its guard pages check the range a GPU would be asked for. */
 static __device__ __forceinline__ void warp_prefetch_l2(const float *p, int64_t n) {
 #ifdef __CUDA_ARCH__
   const uintptr_t end = (uintptr_t)(p + n);
   for (uintptr_t line = (uintptr_t)p & ~(uintptr_t)127; line < end; line += 128)
     asm volatile("prefetch.L2 [%0];" ::"l"(line));
 #else
-  (void)p;
-  (void)n;
+  volatile float ends[2] = {p[0], p[n - 1]};
+  (void)ends;
 #endif
 }
 
-/* Columns col .. col + 3 of a value row, zeros past dv; vec: 16-byte aligned and dv % 4 == 0. */
-static __device__ __forceinline__ float4 warp_v4(const float *row, int64_t col, int64_t dv,
-                                                 bool vec) {
-  float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-  if (vec) {
-    if (col < dv) x = *(const float4 *)(row + col);
-    return x;
-  }
-  if (col < dv) x.x = row[col];
-  if (col + 1 < dv) x.y = row[col + 1];
-  if (col + 2 < dv) x.z = row[col + 2];
-  if (col + 3 < dv) x.w = row[col + 3];
-  return x;
+/* A lane's context columns: warp_col(g, lane) + 0 .. 3 for g < G (dv <= 128 G). */
+static __device__ __forceinline__ int64_t warp_col(int g, int lane) {
+  return 128 * g + 4 * lane;
 }
 
 /* A chunk's sum and context, lane p holding the weight of row p (0 past cnt): every lane runs
  * the sum's chain over the rows in order (so every lane has it, with the same bits) and the fma
- * chains of its columns 128 g + 4 lane + e. A full chunk loads 8 / G rows ahead of their fmas. */
+ * chains of its columns warp_col(g, lane) + e. A full chunk loads 8 / G rows ahead of their
+ * fmas. */
 template <int G>
 static __device__ __forceinline__ void warp_chunk_context(const flash_args &a, const float *v,
                                                           int cnt, float p, float &lc,
@@ -401,25 +420,25 @@ static __device__ __forceinline__ void warp_chunk_context(const flash_args &a, c
 #pragma unroll
   for (int e = 0; e < 4 * G; e++)
     x[e] = 0.0f;
-  const auto row = [&](float pj, const float4(&vj)[G]) {
+  const auto load = [&](const float *vrow, float(&vj)[4 * G]) {
+#pragma unroll
+    for (int g = 0; g < G; g++)
+      flash_load4(vrow + warp_col(g, lane), flash_count4(a.dv - warp_col(g, lane)), a.vec_v,
+                  vj + 4 * g);
+  };
+  const auto row = [&](float pj, const float(&vj)[4 * G]) {
     lc = __fadd_rn(lc, pj);
 #pragma unroll
-    for (int g = 0; g < G; g++) {
-      x[4 * g] = __fmaf_rn(pj, vj[g].x, x[4 * g]);
-      x[4 * g + 1] = __fmaf_rn(pj, vj[g].y, x[4 * g + 1]);
-      x[4 * g + 2] = __fmaf_rn(pj, vj[g].z, x[4 * g + 2]);
-      x[4 * g + 3] = __fmaf_rn(pj, vj[g].w, x[4 * g + 3]);
-    }
+    for (int e = 0; e < 4 * G; e++)
+      x[e] = __fmaf_rn(pj, vj[e], x[e]);
   };
   if (cnt == FLASH_CHUNK) {
 #pragma unroll 1 /* a batch's loads in flight, not the chunk's (registers) */
     for (int j0 = 0; j0 < FLASH_CHUNK; j0 += B) {
-      float4 vj[B][G];
+      float vj[B][4 * G];
 #pragma unroll
       for (int j = 0; j < B; j++)
-#pragma unroll
-        for (int g = 0; g < G; g++)
-          vj[j][g] = warp_v4(v + (j0 + j) * ld, 128 * g + 4 * lane, a.dv, a.vec_v);
+        load(v + (j0 + j) * ld, vj[j]);
 #pragma unroll
       for (int j = 0; j < B; j++)
         row(__shfl_sync(0xffffffffu, p, j0 + j), vj[j]);
@@ -428,10 +447,8 @@ static __device__ __forceinline__ void warp_chunk_context(const flash_args &a, c
   }
 #pragma unroll 1
   for (int j = 0; j < cnt; j++) {
-    float4 vj[G];
-#pragma unroll
-    for (int g = 0; g < G; g++)
-      vj[g] = warp_v4(v + j * ld, 128 * g + 4 * lane, a.dv, a.vec_v);
+    float vj[4 * G];
+    load(v + j * ld, vj);
     row(__shfl_sync(0xffffffffu, p, j), vj);
   }
 }
@@ -474,8 +491,9 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_WARP_MIN_BLOCKS)
         const int64_t next = c0 + FLASH_CHUNK + lane;
         if (next < (split ? uend : s.valid)) {
           warp_prefetch_l2(attn_cu_arow(si.a.data, si.a.ld, si.a.stride, si.l, s, next), si.k);
-          if (a.V.data != si.a.data)
-            warp_prefetch_l2(attn_cu_arow(a.V.data, a.V.ld, a.V.stride, si.l, s, next), dv);
+          const float *vn = attn_cu_arow(a.V.data, a.V.ld, a.V.stride, si.l, s, next);
+          if (vn != attn_cu_arow(si.a.data, si.a.ld, si.a.stride, si.l, s, next) || dv > si.k)
+            warp_prefetch_l2(vn, dv);
         }
         float sc = -INFINITY;
         if (lane < cnt)
@@ -487,10 +505,7 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_WARP_MIN_BLOCKS)
         float lc, cx[NC];
         warp_chunk_context<G>(a, attn_cu_arow(a.V.data, a.V.ld, a.V.stride, si.l, s, c0), cnt,
                               lane < cnt ? flash_p(sc, mc) : 0.0f, lc, cx);
-        if (c0 == u0) /* the chunk into the span */
-          flash_first<NC>(sm, sl, sx, mc, lc, cx);
-        else
-          flash_fold_regs<NC>(sm, sl, sx, mc, lc, cx);
+        flash_fold_into<NC>(c0 == u0, sm, sl, sx, mc, lc, cx); /* the chunk into the span */
       }
       if (split) { /* the span's state to the partials (u_hi = u_lo + 1) */
         float *part = a.partial + (r * a.spans + u) * (dv + 2);
@@ -500,20 +515,18 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_WARP_MIN_BLOCKS)
         }
 #pragma unroll
         for (int e = 0; e < NC; e++) {
-          const int64_t col = 128 * (e / 4) + 4 * lane + e % 4;
+          const int64_t col = warp_col(e / 4, lane) + e % 4;
           if (col < dv) part[2 + col] = sx[e];
         }
-      } else if (u == u_lo) { /* the span into the total */
-        flash_first<NC>(tm, tl, tx, sm, sl, sx);
-      } else {
-        flash_fold_regs<NC>(tm, tl, tx, sm, sl, sx);
+      } else { /* the span into the total */
+        flash_fold_into<NC>(u == u_lo, tm, tl, tx, sm, sl, sx);
       }
     }
     if (split) continue;
     float *c = attn_cu_qrow(a.C.data, a.C.ld, a.C.stride, si.l, s, i);
 #pragma unroll
     for (int e = 0; e < NC; e++) {
-      const int64_t col = 128 * (e / 4) + 4 * lane + e % 4;
+      const int64_t col = warp_col(e / 4, lane) + e % 4;
       if (col < dv) c[col] = flash_out(tx[e], tm, tl);
     }
     if (a.lse && lane == 0) a.lse[r] = flash_lse(tm, tl);
@@ -849,26 +862,6 @@ static __device__ __forceinline__ void tile_outer(const float *x, int xgap, cons
       acc[i][j] = __fmaf_rn(xs[i], ys[j], acc[i][j]);
 }
 
-/* Four consecutive floats of a row, of which the first n (0 .. 4) exist; vec: 16-byte aligned
- * and n is 0 or 4. */
-static __device__ __forceinline__ void tile_load4(const float *p, int n, bool vec, float *out) {
-  if (vec) {
-    float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    if (n > 0) x = *(const float4 *)p;
-    out[0] = x.x;
-    out[1] = x.y;
-    out[2] = x.z;
-    out[3] = x.w;
-    return;
-  }
-#pragma unroll
-  for (int e = 0; e < 4; e++)
-    out[e] = e < n ? p[e] : 0.0f;
-}
-static __device__ __forceinline__ int tile_count(int64_t left) {
-  return left <= 0 ? 0 : left >= 4 ? 4 : (int)left;
-}
-
 /* Slice [k0, k0 + TILE_K) of the tile's q' rows (2 x 4 floats a thread) and of a' rows
  * [0, rows) of the stage (4 x 4 floats a thread) into registers. Neighbouring threads take
  * neighbouring rows, so that the transposed stores into shared memory (Qs[t][query],
@@ -882,14 +875,14 @@ static __device__ __forceinline__ void tile_fetch_qa(const flash_args &a, const 
 #pragma unroll
   for (int i = 0; i < 2; i++) {
     const int idx = tid + FLASH_THREADS * i, qi = idx % TILE_Q, t = idx / TILE_Q * 4;
-    const int n = qi < qn ? tile_count(si.k - k0 - t) : 0;
-    tile_load4(qbase + qi * si.q.ld + k0 + t, n, a.vec_q, rq + 4 * i);
+    const int n = qi < qn ? flash_count4(si.k - k0 - t) : 0;
+    flash_load4(qbase + qi * si.q.ld + k0 + t, n, a.vec_q, rq + 4 * i);
   }
 #pragma unroll
   for (int i = 0; i < 4; i++) {
     const int j = tid, t = 4 * i;
-    const int n = j < rows ? tile_count(si.k - k0 - t) : 0;
-    tile_load4(abase + j * si.a.ld + k0 + t, n, a.vec, ra + 4 * i);
+    const int n = j < rows ? flash_count4(si.k - k0 - t) : 0;
+    flash_load4(abase + j * si.a.ld + k0 + t, n, a.vec, ra + 4 * i);
   }
 }
 
@@ -968,7 +961,7 @@ static __device__ __forceinline__ void tile_stage_v(const flash_args &a, const f
     const int idx = threadIdx.x + FLASH_THREADS * i;
     const int j = idx / (TILE_COLS / 4), col = idx % (TILE_COLS / 4) * 4;
     if (j >= vr) continue;
-    const int n = tile_count(a.dv - c0 - col);
+    const int n = flash_count4(a.dv - c0 - col);
     float *dst = Vs + j * TILE_COLS + col;
     const float *src = vbase + j * a.V.ld + c0 + col;
     if (a.vec_v && n == 4) {
@@ -1377,6 +1370,16 @@ bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
   return true;
 }
 
+/* The THREAD kernel of width K for the call's score form. */
+template <int K>
+static void launch_thread(const flash_args &a, unsigned blocks, cudaStream_t stream,
+                          const int *bad) {
+  if (a.si.additive)
+    flash_thread_kernel<K, true><<<blocks, FLASH_THREADS, 0, stream>>>(a, bad);
+  else
+    flash_thread_kernel<K, false><<<blocks, FLASH_THREADS, 0, stream>>>(a, bad);
+}
+
 attn_cuda_status_t attn_cu_flash_forward(attn_cuda_t *cu, cudaStream_t stream,
                                          const attn_cu_score_in &si, int64_t dv, attn_cuda_cmat_t V,
                                          attn_cuda_mat_t C, float *lse, const int *bad,
@@ -1390,15 +1393,10 @@ attn_cuda_status_t attn_cu_flash_forward(attn_cuda_t *cu, cudaStream_t stream,
   a.vec_v = rows_vec(V.data, dv, V.ld, V.stride, si.l.ao != NULL);
   if (plan.variant == ATTN_CU_FLASH_THREAD) {
     const unsigned blocks = attn_cu_blocks(rows, FLASH_THREADS);
-    const bool narrow = si.k <= 4 && dv <= 4;
-    if (narrow && si.additive)
-      flash_thread_kernel<4, true><<<blocks, FLASH_THREADS, 0, stream>>>(a, bad);
-    else if (narrow)
-      flash_thread_kernel<4, false><<<blocks, FLASH_THREADS, 0, stream>>>(a, bad);
-    else if (si.additive)
-      flash_thread_kernel<FLASH_SMALL, true><<<blocks, FLASH_THREADS, 0, stream>>>(a, bad);
+    if (si.k <= 4 && dv <= 4)
+      launch_thread<4>(a, blocks, stream, bad);
     else
-      flash_thread_kernel<FLASH_SMALL, false><<<blocks, FLASH_THREADS, 0, stream>>>(a, bad);
+      launch_thread<FLASH_SMALL>(a, blocks, stream, bad);
     ATTN_CU_CHECK(cu, cudaGetLastError());
     return ATTN_CUDA_OK;
   }

@@ -84,10 +84,11 @@ for t in "${SUITES[@]}"; do
       -I"$ROOT/tests" "$ROOT/bench/gpu_bench.c" "$OUT"/obj/*.o -o "$OUT/bin/$t" -lstdc++ -lm \
       -lpthread
     echo "==> $t (emulated CUDA)"
-    # A TILE shape (two sets of 70 queries), a decode-like batch (one query a set), a THREAD
-    # shape (d = 3); every plan forced, those that cannot run a shape show n/a.
+    # A TILE shape (two sets of 70 queries), two decode-like batches (one query a set; AUTO runs
+    # the second, of 70 rows, on WARP), a THREAD shape (d = 3); every plan forced, those that
+    # cannot run a shape show n/a.
     if ! EMU_CUBLAS_ANY_WS=1 "$OUT/bin/$t" --reps 10 --algo auto,gemm \
-      --dims 2x70x300x16,8x1x600x20,1x100x9x3 \
+      --dims 2x70x300x16,8x1x600x20,70x1x300x20,1x100x9x3 \
       --plans thread,block1,block8,split1,split8,tile,splittile,warp,splitwarp; then
       failed=1
     fi

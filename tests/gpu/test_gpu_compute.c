@@ -366,15 +366,20 @@ END_TEST
  * invariance. A plan that cannot run a call is ignored (the default runs). _i = shape * 4 +
  * score kind. */
 START_TEST(test_flash_plans) {
-  static const char *plans[] = {"thread", "block1",    "block8", "split1",   "split8",
-                                "tile",   "splittile", "warp",   "splitwarp"};
-  const int shape = _i / 4, kind = _i % 4;
   /* Strict forcing ("name!": the call fails unless that plan runs it) wherever the plan can run
    * the shape: BLOCK everywhere (dv <= 768 in every shape), TILE for dot-like scores of batches
-   * without offsets; THREAD only where k and dv are small, so it is never strict here. */
+   * without offsets, WARP where dv <= 256; THREAD only where k and dv are small, so it is never
+   * strict here. */
+  enum { NEVER, ALWAYS, IF_TILE, IF_WARP };
+  static const struct {
+    const char *name;
+    int strict;
+  } plans[] = {{"thread", NEVER},      {"block1", ALWAYS}, {"block8", ALWAYS},
+               {"split1", ALWAYS},     {"split8", ALWAYS}, {"tile", IF_TILE},
+               {"splittile", IF_TILE}, {"warp", IF_WARP},  {"splitwarp", IF_WARP}};
+  const int shape = _i / 4, kind = _i % 4;
   const attn_test_spec_t spec = grid_spec(shape);
-  const int tile_runs = kind != ATTN_SCORE_ADDITIVE && !spec.set_m;
-  const int warp_runs = spec.dv <= 256;
+  const int strict[] = {0, 1, kind != ATTN_SCORE_ADDITIVE && !spec.set_m, spec.dv <= 256};
   attn_test_problem_t p;
   attn_test_out_t ref, first;
   grid_problem(&p, shape, kind);
@@ -386,13 +391,11 @@ START_TEST(test_flash_plans) {
   snprintf(what, sizeof what, "shape %d kind %d flash default plan", shape, kind);
   run(ctx, &p, ATTN_TEST_FORWARD, NULL, NULL, &first, what);
   expect_match(&p, &first, &ref, &tols, what);
-  for (int i = 0; i < 9; i++) {
+  for (size_t i = 0; i < sizeof plans / sizeof plans[0]; i++) {
     attn_test_out_t o;
     attn_test_out_init(&o, &p, 0, 0, 1);
     char force[16];
-    snprintf(force, sizeof force, "%s%s", plans[i],
-             (i >= 1 && i <= 4) || (i >= 5 && i <= 6 && tile_runs) || (i >= 7 && warp_runs) ? "!"
-                                                                                            : "");
+    snprintf(force, sizeof force, "%s%s", plans[i].name, strict[plans[i].strict] ? "!" : "");
     snprintf(what, sizeof what, "shape %d kind %d flash plan %s", shape, kind, force);
     run_flash_plan(ctx, &p, force, &ref, &tols, &o, what);
     expect_match(&p, &o, &first, NULL, what);
@@ -408,12 +411,13 @@ END_TEST
 /* NaN and -inf in long sets (3 spans), on every flash plan: a NaN annotation makes its set's
  * rows NaN (context and lse); a NaN value makes its column NaN in every row of its set, whatever
  * the weight; a row whose scores are all -inf gets a zero context and lse -inf even with a NaN
- * value. Checked against the expected pattern, the reference, and bit for bit across plans.
+ * value; a row whose scores are all +inf is NaN, lse included (exp(inf - inf), as in the
+ * reference). Checked against the expected pattern, the reference, and bit for bit across plans.
  * _i: dot, scaled dot. */
 START_TEST(test_flash_nonfinite) {
   static const char *plans[] = {"",       "thread", "block1",    "block8", "split1",
                                 "split8", "tile",   "splittile", "warp",   "splitwarp"};
-  attn_test_spec_t spec = attn_test_spec(3, 10, 600, 12);
+  attn_test_spec_t spec = attn_test_spec(4, 10, 600, 12);
   spec.kind = _i ? ATTN_SCORE_SCALED_DOT : ATTN_SCORE_DOT;
   spec.separate_values = 1;
   spec.dv = 12;
@@ -421,7 +425,7 @@ START_TEST(test_flash_nonfinite) {
   attn_test_problem_t p;
   attn_test_problem_init(&p, &spec);
   const attn_test_set_t s0 = attn_test_set(&p, 0), s1 = attn_test_set(&p, 1);
-  const attn_test_set_t s2 = attn_test_set(&p, 2);
+  const attn_test_set_t s2 = attn_test_set(&p, 2), s3 = attn_test_set(&p, 3);
   p.a[s0.a + (size_t)(300 * p.ma.ld) + 5] = NAN; /* set 0, span 1: every score NaN */
   p.v[s1.v + (size_t)(400 * p.mv.ld) + 3] = NAN; /* set 1, span 1: column 3 NaN */
   p.v[s2.v + (size_t)(520 * p.mv.ld) + 7] = NAN; /* set 2, span 2: column 7 NaN ... */
@@ -430,6 +434,11 @@ START_TEST(test_flash_nonfinite) {
   p.q[s2.q] = -INFINITY;
   for (int t = 1; t < 12; t++)
     p.q[s2.q + (size_t)t] = 0.0f;
+  for (int64_t j = 0; j < s3.n; j++) /* set 3, row 0: every score +inf */
+    p.a[s3.a + (size_t)(j * p.ma.ld)] = 0.5f + fabsf(p.a[s3.a + (size_t)(j * p.ma.ld)]);
+  p.q[s3.q] = INFINITY;
+  for (int t = 1; t < 12; t++)
+    p.q[s3.q + (size_t)t] = 0.0f;
   attn_test_out_t ref, first;
   gpu_reference(&p, ATTN_TEST_FORWARD, NULL, NULL, &ref);
   const attn_tols_t tols = attn_test_tols(&p);
@@ -443,7 +452,9 @@ START_TEST(test_flash_nonfinite) {
     run_flash_plan(ctx, &p, plans[k], &ref, &tols, &o, what);
     for (int64_t i = 0; i < p.shape.m; i++) {
       const float *c0 = o.c + s0.c + (size_t)(i * p.ldc), *c1 = o.c + s1.c + (size_t)(i * p.ldc);
-      const float *c2 = o.c + s2.c + (size_t)(i * p.ldc);
+      const float *c2 = o.c + s2.c + (size_t)(i * p.ldc), *c3 = o.c + s3.c + (size_t)(i * p.ldc);
+      ck_assert_msg(isnan(o.lse[s3.lse + (size_t)i]) == (i == 0), "%s: set 3 row %lld lse", what,
+                    (long long)i);
       ck_assert_msg(isnan(o.lse[s0.lse + (size_t)i]), "%s: set 0 row %lld lse", what, (long long)i);
       ck_assert_msg(!isnan(o.lse[s1.lse + (size_t)i]), "%s: set 1 row %lld lse", what,
                     (long long)i);
@@ -457,6 +468,7 @@ START_TEST(test_flash_nonfinite) {
         else
           ck_assert_msg(!isnan(c2[t]) == (t != 7), "%s: set 2 row %lld col %d", what, (long long)i,
                         t);
+        ck_assert_msg(isnan(c3[t]) == (i == 0), "%s: set 3 row %lld col %d", what, (long long)i, t);
       }
     }
     ck_assert_msg(isinf(o.lse[s2.lse]) && o.lse[s2.lse] < 0, "%s: -inf row lse %g", what,

@@ -32,7 +32,7 @@ template <class T> static inline T __shfl_xor_sync(unsigned mask, T v, int o) {
 template <class T> static inline T __shfl_sync(unsigned mask, T v, int src) {
   uint64_t m = 0, g = 0;
   memcpy(&m, &v, sizeof v);
-  emu_warp_exchange(m, src % 32, &g, mask);
+  emu_warp_exchange(m, src & 31, &g, mask);
   T r;
   memcpy(&r, &g, sizeof r);
   return r;
