@@ -36,7 +36,7 @@ static const int32_t FLASH_LEN[5] = {517, 3, 0, 257, 9};
 static const int32_t FLASH_UNIFORM_LEN[2] = {700, 513};
 static const int32_t TILE_LEN[2] = {400, 259};      /* 2 spans (the last of 144 rows); 2 (of 3) */
 static const int32_t TILE_LEN3[3] = {0, 300, 33};   /* fully masked; 2 spans; 2 chunks */
-static const int32_t COMBINE_LEN[2] = {2700, 2100}; /* 11 spans (8 + 3), 9 spans (8 + 1) */
+static const int32_t COMBINE_LEN[2] = {4300, 2100}; /* 17 spans (8 + 8 + 1), 9 (8 + 1) */
 
 #define GRID_SIZE 13
 /* Shapes GRID_SIZE .. GRID_SIZE + FLASH_SHAPES - 1 run only in the flash and invariance tests. */
@@ -143,9 +143,9 @@ static attn_test_spec_t grid_spec(int i) {
             * after full ones (d = 44), values the annotations (one column block, 44 wide) */
     s = attn_test_spec(2, 64, 300, 44);
     break;
-  default: /* flash, split by default (6 tiles): the combine kernel folds 11 and 9 spans a row,
-            * a batch of 8 and the rest one at a time */
-    s = attn_test_spec(2, 3, 2700, 16);
+  default: /* flash, split by default (6 tiles): the combine kernel folds 17 and 9 spans a row,
+            * in batches of 8 and the rest one at a time */
+    s = attn_test_spec(2, 3, 4300, 16);
     s.lengths = COMBINE_LEN;
     s.separate_values = 1;
     s.dv = 8;
