@@ -24,7 +24,7 @@
  * invariant answer; cuBLAS may still be faster there, and a caller who wants it and can give up
  * invariance forces ATTN_ALGO_GEMM (on an H200, 8192 x 1024 x 512: cuBLAS 0.42 ms, TILE 0.73).
  * The flash plan's thresholds were measured on an H200 with bench/gpu-sweep.sh (every plan
- * forced on 25 shapes; the numbers are in flash.cu and bench/README.md): THREAD for sets of at
+ * forced on 28 shapes; the numbers are in flash.cu and bench/README.md): THREAD for sets of at
  * most 32 annotations when k and dv are at most 4 (8 otherwise), TILE from 16 queries a set,
  * BLOCK<8> from 8 (below 16 and where TILE cannot run: additive scores, offsets), WARP below 8
  * when dv <= 256 and the call has 64 query rows or more (else BLOCK<1>), splitting below 4

@@ -82,13 +82,13 @@
  *     double-buffered BLOCK since reverted, 4% to 20% slower than this one);
  *   - WARP beats BLOCK<1>, split or not, wherever a set has fewer than 8 queries and the call
  *     has rows enough (all from the third H200 run): decode 4096 x 1 x 1024 x 128 0.976
- * against 1.261; 4096 x 1 x 256 x 128 0.246 against 0.325; 1024 x 1 x 4096 x 128 split 0.975
- * against 1.261; 256 x 1 x 1024 x 128 split 0.094 against 0.104; 256 sets of 4 split 0.194 against
- * 0.306 (BLOCK<8> 0.280); 2048 sets of 2 with dv = 256 1.506 against 2.297. It loses where a split
- *     leaves few warps: 4 x 1 x 32768 x 128 0.086 against 0.079, 1 x 1 x 262144 x 128 0.223
- *     against 0.181 (one warp of four busy a block). The crossing lies between 4 and 256 rows;
- *     64 is not measured. BLOCK<8> still beats it at 8 queries a set (128 x 8 x 1024 x 128:
- *     0.169 against 0.195). */
+ *     against 1.261; 4096 x 1 x 256 x 128 0.246 against 0.325; 1024 x 1 x 4096 x 128 split
+ *     0.975 against 1.261; 256 x 1 x 1024 x 128 split 0.094 against 0.104; 256 sets of 4 split
+ *     0.194 against 0.306 (BLOCK<8> 0.280); 2048 sets of 2 with dv = 256 1.506 against 2.297.
+ *     It loses where a split leaves few warps: 4 x 1 x 32768 x 128 0.086 against 0.079, 1 x 1
+ *     x 262144 x 128 0.223 against 0.181 (one warp of four busy a block). The crossing lies
+ *     between 4 and 256 rows; 64 is not measured. BLOCK<8> still beats it at 8 queries a set
+ *     (128 x 8 x 1024 x 128: 0.169 against 0.195). */
 #define FLASH_THREAD4_MAX_N 32 /* THREAD<4> first: sets of at most this many annotations */
 #define FLASH_THREAD_MAX_N  8  /* the 16-wide THREAD first: likewise (n <= 8 not measured) */
 #define FLASH_TILE_MIN_Q    16 /* TILE: queries a set from which it runs */
