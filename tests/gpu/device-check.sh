@@ -10,6 +10,7 @@
 #   4. runs the GPU benchmark (every executable in <build>/bench whose name contains "gpu":
 #      bench/gpu_bench), and the PyTorch comparison when python3 has PyTorch with CUDA,
 #   5. runs bench/gpu-sweep.sh (every flash plan forced on the dispatcher's deciding shapes),
+#      and with AB_BASE set, bench/gpu-ab.sh against that baseline,
 #   6. profiles the flash kernels of AUTO on the four benchmark shapes with Nsight Compute (ncu,
 #      its basic section set, clocks left alone) when ncu is on PATH,
 #   7. then, side by side (correctness only: nothing is timed any more), runs the GPU code under
@@ -41,7 +42,10 @@
 # parallelism, default nproc), SANITIZER_TIMEOUT (seconds per sanitizer run, default 300),
 # DEADLINE (seconds after the start by which every step must end, default 0: none; a step that
 # would start after it is skipped and the time-limited commands are cut at it, so that the
-# report is written inside a lease).
+# report is written inside a lease), AB_BASE (a commit, or a source tree for a machine without
+# the git history, such as `git archive REV | tar -x -C build-gpu-ab/base-tree` carried along:
+# after the sweep, bench/gpu-ab.sh times AUTO on issue 6's shapes against it, base and working
+# tree alternately, into ab.log).
 set -u -o pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -51,6 +55,7 @@ build=${BUILD_DIR:-$repo/build-device-check}
 jobs=${JOBS:-$(nproc 2>/dev/null || echo 4)}
 sanitizer_timeout=${SANITIZER_TIMEOUT:-300}
 deadline=${DEADLINE:-0}
+ab_base=${AB_BASE:-}
 out=${OUT:-$build/device-check}
 deps=$build/deps
 report=$out/report.md
@@ -367,6 +372,11 @@ if step "unpack .debs from $deb_dir" unpack.log unpack_debs && step "configure" 
     step "GPU benchmark" benchmark.log benchmark
     step "flash plan sweep (bench/gpu-sweep.sh)" sweep.log \
       limited 240 "$repo/bench/gpu-sweep.sh" "$build/bench/gpu_bench" "$out/sweep.json"
+    if [ -n "$ab_base" ]; then
+      step "A/B against $ab_base (bench/gpu-ab.sh, issue 6's shapes, AUTO)" ab.log \
+        limited 300 env ATTN_AB_OUT="$build/ab" "$repo/bench/gpu-ab.sh" "$ab_base" --reps 20 \
+        --shape walkthrough,decode,shared,long --algo auto
+    fi
     if command -v ncu >/dev/null 2>&1; then
       step "Nsight Compute on AUTO's flash kernels" ncu.log profile
     else
@@ -381,6 +391,10 @@ say "## Summaries"
 for log in "$out"/sweep.log; do
   [ -f "$log" ] && say "- sweep.log: $(grep -E '^checks:' "$log" | tail -1)"
 done
+if [ -f "$out/ab.log" ]; then
+  say "- ab.log (new / base below 1: the working tree is faster):"
+  sed -n '/^| shape/,/^failures/p' "$out/ab.log" | while IFS= read -r line; do say "    $line"; done
+fi
 for log in "$out"/gpu-suites.log "$out"/ctest-all.log; do
   [ -f "$log" ] && say "- $(basename "$log"): $(grep -E 'tests passed|tests failed' "$log" | tail -1)"
 done
