@@ -223,6 +223,18 @@ static int list_valid(const char *list, const char *const *names, int count) {
   return 1;
 }
 
+/* Checks the value v of option opt against names; on a bad one says which are known ("what" is
+ * "a plan", "an algorithm", ...) and returns 0. */
+static int list_option(const char *opt, const char *what, const char *v, const char *const *names,
+                       int count) {
+  if (list_valid(v, names, count)) return 1;
+  fprintf(stderr, "gpu_bench: %s: '%s' names %s other than ", opt, v, what);
+  for (int i = 0; i < count; i++)
+    fprintf(stderr, "%s%s", i ? ", " : "", names[i]);
+  fputc('\n', stderr);
+  return 0;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Timing: CUDA events on the program's stream (GPU), or the wall clock (--cpu)                 */
 /* ------------------------------------------------------------------------------------------ */
@@ -980,6 +992,10 @@ static int parse_args(int argc, char **argv, args_t *a) {
   static const char *const algo_names[] = {"auto", "fused", "rows", "gemm", "simple"};
   static const char *const plan_names[] = {"thread", "block1",    "block8", "split1",   "split8",
                                            "tile",   "splittile", "warp",   "splitwarp"};
+  _Static_assert(sizeof shape_names / sizeof *shape_names == ISSUE_SHAPES &&
+                     sizeof algo_names / sizeof *algo_names == MAX_ALGOS &&
+                     sizeof plan_names / sizeof *plan_names == MAX_PLANS,
+                 "the option names match the tables");
   memset(a, 0, sizeof *a);
   a->reps = 20;
   a->simple_cap_ms = SIMPLE_CAP_MS;
@@ -1022,33 +1038,15 @@ static int parse_args(int argc, char **argv, args_t *a) {
       a->json = v;
       i++;
     } else if (strcmp(o, "--shape") == 0) {
-      if (!list_valid(v, shape_names, 4)) {
-        fprintf(stderr,
-                "gpu_bench: --shape: '%s' names a shape other than walkthrough, "
-                "decode, shared, long\n",
-                v);
-        return 0;
-      }
+      if (!list_option(o, "a shape", v, shape_names, ISSUE_SHAPES)) return 0;
       a->shapes = v;
       i++;
     } else if (strcmp(o, "--algo") == 0) {
-      if (!list_valid(v, algo_names, 5)) {
-        fprintf(stderr,
-                "gpu_bench: --algo: '%s' names an algorithm other than auto, fused, "
-                "rows, gemm, simple\n",
-                v);
-        return 0;
-      }
+      if (!list_option(o, "an algorithm", v, algo_names, MAX_ALGOS)) return 0;
       a->algos = v;
       i++;
     } else if (strcmp(o, "--plans") == 0) {
-      if (!list_valid(v, plan_names, MAX_PLANS)) {
-        fprintf(stderr,
-                "gpu_bench: --plans: '%s' names a plan other than thread, block1, block8, "
-                "split1, split8, tile, splittile, warp, splitwarp\n",
-                v);
-        return 0;
-      }
+      if (!list_option(o, "a plan", v, plan_names, MAX_PLANS)) return 0;
       a->plans = v;
       i++;
     } else if (strcmp(o, "--dims") == 0) {
