@@ -23,6 +23,9 @@
  * Variants (see flash.cuh for the plan that picks them):
  *   THREAD  a thread per query row, q', the chunk's scores and the three accumulators in
  *           registers (k and dv at most 16): the walkthrough's shapes, millions of tiny queries.
+ *           Where k, dv <= 4 and no set has more than 8 annotations, the short-set kernel:
+ *           a thread takes 4 rows of a warp's 128 and, where those lie in one set, reads each
+ *           annotation and value row once for the 4 (one chunk, so no fold is computed).
  *   BLOCK   a block of 128 threads per tile of 1 or 8 queries of one set. Each stage of 128
  *           annotation rows goes through shared memory in slices of 32 columns (float4 loads
  *           when the rows are 16-byte aligned); thread j scores row j against every query of
@@ -91,6 +94,10 @@
  *     (128 x 8 x 1024 x 128: 0.169 against 0.195). */
 #define FLASH_THREAD4_MAX_N 32 /* THREAD<4> first: sets of at most this many annotations */
 #define FLASH_THREAD_MAX_N  8  /* the 16-wide THREAD first: likewise (n <= 8 not measured) */
+/* THREAD<4> on sets of at most FLASH_SHORT_N annotations: FLASH_SHORT_ROWS query rows a thread
+ * where a warp's rows share a set (not measured yet). */
+#define FLASH_SHORT_N       8
+#define FLASH_SHORT_ROWS    4
 #define FLASH_TILE_MIN_Q    16 /* TILE: queries a set from which it runs */
 #define FLASH_BLOCK8_MIN_Q  8  /* BLOCK<8>: likewise */
 #define FLASH_WARP_MIN_ROWS 64 /* WARP instead of BLOCK<1> from this many query rows a call */
@@ -159,9 +166,11 @@ static __device__ __forceinline__ float flash_term(bool additive, float q, float
 static __device__ __forceinline__ float flash_score(bool additive, float scale, float acc) {
   return additive ? acc : __fmul_rn(scale, acc);
 }
-/* A chunk weight before normalisation. */
+/* A chunk weight before normalisation. The exp is taken either way (exp(s + inf) is inf or NaN,
+ * then discarded) so that the choice is a select, not a branch around the exp. */
 static __device__ __forceinline__ float flash_p(float s, float mc) {
-  return mc == -INFINITY ? 0.0f : expf(s - mc);
+  const float e = expf(s - mc);
+  return mc == -INFINITY ? 0.0f : e;
 }
 static __device__ __forceinline__ float flash_out(float x, float M, float S) {
   return M == -INFINITY ? 0.0f : attn_cu_weight(x, S);
@@ -343,6 +352,123 @@ static __global__ void __launch_bounds__(FLASH_THREADS, K <= 4 ? FLASH_THREAD4_M
     for (int t = 0; t < K; t++)
       if (t < a.dv) c[t] = flash_out(tx[t], tm, tl);
     if (a.lse) a.lse[r] = flash_lse(tm, tl);
+  }
+}
+
+/* R query rows of set s, r0 + 32 rho for rho < R (those below `rows`), whose valid length is at
+ * most N <= FLASH_CHUNK: one chunk in one span, so each annotation and value row is read once for
+ * the R queries, and the two folds from the empty state (chunk into span, span into total) are
+ * left out. They change no bit there: with the chunk's (m, l, x), flash_first's factor b is 1
+ * for m finite or -inf, and 0 + l b = l, 0 + x b = x because l and x, sums of products begun at
+ * +0, are never -0 (a round-to-nearest sum is -0 only when both terms are); b is NaN only for m
+ * = +inf or NaN, where some weight exp(s - m) is NaN, so l is NaN already and the outputs, x / l
+ * and m + log l, are NaN either way. The same arithmetic, in the same order, as
+ * flash_thread_kernel. */
+template <int K, bool ADD, int R, int N>
+static __device__ __forceinline__ void flash_thread_rows(const flash_args &a, const attn_cu_set &s,
+                                                         int64_t r0, int64_t rows) {
+  static_assert(N <= FLASH_CHUNK, "one chunk");
+  const attn_cu_score_in &si = a.si;
+  const int cnt = (int)s.valid;
+  const int64_t i0 = r0 - s.r0;
+  const float *qp = attn_cu_score_q(si, s, i0);
+  /* A set's rows are ld apart in both layouts. */
+  const float *a0 = attn_cu_arow(si.a.data, si.a.ld, si.a.stride, si.l, s, 0);
+  const float *v0 = attn_cu_arow(a.V.data, a.V.ld, a.V.stride, si.l, s, 0);
+  float q[R][K], p[R][N], mc[R];
+#pragma unroll
+  for (int rho = 0; rho < R; rho++) {
+    const bool live = r0 + 32 * rho < rows;
+#pragma unroll
+    for (int t = 0; t < K; t++)
+      q[rho][t] = live && t < si.k ? qp[32 * rho * si.q.ld + t] : 0.0f;
+    mc[rho] = -INFINITY;
+  }
+#pragma unroll
+  for (int jj = 0; jj < N; jj++) {
+    if (jj >= cnt) break;
+    const float *ar = a0 + jj * si.a.ld;
+    float av[K];
+#pragma unroll
+    for (int t = 0; t < K; t++)
+      av[t] = t < si.k ? ar[t] : 0.0f;
+#pragma unroll
+    for (int rho = 0; rho < R; rho++) {
+      float acc = 0.0f;
+#pragma unroll
+      for (int t = 0; t < K; t++)
+        if (t < si.k) acc = flash_term(ADD, q[rho][t], av[t], ADD ? si.v[t] : 0.0f, acc);
+      p[rho][jj] = flash_score(ADD, si.scale, acc);
+      mc[rho] = attn_cu_nanmax(mc[rho], p[rho][jj]);
+    }
+  }
+  float lc[R], cx[R][K];
+#pragma unroll
+  for (int rho = 0; rho < R; rho++) {
+    lc[rho] = 0.0f;
+#pragma unroll
+    for (int t = 0; t < K; t++)
+      cx[rho][t] = 0.0f;
+  }
+#pragma unroll
+  for (int jj = 0; jj < N; jj++) {
+    if (jj >= cnt) break;
+    const float *vr = v0 + jj * a.V.ld;
+    float vv[K];
+#pragma unroll
+    for (int t = 0; t < K; t++)
+      vv[t] = t < a.dv ? vr[t] : 0.0f;
+#pragma unroll
+    for (int rho = 0; rho < R; rho++) {
+      const float pj = flash_p(p[rho][jj], mc[rho]);
+      lc[rho] = __fadd_rn(lc[rho], pj);
+#pragma unroll
+      for (int t = 0; t < K; t++)
+        if (t < a.dv) cx[rho][t] = __fmaf_rn(pj, vv[t], cx[rho][t]);
+    }
+  }
+  float *c = attn_cu_qrow(a.C.data, a.C.ld, a.C.stride, si.l, s, i0);
+#pragma unroll
+  for (int rho = 0; rho < R; rho++) {
+    if (r0 + 32 * rho >= rows) break;
+#pragma unroll
+    for (int t = 0; t < K; t++)
+      if (t < a.dv) c[32 * rho * a.C.ld + t] = flash_out(cx[rho][t], mc[rho], lc[rho]);
+    if (a.lse) a.lse[r0 + 32 * rho] = flash_lse(mc[rho], lc[rho]);
+  }
+}
+
+/* The THREAD variant for sets of at most FLASH_SHORT_N annotations (k, dv <= 4): warp w takes
+ * query rows [32 R w, 32 R (w + 1)) with R = FLASH_SHORT_ROWS, lane l rows 32 R w + 32 rho + l
+ * (each load and store instruction of the warp covers 32 consecutive rows). A warp whose rows lie
+ * in one set runs them together, reading each annotation and value row once for R queries (the
+ * walkthrough's 10^6 queries against one set of 4); a warp across sets runs its rows one at a
+ * time. */
+template <bool ADD>
+static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_THREAD4_MIN_BLOCKS)
+    flash_short_kernel(flash_args a, const int *bad) {
+  if (attn_cu_call_is_bad(bad)) return;
+  const int R = FLASH_SHORT_ROWS;
+  const attn_cu_layout &l = a.si.l;
+  const int64_t rows = attn_cu_query_rows(l);
+  const int64_t warps = (rows + 32 * R - 1) / (32 * R);
+  const int lane = (int)(threadIdx.x & 31);
+  for (int64_t w = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32; w < warps;
+       w += (int64_t)gridDim.x * blockDim.x / 32) {
+    const int64_t r0 = w * 32 * R; /* the same in every lane: so is the choice below */
+    const int64_t last = (r0 + 32 * R < rows ? r0 + 32 * R : rows) - 1;
+    attn_cu_set s, t;
+    int64_t i;
+    if (attn_cu_query_row(l, r0, &s, &i) && attn_cu_query_row(l, last, &t, &i) && s.b == t.b) {
+      flash_thread_rows<4, ADD, R, FLASH_SHORT_N>(a, s, r0 + lane, rows);
+      continue;
+    }
+#pragma unroll 1
+    for (int rho = 0; rho < R; rho++) {
+      const int64_t r = r0 + 32 * rho + lane;
+      if (r < rows && attn_cu_query_row(l, r, &s, &i))
+        flash_thread_rows<4, ADD, 1, FLASH_SHORT_N>(a, s, r, rows);
+    }
   }
 }
 
@@ -1393,7 +1519,13 @@ attn_cuda_status_t attn_cu_flash_forward(attn_cuda_t *cu, cudaStream_t stream,
   a.vec_v = rows_vec(V.data, dv, V.ld, V.stride, si.l.ao != NULL);
   if (plan.variant == ATTN_CU_FLASH_THREAD) {
     const unsigned blocks = attn_cu_blocks(rows, FLASH_THREADS);
-    if (si.k <= 4 && dv <= 4)
+    if (si.k <= 4 && dv <= 4 && si.l.n <= FLASH_SHORT_N) {
+      const unsigned short_blocks = attn_cu_blocks(rows, FLASH_THREADS * FLASH_SHORT_ROWS);
+      if (si.additive)
+        flash_short_kernel<true><<<short_blocks, FLASH_THREADS, 0, stream>>>(a, bad);
+      else
+        flash_short_kernel<false><<<short_blocks, FLASH_THREADS, 0, stream>>>(a, bad);
+    } else if (si.k <= 4 && dv <= 4)
       launch_thread<4>(a, blocks, stream, bad);
     else
       launch_thread<FLASH_SMALL>(a, blocks, stream, bad);

@@ -37,10 +37,13 @@ static const int32_t FLASH_UNIFORM_LEN[2] = {700, 513};
 static const int32_t TILE_LEN[2] = {400, 259};      /* 2 spans (the last of 144 rows); 2 (of 3) */
 static const int32_t TILE_LEN3[3] = {0, 300, 33};   /* fully masked; 2 spans; 2 chunks */
 static const int32_t COMBINE_LEN[2] = {4300, 2100}; /* 17 spans (8 + 8 + 1), 9 (8 + 1) */
+static const int32_t SHORT_LEN[3] = {6, 0, 4};      /* full, fully masked, masked */
 
 #define GRID_SIZE 13
 /* Shapes GRID_SIZE .. GRID_SIZE + FLASH_SHAPES - 1 run only in the flash and invariance tests. */
-#define FLASH_SHAPES 7
+#define FLASH_SHAPES 8
+/* The shape whose additive form keeps h <= 4 (THREAD's short-set kernel). */
+#define SHORT_SHAPE (GRID_SIZE + 6)
 
 static attn_test_spec_t grid_spec(int i) {
   attn_test_spec_t s;
@@ -143,6 +146,17 @@ static attn_test_spec_t grid_spec(int i) {
             * after full ones (d = 44), values the annotations (one column block, 44 wide) */
     s = attn_test_spec(2, 64, 300, 44);
     break;
+  case 19: /* flash THREAD's short sets (forced; k, dv <= 4, n <= 8): 150 queries a set, so
+            * that warps of 128 rows lie in one set (rows run 4 a thread) or across two (one at
+            * a time), the last warp part full; a full, a fully masked and a masked set, rows
+            * not 16-byte aligned, separate values */
+    s = attn_test_spec(3, 150, 6, 3);
+    s.lengths = SHORT_LEN;
+    s.separate_values = 1;
+    s.dv = 2;
+    s.ld_gap = 1;
+    s.outliers = 0.02;
+    break;
   default: /* flash, split by default (6 tiles): the combine kernel folds 17 and 9 spans a row,
             * in batches of 8 and the rest one at a time */
     s = attn_test_spec(2, 3, 4300, 16);
@@ -158,8 +172,9 @@ static attn_test_spec_t grid_spec(int i) {
 static void grid_problem(attn_test_problem_t *p, int shape, int kind) {
   attn_test_spec_t s = grid_spec(shape);
   s.kind = (attn_score_kind_t)kind;
-  /* h = 8 in the flash shapes: the projected annotations then take the float4 path */
-  s.h = kind == ATTN_SCORE_ADDITIVE ? (shape >= GRID_SIZE ? 8 : 6) : 0;
+  /* h = 8 in the flash shapes: the projected annotations then take the float4 path (3 in the
+   * short-set one: THREAD's short-set kernel takes h <= 4) */
+  s.h = kind != ATTN_SCORE_ADDITIVE ? 0 : shape == SHORT_SHAPE ? 3 : shape >= GRID_SIZE ? 8 : 6;
   if (kind == ATTN_SCORE_SCALED_DOT) s.scale = shape % 2 ? 0.0f : 0.25f;
   attn_test_problem_init(p, &s);
 }
@@ -368,21 +383,22 @@ END_TEST
 START_TEST(test_flash_plans) {
   /* Strict forcing ("name!": the call fails unless that plan runs it) wherever the plan can run
    * the shape: BLOCK everywhere (dv <= 768 in every shape), TILE for dot-like scores of batches
-   * without offsets, WARP where dv <= 256; THREAD only where k and dv are small, so it is never
-   * strict here. */
-  enum { NEVER, ALWAYS, IF_TILE, IF_WARP };
+   * without offsets, WARP where dv <= 256, THREAD where k (d, or h for additive scores) and dv
+   * are at most 16. */
+  enum { ALWAYS, IF_SMALL, IF_TILE, IF_WARP };
   static const struct {
     const char *name;
     int strict;
-  } plans[] = {{"thread", NEVER},      {"block1", ALWAYS}, {"block8", ALWAYS},
+  } plans[] = {{"thread", IF_SMALL},   {"block1", ALWAYS}, {"block8", ALWAYS},
                {"split1", ALWAYS},     {"split8", ALWAYS}, {"tile", IF_TILE},
                {"splittile", IF_TILE}, {"warp", IF_WARP},  {"splitwarp", IF_WARP}};
   const int shape = _i / 4, kind = _i % 4;
-  const attn_test_spec_t spec = grid_spec(shape);
-  const int strict[] = {0, 1, kind != ATTN_SCORE_ADDITIVE && !spec.set_m, spec.dv <= 256};
   attn_test_problem_t p;
   attn_test_out_t ref, first;
   grid_problem(&p, shape, kind);
+  const int64_t k = kind == ATTN_SCORE_ADDITIVE ? p.spec.h : p.shape.d;
+  const int strict[] = {1, k <= 16 && p.shape.dv <= 16,
+                        kind != ATTN_SCORE_ADDITIVE && !p.shape.query_offsets, p.shape.dv <= 256};
   gpu_reference(&p, ATTN_TEST_FORWARD, NULL, NULL, &ref);
   attn_tols_t tols = attn_test_tols(&p);
   attn_context_t *ctx = gpu_context(ATTN_ALGO_FUSED);
