@@ -138,18 +138,17 @@ struct flash_args {
 /* The arithmetic every variant shares                                                       */
 /* ---------------------------------------------------------------------------------------- */
 
-/* Fold factors of merging a part with max mp into a state with max M. */
+/* Fold factors of merging a part with max mp into a state with max M. The exps are taken either
+ * way (for x = -inf they are NaN, then discarded) so that the choice is a select: a branch
+ * around them would keep the exps of consecutive folds from overlapping (the combine kernel
+ * folds 8 spans in a row, whose factors depend only on the chain of maxima). */
 static __device__ __forceinline__ void flash_coeffs(float M, float mp, float *mn, float *alpha,
                                                     float *beta) {
   const float x = attn_cu_nanmax(M, mp);
+  const float ea = expf(M - x), eb = expf(mp - x);
   *mn = x;
-  if (x == -INFINITY) {
-    *alpha = 1.0f;
-    *beta = 1.0f;
-    return;
-  }
-  *alpha = expf(M - x);
-  *beta = expf(mp - x);
+  *alpha = x == -INFINITY ? 1.0f : ea;
+  *beta = x == -INFINITY ? 1.0f : eb;
 }
 
 /* x a + y b with each product rounded on its own: never contracted into an fma, so it gives the
