@@ -15,6 +15,9 @@
 #   - issue 6's four shapes (walkthrough, decode, shared, long);
 #   - TILE against BLOCK<8> and BLOCK<1> by queries a set: 1 x {64, 256, 1024, 4096} x 4096 x
 #     128, and batches of sets of 32, 64 and 256 queries;
+#   - TILE<16> against TILE<64> (AUTO's switch at 48 queries a set): sets of 16, 32 and 48
+#     queries (the long shape, 32 x 16 x 4096, 64 x 32 x 1024, 64 x 48 x 1024) and the rows
+#     above;
 #   - d other than 128 for TILE: 1 x 8192 x 1024 x 64, 1 x 2048 x 1024 x 256;
 #   - splitting spans: 256 sets of one query (fewer tiles than 4 a multiprocessor), 32 x 16 x
 #     4096, 4 x 1 x 32768, and one query against 262144 annotations;
@@ -38,14 +41,14 @@ if [ ! -x "$bench" ]; then
 fi
 
 dims=1x64x4096x128,1x256x4096x128,1x1024x4096x128,1x4096x4096x128
-dims=$dims,64x32x1024x128,64x64x1024x128,16x256x1024x128
+dims=$dims,64x32x1024x128,64x48x1024x128,64x64x1024x128,16x256x1024x128
 dims=$dims,1x8192x1024x64,1x2048x1024x256
 dims=$dims,256x1x1024x128,32x16x4096x128,4x1x32768x128,1x1x262144x128
 dims=$dims,1x2000x64x8,1x20000x64x8,1x200000x16x16,1x4096x256x16
 dims=$dims,256x4x1024x128,128x8x1024x128,1x500000x8x4,1x500000x32x4
 dims=$dims,4096x1x256x128,1024x1x4096x128,2048x2x1024x256
 
-args=(--reps "$reps" --algo auto,gemm --plans thread,block1,block8,split1,split8,tile,splittile,warp,splitwarp
+args=(--reps "$reps" --algo auto,gemm --plans thread,block1,block8,split1,split8,tile,splittile,tile16,splittile16,warp,splitwarp
   --shape walkthrough,decode,shared,long --dims "$dims")
 if [ -n "$json" ]; then args+=(--json "$json"); fi
 exec "$bench" "${args[@]}"

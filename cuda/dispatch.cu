@@ -5,12 +5,12 @@
  * What AUTO runs:
  *   - attn_forward without scores or weights: the flash kernels (flash.cu), one pass over the
  *     annotations with an online softmax, long sets split across blocks. Their plan (a thread
- *     or a warp per query, or a block per 1, 8 or 64 queries, split or not) changes no result
- *     bit, so it is chosen freely from the shape: see attn_cu_flash_plan_of. The 64-query
- *     TILE variant, register-blocked like an SGEMM, takes the GEMM-shaped calls (sets of 16
- *     queries or more, dot-like scores, batches without query and annotation offsets) and any
- *     dv; only a dv above 6144 that TILE cannot take (additive scores, offsets) sends a call to
- *     ROWS.
+ *     or a warp per query, or a block per 1, 8, 16 or 64 queries, split or not) changes no
+ *     result bit, so it is chosen freely from the shape: see attn_cu_flash_plan_of. The TILE
+ *     variant, register-blocked like an SGEMM (tiles of 64 queries, or 16 for sets of fewer
+ *     than 48), takes the GEMM-shaped calls (sets of 16 queries or more, dot-like scores,
+ *     batches without query and annotation offsets) and any dv; only a dv above 6144 that TILE
+ *     cannot take (additive scores, offsets) sends a call to ROWS.
  *   - everything else (the three steps, and attn_forward asking for scores or weights): the
  *     ROWS kernels, a block per query row for scores and weighted sums, a warp or block per
  *     row for the softmax, and for attn_forward the three-pass row kernel (forward.cu).
@@ -25,10 +25,10 @@
  * invariance forces ATTN_ALGO_GEMM (on an H200, 8192 x 1024 x 512: cuBLAS 0.42 ms, TILE 0.73).
  * The flash plan's thresholds were measured on an H200 with bench/gpu-sweep.sh (every plan
  * forced on 28 shapes; the numbers are in flash.cu and bench/README.md): THREAD for sets of at
- * most 32 annotations when k and dv are at most 4 (8 otherwise), TILE from 16 queries a set,
- * BLOCK<8> from 8 (below 16 and where TILE cannot run: additive scores, offsets), WARP below 8
- * when dv <= 256 and the call has 64 query rows or more (else BLOCK<1>), splitting below 4
- * tiles (16 warps) a multiprocessor.
+ * most 32 annotations when k and dv are at most 4 (8 otherwise), TILE from 16 queries a set
+ * (tiles of 16 below 48 queries a set: not measured yet), BLOCK<8> from 8 (below 16 and where
+ * TILE cannot run: additive scores, offsets), WARP below 8 when dv <= 256 and the call has 64
+ * query rows or more (else BLOCK<1>), splitting below 4 tiles (16 warps) a multiprocessor.
  *
  * Forced algorithms: SIMPLE runs the thread-per-row baseline of every step; ROWS the row
  * kernels; FUSED (ATTN_CUDA_ALGO_FLASH) as AUTO; GEMM runs cuBLAS wherever the batch allows it

@@ -43,6 +43,9 @@
  *           shared memory, and the context runs in blocks of 64 columns, each thread an 8 x 4
  *           block, over value rows that cp.async brings in while the previous rows are used.
  *           Spans split across blocks as in BLOCK. Any dv: the context is never held whole.
+ *           TILE<16>, for sets of fewer than 48 queries, is the same code on tiles of 16: 8 x
+ *           4 scores a thread in one 256-row stage, P [256 x 16], and 8 x 2 outputs of
+ *           128-column blocks (tile_cfg below).
  *   WARP    a warp per query row (dv at most 256), everything in registers and no block
  *           barrier: lane j scores row j of each chunk (its chain over t, read straight from
  *           global memory with float4 loads), the chunk max is a butterfly, and the weights go
@@ -100,6 +103,7 @@
 #define FLASH_SHORT_ROWS    4
 #define FLASH_TILE_MIN_Q    16 /* TILE: queries a set from which it runs */
 #define FLASH_BLOCK8_MIN_Q  8  /* BLOCK<8>: likewise */
+#define FLASH_TILE64_MIN_Q  48 /* TILE<64> from here, TILE<16> below (not measured yet) */
 #define FLASH_WARP_MIN_ROWS 64 /* WARP instead of BLOCK<1> from this many query rows a call */
 /* Splitting: below 4 tiles (BLOCK, TILE) or 16 warps (WARP) a multiprocessor. WARP: 4096 x 1 x
  * 1024 x 128 unsplit 0.976 against 0.989 split; 1024 x 1 x 4096 x 128 split 0.975 against 1.162
@@ -107,8 +111,10 @@
 /* Blocks per multiprocessor the register allocation must allow: THREAD (and combine) 4, so at
  * most 128 registers a thread, and 5 for THREAD<4> (at most 102: it takes 89 to 96, and
  * unbounded the dot-like one takes 121, a block fewer a multiprocessor than it ran with on the
- * H200); WARP 4 (it takes about 108 to 112: capped at 64 or 80 it spills); BLOCK 2 (BLOCK<1>
- * takes about 155 registers, so 3 fit; BLOCK<8> about 210). */
+ * H200), and so for the dot-like short-set kernel (96; the additive one spills at 102 on sm_80
+ * and takes 4); WARP 4 (it takes about 108 to 112: capped at 64 or 80 it spills); BLOCK and
+ * TILE 2 (BLOCK<1> takes about 155 registers, so 3 fit; BLOCK<8> about 210, TILE<64> 208,
+ * TILE<16> 225). */
 #define FLASH_THREAD_MIN_BLOCKS  4
 #define FLASH_THREAD4_MIN_BLOCKS 5
 #define FLASH_WARP_MIN_BLOCKS    4
@@ -368,7 +374,9 @@ static __device__ __forceinline__ void flash_thread_rows(const flash_args &a, co
                                                          int64_t r0, int64_t rows) {
   static_assert(N <= FLASH_CHUNK, "one chunk");
   const attn_cu_score_in &si = a.si;
-  const int cnt = (int)s.valid;
+  const int cnt = (int)s.valid, k = (int)si.k, dv = (int)a.dv; /* cnt <= N; k, dv <= K */
+  /* This thread's rows below `rows`: rho < live. */
+  const int live = rows - r0 >= 32 * (R - 1) + 1 ? R : (int)((rows - r0 + 31) / 32);
   const int64_t i0 = r0 - s.r0;
   const float *qp = attn_cu_score_q(si, s, i0);
   /* A set's rows are ld apart in both layouts. */
@@ -377,10 +385,9 @@ static __device__ __forceinline__ void flash_thread_rows(const flash_args &a, co
   float q[R][K], p[R][N], mc[R];
 #pragma unroll
   for (int rho = 0; rho < R; rho++) {
-    const bool live = r0 + 32 * rho < rows;
 #pragma unroll
     for (int t = 0; t < K; t++)
-      q[rho][t] = live && t < si.k ? qp[32 * rho * si.q.ld + t] : 0.0f;
+      q[rho][t] = rho < live && t < k ? qp[32 * rho * si.q.ld + t] : 0.0f;
     mc[rho] = -INFINITY;
   }
 #pragma unroll
@@ -390,13 +397,13 @@ static __device__ __forceinline__ void flash_thread_rows(const flash_args &a, co
     float av[K];
 #pragma unroll
     for (int t = 0; t < K; t++)
-      av[t] = t < si.k ? ar[t] : 0.0f;
+      av[t] = t < k ? ar[t] : 0.0f;
 #pragma unroll
     for (int rho = 0; rho < R; rho++) {
       float acc = 0.0f;
 #pragma unroll
       for (int t = 0; t < K; t++)
-        if (t < si.k) acc = flash_term(ADD, q[rho][t], av[t], ADD ? si.v[t] : 0.0f, acc);
+        if (t < k) acc = flash_term(ADD, q[rho][t], av[t], ADD ? si.v[t] : 0.0f, acc);
       p[rho][jj] = flash_score(ADD, si.scale, acc);
       mc[rho] = attn_cu_nanmax(mc[rho], p[rho][jj]);
     }
@@ -416,23 +423,29 @@ static __device__ __forceinline__ void flash_thread_rows(const flash_args &a, co
     float vv[K];
 #pragma unroll
     for (int t = 0; t < K; t++)
-      vv[t] = t < a.dv ? vr[t] : 0.0f;
+      vv[t] = t < dv ? vr[t] : 0.0f;
 #pragma unroll
     for (int rho = 0; rho < R; rho++) {
       const float pj = flash_p(p[rho][jj], mc[rho]);
       lc[rho] = __fadd_rn(lc[rho], pj);
 #pragma unroll
       for (int t = 0; t < K; t++)
-        if (t < a.dv) cx[rho][t] = __fmaf_rn(pj, vv[t], cx[rho][t]);
+        if (t < dv) cx[rho][t] = __fmaf_rn(pj, vv[t], cx[rho][t]);
     }
   }
+  /* Every column's quotient first, the stores after: the row's divisions then share one
+   * reciprocal instead of each sitting behind its column's test. */
   float *c = attn_cu_qrow(a.C.data, a.C.ld, a.C.stride, si.l, s, i0);
 #pragma unroll
   for (int rho = 0; rho < R; rho++) {
-    if (r0 + 32 * rho >= rows) break;
+    if (rho >= live) break;
+    float out[K];
 #pragma unroll
     for (int t = 0; t < K; t++)
-      if (t < a.dv) c[32 * rho * a.C.ld + t] = flash_out(cx[rho][t], mc[rho], lc[rho]);
+      out[t] = flash_out(cx[rho][t], mc[rho], lc[rho]);
+#pragma unroll
+    for (int t = 0; t < K; t++)
+      if (t < dv) c[32 * rho * a.C.ld + t] = out[t];
     if (a.lse) a.lse[r0 + 32 * rho] = flash_lse(mc[rho], lc[rho]);
   }
 }
@@ -444,7 +457,8 @@ static __device__ __forceinline__ void flash_thread_rows(const flash_args &a, co
  * walkthrough's 10^6 queries against one set of 4); a warp across sets runs its rows one at a
  * time. */
 template <bool ADD>
-static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_THREAD4_MIN_BLOCKS)
+static __global__ void __launch_bounds__(FLASH_THREADS,
+                                         ADD ? FLASH_THREAD_MIN_BLOCKS : FLASH_THREAD4_MIN_BLOCKS)
     flash_short_kernel(flash_args a, const int *bad) {
   if (attn_cu_call_is_bad(bad)) return;
   const int R = FLASH_SHORT_ROWS;
@@ -930,56 +944,84 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_BLOCK_MIN_BLOCKS)
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* TILE: a block per tile of 64 queries of one set, register-blocked                         */
+/* TILE: a block per tile of 64 or 16 queries of one set, register-blocked                   */
 /* ---------------------------------------------------------------------------------------- */
 
-#define TILE_Q      64          /* queries per tile */
-#define TILE_ROWS   128         /* annotation rows per score stage (half a span) */
 #define TILE_K      16          /* columns of q' and a' per shared-memory slice */
-#define TILE_COLS   64          /* context columns per pass over a span's weights */
 #define TILE_VROWS  FLASH_CHUNK /* value rows per shared-memory slice: a chunk */
 #define TILE_CHUNKS (FLASH_SPAN / FLASH_CHUNK)
-/* Dynamic shared memory, in floats: the span's weights P[row][query], the staging buffers
- * (q' and a' slices, double-buffered; the value slices reuse them), the chunk fold factors and
- * the span and total states. */
-#define TILE_P_FLOATS    (FLASH_SPAN * TILE_Q)
-#define TILE_QA_FLOATS   (TILE_K * (TILE_Q + TILE_ROWS))
-#define TILE_V_FLOATS    (TILE_VROWS * TILE_COLS)
-#define TILE_STAT_FLOATS (2 * TILE_Q * TILE_CHUNKS + 6 * TILE_Q)
-#define TILE_SMEM_BYTES  ((TILE_P_FLOATS + 2 * TILE_QA_FLOATS + TILE_STAT_FLOATS) * sizeof(float))
-static_assert(TILE_V_FLOATS <= TILE_QA_FLOATS, "value slices fit the staging buffers");
-static_assert(FLASH_THREADS == 128 && TILE_Q == 64 && TILE_ROWS == 128 && TILE_COLS == 64,
-              "the 8 x 16 thread grid of the TILE variant covers 64 x 128 scores (8 x 8 each) "
-              "and 64 x 64 context outputs (8 x 4 each)");
 
-/* Thread (g, h) = (tid / 16, tid % 16) owns queries g*4 .. g*4+3 and 32+g*4 .. 32+g*4+3, and
- * for the scores rows h*4 .. h*4+3 and 64+h*4 .. 64+h*4+3 (two float4 reads of each operand a
- * step), for the context columns h*4 .. h*4+3 of a 64-column block (one float4 read). */
-static __device__ __forceinline__ int tile_q(int g, int i) {
-  return (i < 4 ? 0 : 32) + g * 4 + i % 4;
-}
-static __device__ __forceinline__ int tile_r(int h, int j) {
-  return (j < 4 ? 0 : 64) + h * 4 + j % 4;
-}
+/* The two tilings of 128 threads. Thread (g, h) = (tid / H, tid % H) owns 8 queries, q(g, 0)
+ * .. q(g, 7); for the scores, SR rows r(h, 0) .. r(h, SR - 1) of each stage of ROWS annotation
+ * rows; for the context, columns h NC .. h NC + NC - 1 of each block of COLS columns. Weight
+ * (row, query) of a span lives in P at p(row, query): row-major, QT queries a row, with the
+ * row's 4-query groups permuted by an XOR of (row / 4) so that the score stage's 16-byte stores
+ * spread over the banks, while a group stays 16 contiguous bytes and a row is still read whole.
+ *   TILE<64>: 8 x 16 threads; queries g*4 .. g*4+3 and 32+g*4 .. 32+g*4+3; 8 x 8 scores
+ *             (rows h*4 .. h*4+3 and 64+h*4 .. 64+h*4+3 of a 128-row stage, half a span) and
+ *             8 x 4 outputs of 64-column blocks; groups XOR (row / 4) % 8.
+ *   TILE<16>: 2 x 64 threads; queries g*8 .. g*8+7; 8 x 4 scores (rows h*4 .. h*4+3 of a
+ *             256-row stage, the whole span) and 8 x 2 outputs of 128-column blocks; groups
+ *             XOR (row / 4) % 4. A set of 16 queries (the long shape) keeps every thread's
+ *             queries real, where TILE<64> computes 48 of its 64 on zeros. */
+template <int QT> struct tile_cfg;
+template <> struct tile_cfg<64> {
+  static constexpr int H = 16, ROWS = 128, SR = 8, COLS = 64, NC = 4;
+  static __device__ __forceinline__ int q(int g, int i) { return (i < 4 ? 0 : 32) + g * 4 + i % 4; }
+  static __device__ __forceinline__ int r(int h, int j) { return (j < 4 ? 0 : 64) + h * 4 + j % 4; }
+  static __device__ __forceinline__ int p(int row, int q) {
+    return row * 64 + (q ^ (((row >> 2) & 7) << 2));
+  }
+};
+template <> struct tile_cfg<16> {
+  static constexpr int H = 64, ROWS = 256, SR = 4, COLS = 128, NC = 2;
+  static __device__ __forceinline__ int q(int g, int i) { return g * 8 + i; }
+  static __device__ __forceinline__ int r(int h, int j) { return h * 4 + j; }
+  static __device__ __forceinline__ int p(int row, int q) {
+    return row * 16 + (q ^ (((row >> 2) & 3) << 2));
+  }
+};
 
-/* Where weight (row, query) of a span lives in P: row-major, 64 queries a row, with the row's
- * 4-query groups permuted by an XOR of (row / 4) % 8. The score stage's stores (16 threads of a
- * warp, 16 rows, one group) then spread over all 32 banks, while a group stays 16 contiguous
- * bytes, group g + 8 stays 32 floats after group g, and a row is still read whole. */
-static __device__ __forceinline__ int tile_p(int row, int q) {
-  return row * TILE_Q + (q ^ (((row >> 2) & 7) << 2));
-}
+/* Dynamic shared memory, in floats: the span's weights P[row][query], the staging buffers (q'
+ * and a' slices, double-buffered; the value slices reuse them), the chunk fold factors and the
+ * span and total states. */
+template <int QT> struct tile_smem {
+  static constexpr int P = FLASH_SPAN * QT;
+  static constexpr int QA = TILE_K * (QT + tile_cfg<QT>::ROWS);
+  static constexpr int STAT = 2 * QT * TILE_CHUNKS + 6 * QT;
+  static constexpr size_t BYTES = (size_t)(P + 2 * QA + STAT) * sizeof(float);
+  static_assert(TILE_VROWS * tile_cfg<QT>::COLS <= QA, "value slices fit the staging buffers");
+  static_assert(FLASH_THREADS / tile_cfg<QT>::H * 8 == QT &&
+                    tile_cfg<QT>::H * tile_cfg<QT>::SR == tile_cfg<QT>::ROWS &&
+                    tile_cfg<QT>::H * tile_cfg<QT>::NC == tile_cfg<QT>::COLS &&
+                    FLASH_SPAN % tile_cfg<QT>::ROWS == 0,
+                "the thread grid covers a stage's QT x ROWS scores and QT x COLS outputs");
+};
 
-/* acc[i][j] = fma(x_i, y_j, acc[i][j]) for the thread's 8 x NY block: x points at its first four
- * x operands (the other four lie xgap floats on), y at its first four y operands (with NY = 8,
+/* acc[i][j] = fma(x_i, y_j, acc[i][j]) for the thread's 8 x NY block: x0 and x1 point at its
+ * first and last four x operands, y at its first NY (NY = 2 or 4) or four y operands (NY = 8:
  * the other four lie ygap floats on). */
 template <int NY>
-static __device__ __forceinline__ void tile_outer(const float *x, int xgap, const float *y,
-                                                  int ygap, float (&acc)[8][NY]) {
-  const float4 x0 = *(const float4 *)x, x1 = *(const float4 *)(x + xgap);
-  const float4 y0 = *(const float4 *)y, y1 = NY == 8 ? *(const float4 *)(y + ygap) : y0;
+static __device__ __forceinline__ void tile_outer(const float *x0p, const float *x1p,
+                                                  const float *y, int ygap, float (&acc)[8][NY]) {
+  const float4 x0 = *(const float4 *)x0p, x1 = *(const float4 *)x1p;
+  float ys[8];
+  if (NY == 2) {
+    const float2 y0 = *(const float2 *)y;
+    ys[0] = y0.x;
+    ys[1] = y0.y;
+  } else {
+    const float4 y0 = *(const float4 *)y, y1 = NY == 8 ? *(const float4 *)(y + ygap) : y0;
+    ys[0] = y0.x;
+    ys[1] = y0.y;
+    ys[2] = y0.z;
+    ys[3] = y0.w;
+    ys[4] = y1.x;
+    ys[5] = y1.y;
+    ys[6] = y1.z;
+    ys[7] = y1.w;
+  }
   const float xs[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
-  const float ys[8] = {y0.x, y0.y, y0.z, y0.w, y1.x, y1.y, y1.z, y1.w};
 #pragma unroll
   for (int i = 0; i < 8; i++)
 #pragma unroll
@@ -987,107 +1029,123 @@ static __device__ __forceinline__ void tile_outer(const float *x, int xgap, cons
       acc[i][j] = __fmaf_rn(xs[i], ys[j], acc[i][j]);
 }
 
-/* Slice [k0, k0 + TILE_K) of the tile's q' rows (2 x 4 floats a thread) and of a' rows
- * [0, rows) of the stage (4 x 4 floats a thread) into registers. Neighbouring threads take
- * neighbouring rows, so that the transposed stores into shared memory (Qs[t][query],
- * As[t][row]) hit 32 different banks; a row's other 4-column groups follow in the next loads,
- * from L1. */
-static __device__ __forceinline__ void tile_fetch_qa(const flash_args &a, const float *qbase,
-                                                     int qn, const float *abase, int rows,
-                                                     int64_t k0, float (&rq)[8], float (&ra)[16]) {
+/* Slice [k0, k0 + TILE_K) of the tile's q' rows (QT x 4 float4s over the threads) and of a' rows
+ * [0, rows) of the stage (4 float4s a row, a row a thread for each 128 rows) into registers.
+ * Neighbouring threads take neighbouring rows, so that the transposed stores into shared memory
+ * (Qs[t][query], As[t][row]) hit 32 different banks; a row's other 4-column groups follow in
+ * the next loads, from L1. */
+template <int QT>
+static __device__ __forceinline__ void
+tile_fetch_qa(const flash_args &a, const float *qbase, int qn, const float *abase, int rows,
+              int64_t k0, float (&rq)[(QT * 4 + FLASH_THREADS - 1) / FLASH_THREADS * 4],
+              float (&ra)[tile_cfg<QT>::ROWS / FLASH_THREADS * 16]) {
   const attn_cu_score_in &si = a.si;
   const int tid = threadIdx.x;
 #pragma unroll
-  for (int i = 0; i < 2; i++) {
-    const int idx = tid + FLASH_THREADS * i, qi = idx % TILE_Q, t = idx / TILE_Q * 4;
-    const int n = qi < qn ? flash_count4(si.k - k0 - t) : 0;
+  for (int i = 0; i < (QT * 4 + FLASH_THREADS - 1) / FLASH_THREADS; i++) {
+    const int idx = tid + FLASH_THREADS * i, qi = idx % QT, t = idx / QT * 4;
+    const int n = idx < QT * 4 && qi < qn ? flash_count4(si.k - k0 - t) : 0;
     flash_load4(qbase + qi * si.q.ld + k0 + t, n, a.vec_q, rq + 4 * i);
   }
 #pragma unroll
-  for (int i = 0; i < 4; i++) {
-    const int j = tid, t = 4 * i;
-    const int n = j < rows ? flash_count4(si.k - k0 - t) : 0;
-    flash_load4(abase + j * si.a.ld + k0 + t, n, a.vec, ra + 4 * i);
-  }
+  for (int rr = 0; rr < tile_cfg<QT>::ROWS / FLASH_THREADS; rr++)
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      const int j = tid + FLASH_THREADS * rr, t = 4 * i;
+      const int n = j < rows ? flash_count4(si.k - k0 - t) : 0;
+      flash_load4(abase + j * si.a.ld + k0 + t, n, a.vec, ra + 16 * rr + 4 * i);
+    }
 }
 
 /* Scores of rows [j0, j0 + rows) of set s (a span: rows <= FLASH_SPAN) against the tile's
- * queries i0 .. i0 + qn - 1 into P[row][query], in stages of TILE_ROWS rows. Each score is the
+ * queries i0 .. i0 + qn - 1 into P[row][query], in stages of ROWS rows. Each score is the
  * fma chain over t in order (the slices are walked in order and a partial slice stops at k). */
+template <int QT>
 static __device__ void tile_scores(const flash_args &a, const attn_cu_set &s, int64_t i0, int qn,
                                    int64_t j0, int rows, float *P, float *stage) {
+  using C = tile_cfg<QT>;
+  constexpr int QA = tile_smem<QT>::QA, RQ = (QT * 4 + FLASH_THREADS - 1) / FLASH_THREADS;
   const attn_cu_score_in &si = a.si;
-  const int tid = threadIdx.x, g = tid / 16, h = tid % 16;
+  const int tid = threadIdx.x, g = tid / C::H, h = tid % C::H;
   const float *qbase = attn_cu_score_q(si, s, i0);
   int buf = 0;
-  for (int r0 = 0; r0 < rows; r0 += TILE_ROWS) {
-    const int srows = rows - r0 < TILE_ROWS ? rows - r0 : TILE_ROWS;
+  for (int r0 = 0; r0 < rows; r0 += C::ROWS) {
+    const int srows = rows - r0 < C::ROWS ? rows - r0 : C::ROWS;
     const float *abase = attn_cu_arow(si.a.data, si.a.ld, si.a.stride, si.l, s, j0 + r0);
-    float acc[8][8], rq[8], ra[16];
+    float acc[8][C::SR], rq[RQ * 4], ra[C::ROWS / FLASH_THREADS * 16];
 #pragma unroll
     for (int i = 0; i < 8; i++)
 #pragma unroll
-      for (int j = 0; j < 8; j++)
+      for (int j = 0; j < C::SR; j++)
         acc[i][j] = 0.0f;
-    tile_fetch_qa(a, qbase, qn, abase, srows, 0, rq, ra);
+    tile_fetch_qa<QT>(a, qbase, qn, abase, srows, 0, rq, ra);
     for (int64_t k0 = 0; k0 < si.k; k0 += TILE_K) {
       /* Double-buffered: the slice stored here was last read two slices ago, before every
        * thread passed the previous barrier. */
-      float *Qs = stage + buf * TILE_QA_FLOATS, *As = Qs + TILE_K * TILE_Q;
+      float *Qs = stage + buf * QA, *As = Qs + TILE_K * QT;
 #pragma unroll
-      for (int i = 0; i < 2; i++) {
-        const int idx = tid + FLASH_THREADS * i, qi = idx % TILE_Q, t = idx / TILE_Q * 4;
+      for (int i = 0; i < RQ; i++) {
+        const int idx = tid + FLASH_THREADS * i, qi = idx % QT, t = idx / QT * 4;
+        if (idx < QT * 4)
 #pragma unroll
-        for (int e = 0; e < 4; e++)
-          Qs[(t + e) * TILE_Q + qi] = rq[4 * i + e];
+          for (int e = 0; e < 4; e++)
+            Qs[(t + e) * QT + qi] = rq[4 * i + e];
       }
 #pragma unroll
-      for (int i = 0; i < 4; i++) {
-        const int j = tid, t = 4 * i;
+      for (int rr = 0; rr < C::ROWS / FLASH_THREADS; rr++)
 #pragma unroll
-        for (int e = 0; e < 4; e++)
-          As[(t + e) * TILE_ROWS + j] = ra[4 * i + e];
-      }
+        for (int i = 0; i < 4; i++) {
+          const int j = tid + FLASH_THREADS * rr, t = 4 * i;
+#pragma unroll
+          for (int e = 0; e < 4; e++)
+            As[(t + e) * C::ROWS + j] = ra[16 * rr + 4 * i + e];
+        }
       __syncthreads();
-      if (k0 + TILE_K < si.k) tile_fetch_qa(a, qbase, qn, abase, srows, k0 + TILE_K, rq, ra);
+      if (k0 + TILE_K < si.k) tile_fetch_qa<QT>(a, qbase, qn, abase, srows, k0 + TILE_K, rq, ra);
       const int kw = (int)(si.k - k0 < TILE_K ? si.k - k0 : TILE_K);
+      const float *x0 = Qs + C::q(g, 0), *x1 = Qs + C::q(g, 4), *y = As + C::r(h, 0);
+      const int ygap = C::SR == 8 ? C::r(h, 4) - C::r(h, 0) : 0;
       if (kw == TILE_K) {
 #pragma unroll
         for (int t = 0; t < TILE_K; t++)
-          tile_outer<8>(Qs + t * TILE_Q + g * 4, 32, As + t * TILE_ROWS + h * 4, 64, acc);
+          tile_outer<C::SR>(x0 + t * QT, x1 + t * QT, y + t * C::ROWS, ygap, acc);
       } else {
         for (int t = 0; t < kw; t++)
-          tile_outer<8>(Qs + t * TILE_Q + g * 4, 32, As + t * TILE_ROWS + h * 4, 64, acc);
+          tile_outer<C::SR>(x0 + t * QT, x1 + t * QT, y + t * C::ROWS, ygap, acc);
       }
       buf ^= 1;
     }
-    /* tile_p for the thread's rows: (row / 4) % 8 is h % 8 for all of them (r0 is 0 or 128). */
-    const int swz = (h & 7) << 2;
+    /* Each 4-query group of a row is one 16-byte store. */
 #pragma unroll
-    for (int j = 0; j < 8; j++) {
-      float *prow = P + (r0 + tile_r(h, j)) * TILE_Q;
+    for (int j = 0; j < C::SR; j++)
 #pragma unroll
-      for (int i = 0; i < 8; i++)
-        prow[tile_q(g, i) ^ swz] = flash_score(false, si.scale, acc[i][j]);
-    }
+      for (int i = 0; i < 8; i += 4) {
+        const float4 v = make_float4(flash_score(false, si.scale, acc[i][j]),
+                                     flash_score(false, si.scale, acc[i + 1][j]),
+                                     flash_score(false, si.scale, acc[i + 2][j]),
+                                     flash_score(false, si.scale, acc[i + 3][j]));
+        *(float4 *)(P + C::p(r0 + C::r(h, j), C::q(g, i))) = v;
+      }
   }
 }
 
-/* Rows [0, vr) of the values from vbase (a set's rows are ld apart), columns [c0, c0 +
- * TILE_COLS), into Vs[row][col], zeros past dv: 4 x 4 floats a thread, 16 threads covering a
- * row's 256 contiguous bytes. With vec_v each 4 columns are one asynchronous 16-byte copy
- * (cp.async: no registers held while it flies; the caller commits and waits), else plain loads
- * (the fallback for rows that are not 16-byte aligned). */
+/* Rows [0, vr) of the values from vbase (a set's rows are ld apart), columns [c0, c0 + COLS),
+ * into Vs[row][col], zeros past dv: COLS / 4 threads cover a row's contiguous bytes. With vec_v
+ * each 4 columns are one asynchronous 16-byte copy (cp.async: no registers held while it flies;
+ * the caller commits and waits), else plain loads (the fallback for rows that are not 16-byte
+ * aligned). */
+template <int QT>
 static __device__ __forceinline__ void tile_stage_v(const flash_args &a, const float *vbase, int vr,
                                                     int64_t c0, float *Vs) {
-  static_assert(TILE_VROWS * TILE_COLS == 16 * FLASH_THREADS, "16 floats a thread");
+  constexpr int COLS = tile_cfg<QT>::COLS, COPIES = TILE_VROWS * COLS / 4 / FLASH_THREADS;
+  static_assert(COPIES * 4 * FLASH_THREADS == TILE_VROWS * COLS, "whole copies a thread");
 #pragma unroll
-  for (int i = 0; i < 4; i++) {
+  for (int i = 0; i < COPIES; i++) {
     const int idx = threadIdx.x + FLASH_THREADS * i;
-    const int j = idx / (TILE_COLS / 4), col = idx % (TILE_COLS / 4) * 4;
+    const int j = idx / (COLS / 4), col = idx % (COLS / 4) * 4;
     if (j >= vr) continue;
     const int n = flash_count4(a.dv - c0 - col);
-    float *dst = Vs + j * TILE_COLS + col;
+    float *dst = Vs + j * COLS + col;
     const float *src = vbase + j * a.V.ld + c0 + col;
     if (a.vec_v && n == 4) {
       __pipeline_memcpy_async(dst, src, 16);
@@ -1099,33 +1157,35 @@ static __device__ __forceinline__ void tile_stage_v(const flash_args &a, const f
   }
 }
 
-/* The context of one span: for each block of TILE_COLS columns, thread (g, h) accumulates its
- * 8 x 4 outputs (queries tile_q(g, .), columns h*4 .. h*4+3) over each chunk's rows in order (a
+/* The context of one span: for each block of COLS columns, thread (g, h) accumulates its 8 x NC
+ * outputs (queries q(g, .), columns h NC .. h NC + NC - 1) over each chunk's rows in order (a
  * fresh fma chain per chunk), folds the chunk into the span with the factors in ca and cb, and at
  * the end writes the span to the partials (split) or folds it into the running total in C
  * (finishing it after the last span). The value rows pass through shared memory a chunk at a
  * time, double-buffered: the copy of the next chunk flies while the current one is used. */
+template <int QT>
 static __device__ void tile_context(const flash_args &a, const attn_cu_set &s, int64_t i0, int qn,
                                     int64_t u, int rows, bool split, bool first, bool last,
                                     const float *P, float *stage, const float *ca, const float *cb,
                                     const float *st) {
-  const int tid = threadIdx.x, g = tid / 16, h = tid % 16;
-  const float *ta = st + 4 * TILE_Q, *tb = st + 5 * TILE_Q, *tm = st + 2 * TILE_Q,
-              *tl = st + 3 * TILE_Q;
+  using C = tile_cfg<QT>;
+  constexpr int QA = tile_smem<QT>::QA;
+  const int tid = threadIdx.x, g = tid / C::H, h = tid % C::H;
+  const float *ta = st + 4 * QT, *tb = st + 5 * QT, *tm = st + 2 * QT, *tl = st + 3 * QT;
   const int64_t dv = a.dv;
   const float *vspan = attn_cu_arow(a.V.data, a.V.ld, a.V.stride, a.si.l, s, u * FLASH_SPAN);
   const int groups = (rows + TILE_VROWS - 1) / TILE_VROWS, per_chunk = FLASH_CHUNK / TILE_VROWS;
-  for (int64_t c0 = 0; c0 < dv; c0 += TILE_COLS) {
-    float X[8][4], x[8][4];
+  for (int64_t c0 = 0; c0 < dv; c0 += C::COLS) {
+    float X[8][C::NC], x[8][C::NC];
 #pragma unroll
     for (int i = 0; i < 8; i++)
 #pragma unroll
-      for (int j = 0; j < 4; j++) {
+      for (int j = 0; j < C::NC; j++) {
         X[i][j] = 0.0f;
         x[i][j] = 0.0f;
       }
     __syncthreads(); /* the buffers' last readers (the previous columns, or the scores) are done */
-    tile_stage_v(a, vspan, rows < TILE_VROWS ? rows : TILE_VROWS, c0, stage);
+    tile_stage_v<QT>(a, vspan, rows < TILE_VROWS ? rows : TILE_VROWS, c0, stage);
     __pipeline_commit();
     for (int gi = 0; gi < groups; gi++) {
       const int vr = rows - gi * TILE_VROWS < TILE_VROWS ? rows - gi * TILE_VROWS : TILE_VROWS;
@@ -1133,24 +1193,24 @@ static __device__ void tile_context(const flash_args &a, const attn_cu_set &s, i
       __syncthreads(); /* rows gi are in; everyone is done with rows gi - 1 */
       if (gi + 1 < groups) {
         const int nr = rows - (gi + 1) * TILE_VROWS;
-        tile_stage_v(a, vspan + (int64_t)(gi + 1) * TILE_VROWS * a.V.ld,
-                     nr < TILE_VROWS ? nr : TILE_VROWS, c0,
-                     stage + ((gi + 1) & 1) * TILE_QA_FLOATS);
+        tile_stage_v<QT>(a, vspan + (int64_t)(gi + 1) * TILE_VROWS * a.V.ld,
+                         nr < TILE_VROWS ? nr : TILE_VROWS, c0, stage + ((gi + 1) & 1) * QA);
         __pipeline_commit();
       }
-      const float *Vs = stage + (gi & 1) * TILE_QA_FLOATS;
+      const float *Vs = stage + (gi & 1) * QA;
       const int row0 = gi * TILE_VROWS;
 #pragma unroll 4
       for (int j = 0; j < vr; j++) /* vr = 32 but in a set's last chunk */
-        tile_outer<4>(P + tile_p(row0 + j, g * 4), 32, Vs + j * TILE_COLS + h * 4, 0, x);
+        tile_outer<C::NC>(P + C::p(row0 + j, C::q(g, 0)), P + C::p(row0 + j, C::q(g, 4)),
+                          Vs + j * C::COLS + h * C::NC, 0, x);
       if (gi % per_chunk == per_chunk - 1 || gi == groups - 1) { /* the chunk is complete */
         const int c = gi / per_chunk;
 #pragma unroll
         for (int i = 0; i < 8; i++) {
-          const float al = ca[tile_q(g, i) * TILE_CHUNKS + c];
-          const float be = cb[tile_q(g, i) * TILE_CHUNKS + c];
+          const float al = ca[C::q(g, i) * TILE_CHUNKS + c];
+          const float be = cb[C::q(g, i) * TILE_CHUNKS + c];
 #pragma unroll
-          for (int j = 0; j < 4; j++) {
+          for (int j = 0; j < C::NC; j++) {
             X[i][j] = flash_mix(X[i][j], al, x[i][j], be);
             x[i][j] = 0.0f;
           }
@@ -1159,13 +1219,13 @@ static __device__ void tile_context(const flash_args &a, const attn_cu_set &s, i
     }
 #pragma unroll
     for (int i = 0; i < 8; i++) {
-      const int qi = tile_q(g, i);
+      const int qi = C::q(g, i);
       if (qi >= qn) continue;
       const int64_t r = s.r0 + i0 + qi;
       float *crow = attn_cu_qrow(a.C.data, a.C.ld, a.C.stride, a.si.l, s, i0 + qi);
 #pragma unroll
-      for (int j = 0; j < 4; j++) {
-        const int64_t col = c0 + h * 4 + j;
+      for (int j = 0; j < C::NC; j++) {
+        const int64_t col = c0 + h * C::NC + j;
         if (col >= dv) continue;
         if (split) {
           a.partial[(r * a.spans + u) * (dv + 2) + 2 + col] = X[i][j];
@@ -1182,19 +1242,21 @@ static __device__ void tile_context(const flash_args &a, const attn_cu_set &s, i
  * in any order (exact), the sum as the sequential chain over the chunk's rows. Then the chunks
  * fold into the span state, and (unless split) the span into the total: a thread per query.
  * st holds the span max and sum, the total max and sum, and the total's fold factors. */
+template <int QT>
 static __device__ void tile_weights(int qn, int rows, bool split, float *P, float *ca, float *cb,
                                     float *st) {
+  using C = tile_cfg<QT>;
   const int tid = threadIdx.x, nch = (rows + FLASH_CHUNK - 1) / FLASH_CHUNK;
-  for (int pair = tid; pair < TILE_Q * nch; pair += FLASH_THREADS) {
-    const int qi = pair % TILE_Q, c = pair / TILE_Q;
+  for (int pair = tid; pair < QT * nch; pair += FLASH_THREADS) {
+    const int qi = pair % QT, c = pair / QT;
     const int cnt = rows - c * FLASH_CHUNK < FLASH_CHUNK ? rows - c * FLASH_CHUNK : FLASH_CHUNK;
     const int r0 = c * FLASH_CHUNK;
     float mc = -INFINITY, lc = 0.0f;
     for (int j = 0; j < cnt; j++)
-      mc = attn_cu_nanmax(mc, P[tile_p(r0 + j, qi)]);
+      mc = attn_cu_nanmax(mc, P[C::p(r0 + j, qi)]);
     for (int j = 0; j < cnt; j++) {
-      const float pj = flash_p(P[tile_p(r0 + j, qi)], mc);
-      P[tile_p(r0 + j, qi)] = pj;
+      const float pj = flash_p(P[C::p(r0 + j, qi)], mc);
+      P[C::p(r0 + j, qi)] = pj;
       lc = __fadd_rn(lc, pj);
     }
     ca[qi * TILE_CHUNKS + c] = mc; /* the chunk's max and sum, until the folds below */
@@ -1212,32 +1274,34 @@ static __device__ void tile_weights(int qn, int rows, bool split, float *P, floa
       cb[tid * TILE_CHUNKS + c] = be;
     }
     st[tid] = M;
-    st[TILE_Q + tid] = S;
+    st[QT + tid] = S;
     if (!split) {
       float mn, al, be;
-      flash_coeffs(st[2 * TILE_Q + tid], M, &mn, &al, &be);
-      st[3 * TILE_Q + tid] = flash_mix(st[3 * TILE_Q + tid], al, S, be);
-      st[2 * TILE_Q + tid] = mn;
-      st[4 * TILE_Q + tid] = al;
-      st[5 * TILE_Q + tid] = be;
+      flash_coeffs(st[2 * QT + tid], M, &mn, &al, &be);
+      st[3 * QT + tid] = flash_mix(st[3 * QT + tid], al, S, be);
+      st[2 * QT + tid] = mn;
+      st[4 * QT + tid] = al;
+      st[5 * QT + tid] = be;
     }
   }
   __syncthreads();
 }
 
+template <int QT>
 static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_BLOCK_MIN_BLOCKS)
     flash_tile_kernel(flash_args a, const int *bad) {
-  extern __shared__ float tile_smem[];
+  extern __shared__ float tile_smem_f[];
+  using SM = tile_smem<QT>;
   if (attn_cu_call_is_bad(bad)) return;
-  float *const P = tile_smem, *const stage = P + TILE_P_FLOATS;
-  float *const ca = stage + 2 * TILE_QA_FLOATS, *const cb = ca + TILE_Q * TILE_CHUNKS;
-  float *const st = cb + TILE_Q * TILE_CHUNKS; /* span M, S; total M, S; total fold factors */
+  float *const P = tile_smem_f, *const stage = P + SM::P;
+  float *const ca = stage + 2 * SM::QA, *const cb = ca + QT * TILE_CHUNKS;
+  float *const st = cb + QT * TILE_CHUNKS; /* span M, S; total M, S; total fold factors */
   const attn_cu_layout &l = a.si.l;
   const int tid = threadIdx.x;
-  const int64_t per_set = (l.m + TILE_Q - 1) / TILE_Q; /* uniform batches only */
+  const int64_t per_set = (l.m + QT - 1) / QT; /* uniform batches only */
   for (int64_t tile = blockIdx.x; tile < a.tiles; tile += gridDim.x) {
-    const int64_t i0 = tile % per_set * TILE_Q;
-    const int qn = (int)(l.m - i0 < TILE_Q ? l.m - i0 : TILE_Q);
+    const int64_t i0 = tile % per_set * QT;
+    const int qn = (int)(l.m - i0 < QT ? l.m - i0 : QT);
     attn_cu_set s;
     attn_cu_set_of(l, tile / per_set, &s);
     const int64_t nspans = flash_spans_of(s.valid);
@@ -1245,22 +1309,23 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_BLOCK_MIN_BLOCKS)
     bool split;
     if (!flash_span_range(a, nspans, &u_lo, &u_hi, &split)) continue;
     __syncthreads(); /* the previous tile's readers of the shared state are done */
-    if (tid < TILE_Q) {
-      st[2 * TILE_Q + tid] = -INFINITY;
-      st[3 * TILE_Q + tid] = 0.0f;
+    if (tid < QT) {
+      st[2 * QT + tid] = -INFINITY;
+      st[3 * QT + tid] = 0.0f;
     }
     for (int64_t u = u_lo; u < u_hi; u++) {
       const int rows =
           (int)(s.valid - u * FLASH_SPAN < FLASH_SPAN ? s.valid - u * FLASH_SPAN : FLASH_SPAN);
       __syncthreads(); /* the previous span's context is done with P and the staging buffers */
-      tile_scores(a, s, i0, qn, u * FLASH_SPAN, rows, P, stage);
+      tile_scores<QT>(a, s, i0, qn, u * FLASH_SPAN, rows, P, stage);
       __syncthreads();
-      tile_weights(qn, rows, split, P, ca, cb, st);
-      tile_context(a, s, i0, qn, u, rows, split, u == u_lo, u == u_hi - 1, P, stage, ca, cb, st);
+      tile_weights<QT>(qn, rows, split, P, ca, cb, st);
+      tile_context<QT>(a, s, i0, qn, u, rows, split, u == u_lo, u == u_hi - 1, P, stage, ca, cb,
+                       st);
       if (split && tid < qn) {
         float *part = a.partial + ((s.r0 + i0 + tid) * a.spans + u) * (a.dv + 2);
         part[0] = st[tid];
-        part[1] = st[TILE_Q + tid];
+        part[1] = st[QT + tid];
       }
     }
     if (split) continue;
@@ -1271,8 +1336,7 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_BLOCK_MIN_BLOCKS)
       }
     }
     __syncthreads(); /* the total state is complete */
-    if (a.lse && tid < qn)
-      a.lse[s.r0 + i0 + tid] = flash_lse(st[2 * TILE_Q + tid], st[3 * TILE_Q + tid]);
+    if (a.lse && tid < qn) a.lse[s.r0 + i0 + tid] = flash_lse(st[2 * QT + tid], st[3 * QT + tid]);
   }
 }
 
@@ -1363,10 +1427,11 @@ static flash_forced flash_force() {
     int tile;
     bool split;
   } plans[] = {
-      {"thread", ATTN_CU_FLASH_THREAD, 1, false},      {"block1", ATTN_CU_FLASH_BLOCK, 1, false},
-      {"block8", ATTN_CU_FLASH_BLOCK, 8, false},       {"split1", ATTN_CU_FLASH_BLOCK, 1, true},
-      {"split8", ATTN_CU_FLASH_BLOCK, 8, true},        {"tile", ATTN_CU_FLASH_TILE, TILE_Q, false},
-      {"splittile", ATTN_CU_FLASH_TILE, TILE_Q, true}, {"warp", ATTN_CU_FLASH_WARP, 1, false},
+      {"thread", ATTN_CU_FLASH_THREAD, 1, false},    {"block1", ATTN_CU_FLASH_BLOCK, 1, false},
+      {"block8", ATTN_CU_FLASH_BLOCK, 8, false},     {"split1", ATTN_CU_FLASH_BLOCK, 1, true},
+      {"split8", ATTN_CU_FLASH_BLOCK, 8, true},      {"tile", ATTN_CU_FLASH_TILE, 64, false},
+      {"splittile", ATTN_CU_FLASH_TILE, 64, true},   {"tile16", ATTN_CU_FLASH_TILE, 16, false},
+      {"splittile16", ATTN_CU_FLASH_TILE, 16, true}, {"warp", ATTN_CU_FLASH_WARP, 1, false},
       {"splitwarp", ATTN_CU_FLASH_WARP, 1, true}};
   flash_forced f = {false, false, false, ATTN_CU_FLASH_BLOCK, 1};
   const char *e = getenv("ATTN_CU_FLASH");
@@ -1405,16 +1470,23 @@ attn_cuda_status_t attn_cu_flash_init(attn_cuda_t *cu) {
   int optin = 0;
   ATTN_CU_CHECK(
       cu, cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, cu->device));
-  /* TILE needs more than the 48 KiB any launch may use: opt in, and ask for the largest
-   * shared-memory carveout so that two blocks fit a multiprocessor. A device or driver that
-   * refuses runs the other variants instead. */
+  /* Both TILE kernels need more than the 48 KiB any launch may use: opt in, and ask for the
+   * largest shared-memory carveout so that two blocks fit a multiprocessor. A device or driver
+   * that refuses runs the other variants instead. */
   cu->flash_tile =
-      optin >= (int)TILE_SMEM_BYTES &&
-      cudaFuncSetAttribute(flash_tile_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                           (int)TILE_SMEM_BYTES) == cudaSuccess;
-  if (cu->flash_tile)
-    (void)cudaFuncSetAttribute(flash_tile_kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+      optin >= (int)tile_smem<64>::BYTES && optin >= (int)tile_smem<16>::BYTES &&
+      cudaFuncSetAttribute(flash_tile_kernel<64>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           (int)tile_smem<64>::BYTES) == cudaSuccess &&
+      cudaFuncSetAttribute(flash_tile_kernel<16>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           (int)tile_smem<16>::BYTES) == cudaSuccess;
+  if (cu->flash_tile) {
+    (void)cudaFuncSetAttribute(flash_tile_kernel<64>,
+                               cudaFuncAttributePreferredSharedMemoryCarveout,
                                cudaSharedmemCarveoutMaxShared);
+    (void)cudaFuncSetAttribute(flash_tile_kernel<16>,
+                               cudaFuncAttributePreferredSharedMemoryCarveout,
+                               cudaSharedmemCarveoutMaxShared);
+  }
   (void)cudaGetLastError(); /* a refusal above is an answer, not an error to leave behind */
   return ATTN_CUDA_OK;
 }
@@ -1445,10 +1517,10 @@ bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
 
   /* Default plan (thresholds above): THREAD for many small queries against a handful of
    * annotations; TILE where a set has 16 queries or more to share each annotation read (and for
-   * any dv too wide for BLOCK); THREAD for the other small queries TILE cannot run; BLOCK tiles
-   * of 8 queries where a set has 8 or more; below that WARP (dv <= 256) when the call has the
-   * rows to fill the GPU with warps, else BLOCK tiles of 1; spans split across blocks when the
-   * tiles alone would leave most of the GPU idle. */
+   * any dv too wide for BLOCK), in tiles of 16 below 48 queries a set; THREAD for the other small
+   * queries TILE cannot run; BLOCK tiles of 8 queries where a set has 8 or more; below that WARP
+   * (dv <= 256) when the call has the rows to fill the GPU with warps, else BLOCK tiles of 1; spans
+   * split across blocks when the tiles alone would leave most of the GPU idle. */
   const bool many = rows >= 16 * sms;
   const int64_t thread_n = k <= 4 && p->dv <= 4 ? FLASH_THREAD4_MAX_N : FLASH_THREAD_MAX_N;
   plan->variant = small && many && p->n <= thread_n                  ? ATTN_CU_FLASH_THREAD
@@ -1457,7 +1529,7 @@ bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
                   : per_set >= FLASH_BLOCK8_MIN_Q && block8          ? ATTN_CU_FLASH_BLOCK
                   : warp && rows >= FLASH_WARP_MIN_ROWS              ? ATTN_CU_FLASH_WARP
                                                                      : ATTN_CU_FLASH_BLOCK;
-  plan->tile = plan->variant == ATTN_CU_FLASH_TILE ? TILE_Q
+  plan->tile = plan->variant == ATTN_CU_FLASH_TILE ? (per_set >= FLASH_TILE64_MIN_Q ? 64 : 16)
                : plan->variant == ATTN_CU_FLASH_BLOCK && per_set >= FLASH_BLOCK8_MIN_Q && block8
                    ? 8
                    : 1;
@@ -1540,8 +1612,10 @@ attn_cuda_status_t attn_cu_flash_forward(attn_cuda_t *cu, cudaStream_t stream,
   } else {
     const dim3 grid(attn_cu_blocks(a.tiles, 1), (unsigned)plan.spans);
     const size_t smem = (size_t)plan.tile * (size_t)dv * sizeof(float);
-    if (plan.variant == ATTN_CU_FLASH_TILE)
-      flash_tile_kernel<<<grid, FLASH_THREADS, TILE_SMEM_BYTES, stream>>>(a, bad);
+    if (plan.variant == ATTN_CU_FLASH_TILE && plan.tile == 16)
+      flash_tile_kernel<16><<<grid, FLASH_THREADS, tile_smem<16>::BYTES, stream>>>(a, bad);
+    else if (plan.variant == ATTN_CU_FLASH_TILE)
+      flash_tile_kernel<64><<<grid, FLASH_THREADS, tile_smem<64>::BYTES, stream>>>(a, bad);
     else if (plan.tile == 8)
       flash_block_kernel<8><<<grid, FLASH_THREADS, smem, stream>>>(a, bad);
     else

@@ -84,12 +84,13 @@ for t in "${SUITES[@]}"; do
       -I"$ROOT/tests" "$ROOT/bench/gpu_bench.c" "$OUT"/obj/*.o -o "$OUT/bin/$t" -lstdc++ -lm \
       -lpthread
     echo "==> $t (emulated CUDA)"
-    # A TILE shape (two sets of 70 queries), two decode-like batches (one query a set; AUTO runs
-    # the second, of 70 rows, on WARP), a THREAD shape (d = 3); every plan forced, those that
-    # cannot run a shape show n/a.
+    # A TILE<64> shape (two sets of 70 queries), a TILE<16> one (two sets of 20), two
+    # decode-like batches (one query a set; AUTO runs the second, of 70 rows, on WARP), two
+    # THREAD shapes (d = 3; sets of 9, and of 4 as in the walkthrough: the short-set kernel);
+    # every plan forced, those that cannot run a shape show n/a.
     if ! EMU_CUBLAS_ANY_WS=1 "$OUT/bin/$t" --reps 10 --algo auto,gemm \
-      --dims 2x70x300x16,8x1x600x20,70x1x300x20,1x100x9x3 \
-      --plans thread,block1,block8,split1,split8,tile,splittile,warp,splitwarp; then
+      --dims 2x70x300x16,2x20x300x16,8x1x600x20,70x1x300x20,1x100x9x3,1x300x4x3 \
+      --plans thread,block1,block8,split1,split8,tile,splittile,tile16,splittile16,warp,splitwarp; then
       failed=1
     fi
     continue

@@ -38,10 +38,11 @@ static const int32_t TILE_LEN[2] = {400, 259};      /* 2 spans (the last of 144 
 static const int32_t TILE_LEN3[3] = {0, 300, 33};   /* fully masked; 2 spans; 2 chunks */
 static const int32_t COMBINE_LEN[2] = {4300, 2100}; /* 17 spans (8 + 8 + 1), 9 (8 + 1) */
 static const int32_t SHORT_LEN[3] = {6, 0, 4};      /* full, fully masked, masked */
+static const int32_t TILE16_LEN[2] = {530, 256};    /* 3 spans (the last of 18 rows); 1 */
 
 #define GRID_SIZE 13
 /* Shapes GRID_SIZE .. GRID_SIZE + FLASH_SHAPES - 1 run only in the flash and invariance tests. */
-#define FLASH_SHAPES 8
+#define FLASH_SHAPES 9
 /* The shape whose additive form keeps h <= 4 (THREAD's short-set kernel). */
 #define SHORT_SHAPE (GRID_SIZE + 6)
 
@@ -155,6 +156,16 @@ static attn_test_spec_t grid_spec(int i) {
     s.separate_values = 1;
     s.dv = 2;
     s.ld_gap = 1;
+    s.outliers = 0.02;
+    break;
+  case 20: /* flash TILE<16> by default (dot-like, 20 queries a set: a full tile and one of 4),
+            * float4 rows, 3 slices of k (d = 40: two full, a part), dv = 136 (column blocks
+            * of 128 and 8), separate values, masked spans (the last of 18 rows: a part
+            * chunk), a set of exactly one span */
+    s = attn_test_spec(2, 20, 600, 40);
+    s.lengths = TILE16_LEN;
+    s.separate_values = 1;
+    s.dv = 136;
     s.outliers = 0.02;
     break;
   default: /* flash, split by default (6 tiles): the combine kernel folds 17 and 9 spans a row,
@@ -302,13 +313,13 @@ END_TEST
  * the algorithm, the shape (two varlen batches with long sets, 40 queries sharing a set) and
  * whether scores and weights are asked for (without them FUSED and AUTO run the flash kernels,
  * whose plan for a batch and for one query differ; shape 13 runs on BLOCK<8> as a batch, shape 17
- * on TILE). */
+ * on TILE<64>, shape 20 on TILE<16>). */
 START_TEST(test_batch_invariant) {
   static const attn_algo_t algos[] = {ATTN_ALGO_SIMPLE, ATTN_ALGO_FUSED, ATTN_ALGO_ROWS,
                                       ATTN_ALGO_AUTO};
-  static const int shapes[] = {7, 12, 3, 13, 17};
+  static const int shapes[] = {7, 12, 3, 13, 17, 20};
   const attn_algo_t algo = algos[_i % 4];
-  const int shape = shapes[_i / 4 % 5], sw = _i / 20;
+  const int shape = shapes[_i / 4 % 6], sw = _i / 24;
   attn_test_problem_t p;
   grid_problem(&p, shape, ATTN_SCORE_DOT);
   attn_context_t *ctx = gpu_context(algo);
@@ -389,9 +400,10 @@ START_TEST(test_flash_plans) {
   static const struct {
     const char *name;
     int strict;
-  } plans[] = {{"thread", IF_SMALL},   {"block1", ALWAYS}, {"block8", ALWAYS},
-               {"split1", ALWAYS},     {"split8", ALWAYS}, {"tile", IF_TILE},
-               {"splittile", IF_TILE}, {"warp", IF_WARP},  {"splitwarp", IF_WARP}};
+  } plans[] = {{"thread", IF_SMALL},   {"block1", ALWAYS},    {"block8", ALWAYS},
+               {"split1", ALWAYS},     {"split8", ALWAYS},    {"tile", IF_TILE},
+               {"splittile", IF_TILE}, {"tile16", IF_TILE},   {"splittile16", IF_TILE},
+               {"warp", IF_WARP},      {"splitwarp", IF_WARP}};
   const int shape = _i / 4, kind = _i % 4;
   attn_test_problem_t p;
   attn_test_out_t ref, first;
@@ -431,8 +443,9 @@ END_TEST
  * reference). Checked against the expected pattern, the reference, and bit for bit across plans.
  * _i: dot, scaled dot. */
 START_TEST(test_flash_nonfinite) {
-  static const char *plans[] = {"",       "thread", "block1",    "block8", "split1",
-                                "split8", "tile",   "splittile", "warp",   "splitwarp"};
+  static const char *plans[] = {"",       "thread",      "block1", "block8",
+                                "split1", "split8",      "tile",   "splittile",
+                                "tile16", "splittile16", "warp",   "splitwarp"};
   attn_test_spec_t spec = attn_test_spec(4, 10, 600, 12);
   spec.kind = _i ? ATTN_SCORE_SCALED_DOT : ATTN_SCORE_DOT;
   spec.separate_values = 1;
@@ -460,7 +473,7 @@ START_TEST(test_flash_nonfinite) {
   const attn_tols_t tols = attn_test_tols(&p);
   attn_context_t *ctx = gpu_context(ATTN_ALGO_FUSED);
   attn_test_out_init(&first, &p, 0, 0, 1);
-  for (int k = 0; k < 10; k++) {
+  for (size_t k = 0; k < sizeof plans / sizeof plans[0]; k++) {
     attn_test_out_t o;
     attn_test_out_init(&o, &p, 0, 0, 1);
     char what[96];
@@ -508,11 +521,12 @@ START_TEST(test_flash_nonfinite) {
 END_TEST
 
 /* A dv too wide for the BLOCK variants' shared memory (above 6144): dot-like scores run the TILE
- * variant by default (97 column blocks, 2 spans; also forced to split, strictly), additive scores
- * the ROWS kernels; within tolerance of the reference, the TILE plans bit for bit equal. The
- * values' rows (6150 wide) take the scalar path. _i: dot, additive. */
+ * variant by default (TILE<16> for these 5 queries a set: 49 column blocks of 128, the last of
+ * 6, 2 spans; also TILE<64>'s 97 blocks of 64, and each forced to split, strictly), additive
+ * scores the ROWS kernels; within tolerance of the reference, the TILE plans bit for bit equal.
+ * The values' rows (6150 wide) take the scalar path. _i: dot, additive. */
 START_TEST(test_flash_wide_dv) {
-  static const char *plans[] = {"", "tile!", "splittile!"};
+  static const char *plans[] = {"", "tile!", "splittile!", "tile16!", "splittile16!"};
   attn_test_spec_t spec = attn_test_spec(2, 5, 300, 8);
   spec.kind = _i ? ATTN_SCORE_ADDITIVE : ATTN_SCORE_DOT;
   spec.h = _i ? 4 : 0;
@@ -526,7 +540,7 @@ START_TEST(test_flash_wide_dv) {
   const attn_tols_t tols = attn_test_tols(&p);
   attn_context_t *ctx = gpu_context(ATTN_ALGO_FUSED);
   attn_test_out_init(&first, &p, 0, 0, 1);
-  for (int k = 0; k < (_i ? 1 : 3); k++) {
+  for (int k = 0; k < (_i ? 1 : 5); k++) {
     attn_test_out_t o;
     attn_test_out_init(&o, &p, 0, 0, 1);
     char what[96];
@@ -599,7 +613,7 @@ static Suite *gpu_compute_suite(void) {
   TCase *grid = timed_case(s, "grid");
   tcase_add_loop_test(grid, test_grid, 0, GRID_SIZE * 4);
   tcase_add_loop_test(grid, test_deterministic, 0, GRID_SIZE * NALGOS);
-  tcase_add_loop_test(timed_case(s, "invariance"), test_batch_invariant, 0, 40);
+  tcase_add_loop_test(timed_case(s, "invariance"), test_batch_invariant, 0, 48);
   return s;
 }
 
