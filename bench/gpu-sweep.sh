@@ -27,7 +27,10 @@
 #   - BLOCK<1> against BLOCK<8> and TILE for sets of 4 and 8 queries;
 #   - WARP against BLOCK<1> on decode-like sets of one or two queries: 4096 x 1 x 256, 1024 x 1
 #     x 4096 (split), 2048 x 2 x 1024 with d = 256 (8 columns a lane); the rows above give it
-#     against the others.
+#     against the others;
+#   - STREAM (WARP with its chunks staged in shared memory by cp.async) against WARP wherever
+#     it runs (d a multiple of 4 up to 256, dv up to 128): decode and the rows above. AUTO does
+#     not run STREAM until these rows say where it wins.
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -48,7 +51,7 @@ dims=$dims,1x2000x64x8,1x20000x64x8,1x200000x16x16,1x4096x256x16
 dims=$dims,256x4x1024x128,128x8x1024x128,1x500000x8x4,1x500000x32x4
 dims=$dims,4096x1x256x128,1024x1x4096x128,2048x2x1024x256
 
-args=(--reps "$reps" --algo auto,gemm --plans thread,block1,block8,split1,split8,tile,splittile,tile16,splittile16,warp,splitwarp
+args=(--reps "$reps" --algo auto,gemm --plans thread,block1,block8,split1,split8,tile,splittile,tile16,splittile16,warp,splitwarp,stream,splitstream
   --shape walkthrough,decode,shared,long --dims "$dims")
 if [ -n "$json" ]; then args+=(--json "$json"); fi
 exec "$bench" "${args[@]}"

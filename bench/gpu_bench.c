@@ -63,7 +63,7 @@
 #define MAX_DIMS      32
 #define MAX_SHAPES    (ISSUE_SHAPES + MAX_DIMS)
 #define MAX_ALGOS     5
-#define MAX_PLANS     11
+#define MAX_PLANS     13
 #define MAX_ROWS      (MAX_ALGOS + MAX_PLANS)
 
 /* ------------------------------------------------------------------------------------------ */
@@ -108,7 +108,8 @@ static const algo_def_t plan_algos[MAX_PLANS] = {
     {PLAN_PREFIX "split8", ATTN_ALGO_FUSED},      {PLAN_PREFIX "tile", ATTN_ALGO_FUSED},
     {PLAN_PREFIX "splittile", ATTN_ALGO_FUSED},   {PLAN_PREFIX "tile16", ATTN_ALGO_FUSED},
     {PLAN_PREFIX "splittile16", ATTN_ALGO_FUSED}, {PLAN_PREFIX "warp", ATTN_ALGO_FUSED},
-    {PLAN_PREFIX "splitwarp", ATTN_ALGO_FUSED},
+    {PLAN_PREFIX "splitwarp", ATTN_ALGO_FUSED},   {PLAN_PREFIX "stream", ATTN_ALGO_FUSED},
+    {PLAN_PREFIX "splitstream", ATTN_ALGO_FUSED},
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -930,7 +931,7 @@ static const char usage[] =
     "  --algo LIST        comma-separated subset of auto,fused,rows,gemm,simple (default: all)\n"
     "  --plans LIST       also time FUSED with each named flash plan forced (ATTN_CU_FLASH):\n"
     "                     thread,block1,block8,split1,split8,tile,splittile,tile16,\n"
-    "                     splittile16,warp,splitwarp;\n"
+    "                     splittile16,warp,splitwarp,stream,splitstream;\n"
     "                     a plan that cannot run a shape shows n/a (tuning the dispatcher's\n"
     "                     thresholds)\n"
     "  --device N         CUDA device index (default 0)\n"
@@ -992,9 +993,9 @@ static int parse_dims(const char *list, args_t *a) {
 static int parse_args(int argc, char **argv, args_t *a) {
   static const char *const shape_names[] = {"walkthrough", "decode", "shared", "long"};
   static const char *const algo_names[] = {"auto", "fused", "rows", "gemm", "simple"};
-  static const char *const plan_names[] = {"thread",      "block1", "block8",    "split1",
-                                           "split8",      "tile",   "splittile", "tile16",
-                                           "splittile16", "warp",   "splitwarp"};
+  static const char *const plan_names[] = {
+      "thread", "block1",      "block8", "split1",    "split8", "tile",       "splittile",
+      "tile16", "splittile16", "warp",   "splitwarp", "stream", "splitstream"};
   _Static_assert(sizeof shape_names / sizeof *shape_names == ISSUE_SHAPES &&
                      sizeof algo_names / sizeof *algo_names == MAX_ALGOS &&
                      sizeof plan_names / sizeof *plan_names == MAX_PLANS,

@@ -43,9 +43,9 @@
  *           shared memory, and the context runs in blocks of 64 columns, each thread an 8 x 4
  *           block, over value rows that cp.async brings in while the previous rows are used.
  *           Spans split across blocks as in BLOCK. Any dv: the context is never held whole.
- *           TILE<16>, for sets of fewer than 48 queries, is the same code on tiles of 16: 8 x
- *           4 scores a thread in one 256-row stage, P [256 x 16], and 8 x 2 outputs of
- *           128-column blocks (tile_cfg below).
+ *           TILE<16>, for sets of fewer than 48 queries (and fewer than 16 where dv is too
+ *           wide for BLOCK), is the same code on tiles of 16: 8 x 4 scores a thread in one
+ *           256-row stage, P [256 x 16], and 8 x 2 outputs of 128-column blocks (tile_cfg).
  *   WARP    a warp per query row (dv at most 256), everything in registers and no block
  *           barrier: lane j scores row j of each chunk (its chain over t, read straight from
  *           global memory with float4 loads), the chunk max is a butterfly, and the weights go
@@ -54,6 +54,11 @@
  *           its row of the warp's next chunk while the current one is used. Sets of few
  *           queries: the decode shape. With plan.spans > 1 the warps of block (x, u) run span
  *           u.
+ *   STREAM  WARP's arithmetic and lanes, with each chunk's rows copied once into the warp's
+ *           shared memory by cp.async while the previous chunk is used (dot-like scores, d <=
+ *           256, dv <= 128, 16-byte aligned rows): a' read once from DRAM for both passes,
+ *           and the copies, not the warps, keep the loads in flight. Forced only (tests, the
+ *           sweep) until a GPU run says where it beats WARP.
  * No atomics anywhere: deterministic run to run.
  */
 #include "flash.cuh"
@@ -362,13 +367,14 @@ static __global__ void __launch_bounds__(FLASH_THREADS, K <= 4 ? FLASH_THREAD4_M
 
 /* R query rows of set s, r0 + 32 rho for rho < R (those below `rows`), whose valid length is at
  * most N <= FLASH_CHUNK: one chunk in one span, so each annotation and value row is read once for
- * the R queries, and the two folds from the empty state (chunk into span, span into total) are
- * left out. They change no bit there: with the chunk's (m, l, x), flash_first's factor b is 1
- * for m finite or -inf, and 0 + l b = l, 0 + x b = x because l and x, sums of products begun at
- * +0, are never -0 (a round-to-nearest sum is -0 only when both terms are); b is NaN only for m
- * = +inf or NaN, where some weight exp(s - m) is NaN, so l is NaN already and the outputs, x / l
- * and m + log l, are NaN either way. The same arithmetic, in the same order, as
- * flash_thread_kernel. */
+ * the R queries, and the two folds from the empty state (chunk into span, span into total) come
+ * down to one add a column. With the chunk's (m, l, x), flash_first's factor b is 1 for m finite
+ * or -inf, so the first fold gives (m, 0 + l, 0 + x): 0 + l = l, l being a sum of weights >= +0
+ * begun at +0 (never -0), while 0 + x is kept, because x, an fma chain, is -0 where its last
+ * product underflows below zero (p v > -2^-150), and 0 + -0 = +0. The second fold then changes
+ * nothing (0 + x is never -0). b is NaN only for m = +inf or NaN, where some weight exp(s - m)
+ * is NaN, so l is NaN already and the outputs, x / l and m + log l, are NaN either way. The same
+ * arithmetic, in the same order, as flash_thread_kernel. */
 template <int K, bool ADD, int R, int N>
 static __device__ __forceinline__ void flash_thread_rows(const flash_args &a, const attn_cu_set &s,
                                                          int64_t r0, int64_t rows) {
@@ -433,8 +439,8 @@ static __device__ __forceinline__ void flash_thread_rows(const flash_args &a, co
         if (t < dv) cx[rho][t] = __fmaf_rn(pj, vv[t], cx[rho][t]);
     }
   }
-  /* Every column's quotient first, the stores after: the row's divisions then share one
-   * reciprocal instead of each sitting behind its column's test. */
+  /* Every column's quotient first, the stores after: the divisions then run without a branch
+   * around each column. */
   float *c = attn_cu_qrow(a.C.data, a.C.ld, a.C.stride, si.l, s, i0);
 #pragma unroll
   for (int rho = 0; rho < R; rho++) {
@@ -442,7 +448,7 @@ static __device__ __forceinline__ void flash_thread_rows(const flash_args &a, co
     float out[K];
 #pragma unroll
     for (int t = 0; t < K; t++)
-      out[t] = flash_out(cx[rho][t], mc[rho], lc[rho]);
+      out[t] = flash_out(__fadd_rn(0.0f, cx[rho][t]), mc[rho], lc[rho]);
 #pragma unroll
     for (int t = 0; t < K; t++)
       if (t < dv) c[32 * rho * a.C.ld + t] = out[t];
@@ -668,6 +674,159 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_WARP_MIN_BLOCKS)
       const int64_t col = warp_col(e / 4, lane) + e % 4;
       if (col < dv) c[col] = flash_out(tx[e], tm, tl);
     }
+    if (a.lse && lane == 0) a.lse[r] = flash_lse(tm, tl);
+  }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* STREAM: a warp per query row, its annotation chunks staged through shared memory          */
+/* ---------------------------------------------------------------------------------------- */
+
+/* WARP's arithmetic and lane roles, with each chunk's rows copied once into the warp's shared
+ * memory by cp.async (coalesced: one row, 16 bytes a lane, per copy) while the previous chunk is
+ * used, instead of each lane reading its own row from global memory: the rows are read once
+ * from DRAM, the score pass and the context pass (when the values are the annotations, or from
+ * a second staged copy when they are not) both read shared memory, and a chunk's copies are in
+ * flight while the warp computes, so a few warps a multiprocessor keep DRAM busy. For dot-like
+ * scores (k' = d, a multiple of 4, at most STREAM_MAX_K), dv at most 128 (4 columns a lane),
+ * rows that are 16-byte aligned. */
+#define STREAM_WARPS   2 /* a block's warps: shared memory, not warps, keeps the copies flying */
+#define STREAM_THREADS (32 * STREAM_WARPS)
+#define STREAM_MAX_K   256
+#define STREAM_MAX_DV  128
+
+/* Floats between staged rows of width w (a multiple of 4): w, or w + 4 where w / 4 is even, so
+ * that the stride counts an odd number of 16-byte groups: the 8 rows a phase of the score pass's
+ * 16-byte loads reads (one row a lane, the same column) then start in 8 different groups of 4
+ * banks. */
+static __host__ __device__ __forceinline__ int stream_stride(int64_t w) {
+  return (int)(w + ((w / 4) % 2 == 0 ? 4 : 0));
+}
+/* Whether the values of a call are other rows than its annotations' (staged apart, then). */
+static __host__ __device__ __forceinline__ bool stream_own_values(const float *a, int64_t a_ld,
+                                                                  int64_t a_stride, int64_t k,
+                                                                  const float *v, int64_t v_ld,
+                                                                  int64_t v_stride, int64_t dv) {
+  return v != a || v_ld != a_ld || v_stride != a_stride || dv != k;
+}
+/* Floats of shared memory a warp needs: two stages of 32 a' rows (and 32 value rows when the
+ * values are not the annotations), and q'. */
+static __host__ __device__ __forceinline__ int stream_warp_floats(int64_t k, int64_t dv,
+                                                                  bool own_v) {
+  return 2 * 32 * (stream_stride(k) + (own_v ? stream_stride(dv) : 0)) + stream_stride(k);
+}
+
+/* Rows [c0, c0 + cnt) of a matrix whose rows are `ld` apart from `base` (row 0), w floats each,
+ * into dst (rows `stride` apart): one 16-byte cp.async a lane and copy, a row per warp-wide copy
+ * when w = 128. The caller commits. */
+static __device__ __forceinline__ void stream_stage(const float *base, int64_t ld, int w,
+                                                    int64_t c0, int cnt, float *dst, int stride) {
+  const int lane = threadIdx.x % 32;
+  for (int j = 0; j < cnt; j++) {
+    const float *src = base + (c0 + j) * ld;
+    for (int t = 4 * lane; t < w; t += 128)
+      __pipeline_memcpy_async(dst + j * stride + t, src + t, 16);
+  }
+}
+
+static __global__ void __launch_bounds__(STREAM_THREADS)
+    flash_stream_kernel(flash_args a, const int *bad) {
+  extern __shared__ float stream_smem[]; /* 16-byte aligned, as TILE's */
+  if (attn_cu_call_is_bad(bad)) return;
+  const attn_cu_score_in &si = a.si;
+  const int lane = threadIdx.x % 32, k = (int)si.k, dv = (int)a.dv;
+  const bool own_v =
+      stream_own_values(si.a.data, si.a.ld, si.a.stride, si.k, a.V.data, a.V.ld, a.V.stride, a.dv);
+  const int sk = stream_stride(k), sv = own_v ? stream_stride(dv) : sk;
+  const int stage = 32 * (sk + (own_v ? sv : 0));
+  float *const mine = stream_smem + (threadIdx.x / 32) * stream_warp_floats(si.k, a.dv, own_v);
+  float *const qs = mine + 2 * stage;
+  const int64_t rows = attn_cu_query_rows(si.l);
+  for (int64_t r = (int64_t)blockIdx.x * STREAM_WARPS + threadIdx.x / 32; r < rows;
+       r += (int64_t)gridDim.x * STREAM_WARPS) {
+    attn_cu_set s;
+    int64_t i, u_lo, u_hi;
+    bool split;
+    if (!attn_cu_query_row(si.l, r, &s, &i)) continue;
+    if (!flash_span_range(a, flash_spans_of(s.valid), &u_lo, &u_hi, &split)) continue;
+    const int64_t j_lo = u_lo * FLASH_SPAN;
+    const int64_t j_hi = u_hi * FLASH_SPAN < s.valid ? u_hi * FLASH_SPAN : s.valid;
+    const float *abase = attn_cu_arow(si.a.data, si.a.ld, si.a.stride, si.l, s, 0);
+    const float *vbase = attn_cu_arow(a.V.data, a.V.ld, a.V.stride, si.l, s, 0);
+    const float *q = attn_cu_score_q(si, s, i);
+    __syncwarp(); /* the previous row is done with qs and the stages */
+    for (int t = 4 * lane; t < k; t += 128)
+      *(float4 *)(qs + t) = *(const float4 *)(q + t);
+    const auto issue = [&](int64_t c0, float *to) {
+      const int cnt = (int)(j_hi - c0 < FLASH_CHUNK ? j_hi - c0 : FLASH_CHUNK);
+      stream_stage(abase, si.a.ld, k, c0, cnt, to, sk);
+      if (own_v) stream_stage(vbase, a.V.ld, dv, c0, cnt, to + 32 * sk, sv);
+    };
+    if (j_lo < j_hi) issue(j_lo, mine);
+    __pipeline_commit();
+    float tm = -INFINITY, tl = 0.0f, tx[4], sm = -INFINITY, sl = 0.0f, sx[4];
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+      tx[e] = 0.0f;
+      sx[e] = 0.0f;
+    }
+    int buf = 0;
+    for (int64_t c0 = j_lo; c0 < j_hi; c0 += FLASH_CHUNK, buf ^= 1) {
+      const int cnt = (int)(j_hi - c0 < FLASH_CHUNK ? j_hi - c0 : FLASH_CHUNK);
+      __pipeline_wait_prior(0);
+      __syncwarp(); /* chunk c0 (and q') is in for every lane; all are done with the other stage */
+      if (c0 + FLASH_CHUNK < j_hi) issue(c0 + FLASH_CHUNK, mine + (buf ^ 1) * stage);
+      __pipeline_commit();
+      const float *As = mine + buf * stage, *Vs = own_v ? As + 32 * sk : As;
+      float sc = -INFINITY;
+      if (lane < cnt) {
+        const float *ar = As + lane * sk;
+        float acc = 0.0f;
+#pragma unroll 4
+        for (int t = 0; t < k; t += 4)
+          acc = warp_dot4(*(const float4 *)(qs + t), *(const float4 *)(ar + t), acc);
+        sc = flash_score(false, si.scale, acc);
+      }
+      float mc = sc;
+      for (int o = 16; o > 0; o >>= 1)
+        mc = attn_cu_nanmax(mc, __shfl_xor_sync(0xffffffffu, mc, o));
+      const float p = lane < cnt ? flash_p(sc, mc) : 0.0f;
+      float lc = 0.0f, cx[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+      const bool mycols = 4 * lane < dv;
+#pragma unroll 4
+      for (int j = 0; j < cnt; j++) {
+        const float pj = __shfl_sync(0xffffffffu, p, j);
+        const float4 v = mycols ? *(const float4 *)(Vs + j * sv + 4 * lane)
+                                : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        lc = __fadd_rn(lc, pj);
+        cx[0] = __fmaf_rn(pj, v.x, cx[0]);
+        cx[1] = __fmaf_rn(pj, v.y, cx[1]);
+        cx[2] = __fmaf_rn(pj, v.z, cx[2]);
+        cx[3] = __fmaf_rn(pj, v.w, cx[3]);
+      }
+      const int64_t u = c0 / FLASH_SPAN;
+      flash_fold_into<4>(c0 % FLASH_SPAN == 0, sm, sl, sx, mc, lc,
+                         cx); /* the chunk into the span */
+      const int64_t uend = (u + 1) * FLASH_SPAN < j_hi ? (u + 1) * FLASH_SPAN : j_hi;
+      if (c0 + FLASH_CHUNK < uend) continue; /* the span goes on */
+      if (split) { /* the span's state to the partials (u_hi = u_lo + 1) */
+        float *part = a.partial + (r * a.spans + u) * (a.dv + 2);
+        if (lane == 0) {
+          part[0] = sm;
+          part[1] = sl;
+        }
+#pragma unroll
+        for (int e = 0; e < 4; e++)
+          if (4 * lane + e < dv) part[2 + 4 * lane + e] = sx[e];
+      } else { /* the span into the total */
+        flash_fold_into<4>(u == u_lo, tm, tl, tx, sm, sl, sx);
+      }
+    }
+    if (split) continue;
+    float *c = attn_cu_qrow(a.C.data, a.C.ld, a.C.stride, si.l, s, i);
+#pragma unroll
+    for (int e = 0; e < 4; e++)
+      if (4 * lane + e < dv) c[4 * lane + e] = flash_out(tx[e], tm, tl);
     if (a.lse && lane == 0) a.lse[r] = flash_lse(tm, tl);
   }
 }
@@ -956,7 +1115,8 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_BLOCK_MIN_BLOCKS)
  * rows; for the context, columns h NC .. h NC + NC - 1 of each block of COLS columns. Weight
  * (row, query) of a span lives in P at p(row, query): row-major, QT queries a row, with the
  * row's 4-query groups permuted by an XOR of (row / 4) so that the score stage's 16-byte stores
- * spread over the banks, while a group stays 16 contiguous bytes and a row is still read whole.
+ * spread over the banks (TILE<64>: no conflict; TILE<16>, whose rows are 16 floats: 2 ways),
+ * while a group stays 16 contiguous bytes and a row is still read whole.
  *   TILE<64>: 8 x 16 threads; queries g*4 .. g*4+3 and 32+g*4 .. 32+g*4+3; 8 x 8 scores
  *             (rows h*4 .. h*4+3 and 64+h*4 .. 64+h*4+3 of a 128-row stage, half a span) and
  *             8 x 4 outputs of 64-column blocks; groups XOR (row / 4) % 8.
@@ -1200,9 +1360,12 @@ static __device__ void tile_context(const flash_args &a, const attn_cu_set &s, i
       const float *Vs = stage + (gi & 1) * QA;
       const int row0 = gi * TILE_VROWS;
 #pragma unroll 4
-      for (int j = 0; j < vr; j++) /* vr = 32 but in a set's last chunk */
-        tile_outer<C::NC>(P + C::p(row0 + j, C::q(g, 0)), P + C::p(row0 + j, C::q(g, 4)),
-                          Vs + j * C::COLS + h * C::NC, 0, x);
+      for (int j = 0; j < vr; j++) { /* vr = 32 but in a set's last chunk */
+        /* TILE<64>'s second group is always 32 floats on (the XOR leaves bit 5 alone). */
+        const float *x0 = P + C::p(row0 + j, C::q(g, 0));
+        const float *x1 = QT == 64 ? x0 + 32 : P + C::p(row0 + j, C::q(g, 4));
+        tile_outer<C::NC>(x0, x1, Vs + j * C::COLS + h * C::NC, 0, x);
+      }
       if (gi % per_chunk == per_chunk - 1 || gi == groups - 1) { /* the chunk is complete */
         const int c = gi / per_chunk;
 #pragma unroll
@@ -1432,7 +1595,8 @@ static flash_forced flash_force() {
       {"split8", ATTN_CU_FLASH_BLOCK, 8, true},      {"tile", ATTN_CU_FLASH_TILE, 64, false},
       {"splittile", ATTN_CU_FLASH_TILE, 64, true},   {"tile16", ATTN_CU_FLASH_TILE, 16, false},
       {"splittile16", ATTN_CU_FLASH_TILE, 16, true}, {"warp", ATTN_CU_FLASH_WARP, 1, false},
-      {"splitwarp", ATTN_CU_FLASH_WARP, 1, true}};
+      {"splitwarp", ATTN_CU_FLASH_WARP, 1, true},    {"stream", ATTN_CU_FLASH_STREAM, 1, false},
+      {"splitstream", ATTN_CU_FLASH_STREAM, 1, true}};
   flash_forced f = {false, false, false, ATTN_CU_FLASH_BLOCK, 1};
   const char *e = getenv("ATTN_CU_FLASH");
   char name[16];
@@ -1487,8 +1651,35 @@ attn_cuda_status_t attn_cu_flash_init(attn_cuda_t *cu) {
                                cudaFuncAttributePreferredSharedMemoryCarveout,
                                cudaSharedmemCarveoutMaxShared);
   }
+  /* STREAM: as much as its widest call takes (k' = 256, dv = 128 of their own), or the device's
+   * limit; a call that needs more than that runs another variant. */
+  const size_t stream_max =
+      STREAM_WARPS * stream_warp_floats(STREAM_MAX_K, STREAM_MAX_DV, true) * sizeof(float);
+  const size_t stream_smem = stream_max < (size_t)optin ? stream_max : (size_t)optin;
+  cu->flash_stream_smem =
+      cudaFuncSetAttribute(flash_stream_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           (int)stream_smem) == cudaSuccess
+          ? stream_smem
+          : 0;
   (void)cudaGetLastError(); /* a refusal above is an answer, not an error to leave behind */
   return ATTN_CUDA_OK;
+}
+
+/* Shared memory STREAM needs for a call (0: it cannot run it: additive or general scores, d or
+ * dv too wide or not a multiple of 4, rows not 16-byte aligned). */
+static size_t stream_smem_of(const attn_cuda_problem_t *p) {
+  const bool offsets = p->annotation_offsets != NULL;
+  const bool own_v =
+      stream_own_values(p->annotations.data, p->annotations.ld, p->annotations.stride, p->d,
+                        p->values.data, p->values.ld, p->values.stride, p->dv);
+  if ((p->kind != ATTN_CUDA_SCORE_DOT && p->kind != ATTN_CUDA_SCORE_SCALED_DOT) ||
+      p->d > STREAM_MAX_K || p->dv > STREAM_MAX_DV ||
+      !rows_vec(p->queries.data, p->d, p->queries.ld, p->queries.stride,
+                p->query_offsets != NULL) ||
+      !rows_vec(p->annotations.data, p->d, p->annotations.ld, p->annotations.stride, offsets) ||
+      (own_v && !rows_vec(p->values.data, p->dv, p->values.ld, p->values.stride, offsets)))
+    return 0;
+  return STREAM_WARPS * stream_warp_floats(p->d, p->dv, own_v) * sizeof(float);
 }
 
 /* Span partials for `spans` grid spans, or 0 when they do not fit. */
@@ -1513,6 +1704,8 @@ bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
   const bool block8 = p->dv <= FLASH_ACC_BYTES / (int64_t)(8 * sizeof(float));
   const bool tile = cu->flash_tile && !l.qo && p->kind != ATTN_CUDA_SCORE_ADDITIVE;
   const bool warp = p->dv <= FLASH_WARP_DV; /* implies block1 */
+  const size_t stream_smem = stream_smem_of(p);
+  const bool stream = stream_smem > 0 && stream_smem <= cu->flash_stream_smem;
   if (!small && !block1 && !tile) return false;
 
   /* Default plan (thresholds above): THREAD for many small queries against a handful of
@@ -1537,10 +1730,11 @@ bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
   bool split = false, forced_split = false;
   const flash_forced f = flash_force();
   if (f.known) {
-    const bool runs = f.variant == ATTN_CU_FLASH_THREAD ? small
-                      : f.variant == ATTN_CU_FLASH_TILE ? tile
-                      : f.variant == ATTN_CU_FLASH_WARP ? warp
-                                                        : block1 && (f.tile == 1 || block8);
+    const bool runs = f.variant == ATTN_CU_FLASH_THREAD   ? small
+                      : f.variant == ATTN_CU_FLASH_TILE   ? tile
+                      : f.variant == ATTN_CU_FLASH_WARP   ? warp
+                      : f.variant == ATTN_CU_FLASH_STREAM ? stream
+                                                          : block1 && (f.tile == 1 || block8);
     if (runs) {
       plan->variant = f.variant;
       if (f.variant != ATTN_CU_FLASH_THREAD) {
@@ -1551,8 +1745,10 @@ bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
     }
   }
   if (!forced_split)
-    split =
-        tiles_of(l, plan->tile) < 4 * sms * (plan->variant == ATTN_CU_FLASH_WARP ? FLASH_WARPS : 1);
+    split = tiles_of(l, plan->tile) < 4 * sms *
+                                          (plan->variant == ATTN_CU_FLASH_WARP     ? FLASH_WARPS
+                                           : plan->variant == ATTN_CU_FLASH_STREAM ? STREAM_WARPS
+                                                                                   : 1);
 
   const int64_t span_bound = (p->n + FLASH_SPAN - 1) / FLASH_SPAN;
   plan->spans = 1;
@@ -1603,7 +1799,14 @@ attn_cuda_status_t attn_cu_flash_forward(attn_cuda_t *cu, cudaStream_t stream,
     ATTN_CU_CHECK(cu, cudaGetLastError());
     return ATTN_CUDA_OK;
   }
-  if (plan.variant == ATTN_CU_FLASH_WARP) {
+  if (plan.variant == ATTN_CU_FLASH_STREAM) {
+    const bool own_v =
+        stream_own_values(si.a.data, si.a.ld, si.a.stride, si.k, V.data, V.ld, V.stride, dv);
+    const dim3 grid(attn_cu_blocks(rows, STREAM_WARPS), (unsigned)plan.spans);
+    flash_stream_kernel<<<grid, STREAM_THREADS,
+                          STREAM_WARPS * stream_warp_floats(si.k, dv, own_v) * sizeof(float),
+                          stream>>>(a, bad);
+  } else if (plan.variant == ATTN_CU_FLASH_WARP) {
     const dim3 grid(attn_cu_blocks(rows, FLASH_WARPS), (unsigned)plan.spans);
     if (dv <= 128)
       flash_warp_kernel<1><<<grid, FLASH_THREADS, 0, stream>>>(a, bad);

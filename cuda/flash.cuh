@@ -20,7 +20,9 @@ enum attn_cu_flash_variant {
   ATTN_CU_FLASH_BLOCK = 1,  /* a block per tile of 1 or 8 queries of one set and span range */
   ATTN_CU_FLASH_TILE = 2,   /* a block per tile of 64 or 16 queries, register-blocked
                                (uniform batches, dot-like scores) */
-  ATTN_CU_FLASH_WARP = 3    /* a warp per query row and span range (dv at most 256) */
+  ATTN_CU_FLASH_WARP = 3,   /* a warp per query row and span range (dv at most 256) */
+  ATTN_CU_FLASH_STREAM = 4  /* WARP with each chunk staged in shared memory by cp.async
+                               (dot-like scores, d <= 256, dv <= 128, 16-byte aligned rows) */
 };
 struct attn_cu_flash_plan {
   attn_cu_flash_variant variant;
@@ -30,15 +32,17 @@ struct attn_cu_flash_plan {
 };
 
 /* Sets cu up for the flash kernels at context creation: whether the device gives a block the
- * TILE variant's shared memory, and if so, that kernel's opt-in. */
+ * TILE variant's shared memory, and if so, that kernel's opt-in; how much the STREAM variant may
+ * take. */
 attn_cuda_status_t attn_cu_flash_init(attn_cuda_t *cu);
 
 /* Whether the flash forward can run p (a forward call without scores or weights whose dv fits
  * the block's shared memory, or that the TILE variant takes) on cu's device and, when it can,
  * its plan in *plan. A split whose partial workspace would pass 128 MiB (or overflow) is not
  * planned. ATTN_CU_FLASH (tests only) forces a variant and tiling: "thread", "block1",
- * "block8", "split1", "split8", "tile", "splittile", "warp" or "splitwarp"; a forced plan that
- * cannot run p is ignored, unless the name ends in '!' (see attn_cu_flash_check_forced). */
+ * "block8", "split1", "split8", "tile", "splittile", "tile16", "splittile16", "warp",
+ * "splitwarp", "stream" or "splitstream"; a forced plan that cannot run p is ignored, unless the
+ * name ends in '!' (see attn_cu_flash_check_forced). */
 bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
                            attn_cu_flash_plan *plan);
 

@@ -47,8 +47,9 @@ struct attn_cu_flag {
 
 struct attn_cuda {
   int device;
-  int sm_count;    /* multiprocessors of the device: the flash plan's occupancy estimate */
-  bool flash_tile; /* the device runs the flash TILE variant (its shared memory fits) */
+  int sm_count;             /* multiprocessors of the device: the flash plan's occupancy estimate */
+  bool flash_tile;          /* the device runs the flash TILE variant (its shared memory fits) */
+  size_t flash_stream_smem; /* shared memory the flash STREAM variant may take a block (0: none) */
   cublasHandle_t blas;
   void *blas_workspace; /* handed to cuBLAS after every cublasSetStream */
   size_t blas_workspace_size;

@@ -385,6 +385,19 @@ START_TEST(test_minus_inf_row) {
 }
 END_TEST
 
+/* Whether the STREAM flash plan can run p with score kind `kind`, as cuda/flash.cu decides it:
+ * dot-like scores, d a multiple of 4 and at most 256, dv at most 128, and every row 16-byte
+ * aligned on the device (the buffers are; so ld and the set strides must be multiples of 4
+ * floats, and dv too where the values are their own). */
+static int stream_runs(const attn_test_problem_t *p, int kind) {
+  const int sets = !p->varlen;
+  if (kind != ATTN_SCORE_DOT && kind != ATTN_SCORE_SCALED_DOT) return 0;
+  if (p->shape.d % 4 || p->shape.d > 256 || p->shape.dv > 128) return 0;
+  if (p->mq.ld % 4 || p->ma.ld % 4 || (sets && (p->mq.stride % 4 || p->ma.stride % 4))) return 0;
+  return !p->spec.separate_values ||
+         !(p->shape.dv % 4 || p->mv.ld % 4 || (sets && p->mv.stride % 4));
+}
+
 /* The flash kernels' plans (a thread per query; blocks of 1, 8 or 64 queries walking their
  * spans; blocks of 1, 8 or 64 queries per span, then the combine) give bit-identical contexts
  * and lse,
@@ -395,22 +408,24 @@ START_TEST(test_flash_plans) {
   /* Strict forcing ("name!": the call fails unless that plan runs it) wherever the plan can run
    * the shape: BLOCK everywhere (dv <= 768 in every shape), TILE for dot-like scores of batches
    * without offsets, WARP where dv <= 256, THREAD where k (d, or h for additive scores) and dv
-   * are at most 16. */
-  enum { ALWAYS, IF_SMALL, IF_TILE, IF_WARP };
+   * are at most 16, STREAM where stream_runs says so. */
+  enum { ALWAYS, IF_SMALL, IF_TILE, IF_WARP, IF_STREAM };
   static const struct {
     const char *name;
     int strict;
-  } plans[] = {{"thread", IF_SMALL},   {"block1", ALWAYS},    {"block8", ALWAYS},
-               {"split1", ALWAYS},     {"split8", ALWAYS},    {"tile", IF_TILE},
-               {"splittile", IF_TILE}, {"tile16", IF_TILE},   {"splittile16", IF_TILE},
-               {"warp", IF_WARP},      {"splitwarp", IF_WARP}};
+  } plans[] = {{"thread", IF_SMALL},      {"block1", ALWAYS},     {"block8", ALWAYS},
+               {"split1", ALWAYS},        {"split8", ALWAYS},     {"tile", IF_TILE},
+               {"splittile", IF_TILE},    {"tile16", IF_TILE},    {"splittile16", IF_TILE},
+               {"warp", IF_WARP},         {"splitwarp", IF_WARP}, {"stream", IF_STREAM},
+               {"splitstream", IF_STREAM}};
   const int shape = _i / 4, kind = _i % 4;
   attn_test_problem_t p;
   attn_test_out_t ref, first;
   grid_problem(&p, shape, kind);
   const int64_t k = kind == ATTN_SCORE_ADDITIVE ? p.spec.h : p.shape.d;
   const int strict[] = {1, k <= 16 && p.shape.dv <= 16,
-                        kind != ATTN_SCORE_ADDITIVE && !p.shape.query_offsets, p.shape.dv <= 256};
+                        kind != ATTN_SCORE_ADDITIVE && !p.shape.query_offsets, p.shape.dv <= 256,
+                        stream_runs(&p, kind)};
   gpu_reference(&p, ATTN_TEST_FORWARD, NULL, NULL, &ref);
   attn_tols_t tols = attn_test_tols(&p);
   attn_context_t *ctx = gpu_context(ATTN_ALGO_FUSED);
@@ -443,9 +458,9 @@ END_TEST
  * reference). Checked against the expected pattern, the reference, and bit for bit across plans.
  * _i: dot, scaled dot. */
 START_TEST(test_flash_nonfinite) {
-  static const char *plans[] = {"",       "thread",      "block1", "block8",
-                                "split1", "split8",      "tile",   "splittile",
-                                "tile16", "splittile16", "warp",   "splitwarp"};
+  static const char *plans[] = {"",       "thread",    "block1",    "block8",     "split1",
+                                "split8", "tile",      "splittile", "tile16",     "splittile16",
+                                "warp",   "splitwarp", "stream",    "splitstream"};
   attn_test_spec_t spec = attn_test_spec(4, 10, 600, 12);
   spec.kind = _i ? ATTN_SCORE_SCALED_DOT : ATTN_SCORE_DOT;
   spec.separate_values = 1;
@@ -517,6 +532,40 @@ START_TEST(test_flash_nonfinite) {
   attn_test_out_free(&first);
   attn_test_out_free(&ref);
   attn_test_problem_free(&p);
+}
+END_TEST
+
+/* A context that underflows to -0: weights exp(0) and exp(-100) against the values +0 and -0.01
+ * give the fma chain +0, then p v ~ -3.7e-46, which rounds to -0. Every plan folds the chunk into
+ * the empty state (0 + x), so every plan writes +0; THREAD's short-set kernel leaves that fold
+ * out and must keep its add. Two sets of 100 queries, so that the short-set kernel runs warps
+ * across the two sets row by row and warps in one set 4 rows a thread. */
+START_TEST(test_flash_negative_zero) {
+  static const char *plans[] = {"block1!", "", "thread!", "block8!", "warp!", "tile!", "tile16!"};
+  enum { M = 100 };
+  static float q[2 * M], c[2 * M], first[2 * M];
+  const float a[4] = {0.0f, -100.0f, 0.0f, -100.0f}, v[4] = {0.0f, -0.01f, 0.0f, -0.01f};
+  for (int i = 0; i < 2 * M; i++)
+    q[i] = 1.0f;
+  const attn_shape_t shape = {2, M, 2, 1, 1, NULL, NULL, NULL};
+  const attn_inputs_t in = {attn_cmat(q, 1, M), attn_cmat(a, 1, 2), attn_cmat(v, 1, 2)};
+  attn_context_t *ctx = gpu_context(ATTN_ALGO_FUSED);
+  for (size_t k = 0; k < sizeof plans / sizeof plans[0]; k++) {
+    for (int i = 0; i < 2 * M; i++)
+      c[i] = 5.0f;
+    const attn_outputs_t out = {attn_mat(c, 1, M), attn_mat(NULL, 0, 0), attn_mat(NULL, 0, 0),
+                                NULL};
+    if (*plans[k]) ck_assert_int_eq(setenv("ATTN_CU_FLASH", plans[k], 1), 0);
+    const attn_status_t st = attn_forward_host(ctx, &shape, NULL, &in, &out);
+    ck_assert_int_eq(unsetenv("ATTN_CU_FLASH"), 0);
+    ck_assert_msg(st == ATTN_OK, "plan '%s': %s", plans[k], attn_context_last_error(ctx));
+    for (int i = 0; i < 2 * M; i++)
+      ck_assert_msg(c[i] == 0.0f && !signbit(c[i]), "plan '%s': row %d is %g (sign %d)", plans[k],
+                    i, (double)c[i], signbit(c[i]) != 0);
+    if (k == 0) memcpy(first, c, sizeof c);
+    ck_assert_msg(memcmp(c, first, sizeof c) == 0, "plan '%s' differs from block1", plans[k]);
+  }
+  attn_context_destroy(ctx);
 }
 END_TEST
 
@@ -607,6 +656,7 @@ static Suite *gpu_compute_suite(void) {
   TCase *edges = timed_case(s, "edges");
   tcase_add_loop_test(edges, test_flash_nonfinite, 0, 2);
   tcase_add_loop_test(edges, test_flash_wide_dv, 0, 2);
+  tcase_add_test(edges, test_flash_negative_zero);
   tcase_add_loop_test(edges, test_flash_strict_refuses, 0, 2);
   tcase_add_test(edges, test_minus_inf_row);
   tcase_add_loop_test(timed_case(s, "flash"), test_flash_plans, 0, (GRID_SIZE + FLASH_SHAPES) * 4);
