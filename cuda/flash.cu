@@ -717,15 +717,17 @@ static __host__ __device__ __forceinline__ int stream_warp_floats(int64_t k, int
 }
 
 /* Rows [c0, c0 + cnt) of a matrix whose rows are `ld` apart from `base` (row 0), w floats each,
- * into dst (rows `stride` apart): one 16-byte cp.async a lane and copy, a row per warp-wide copy
- * when w = 128. The caller commits. */
+ * into dst (rows `stride` apart): one 16-byte cp.async a lane and copy, the warp's 32 copies
+ * running along the rows (a row per warp-wide copy when w = 128, two when w = 64), so that no
+ * lane idles however narrow the rows. The caller commits. */
 static __device__ __forceinline__ void stream_stage(const float *base, int64_t ld, int w,
                                                     int64_t c0, int cnt, float *dst, int stride) {
-  const int lane = threadIdx.x % 32;
-  for (int j = 0; j < cnt; j++) {
-    const float *src = base + (c0 + j) * ld;
-    for (int t = 4 * lane; t < w; t += 128)
-      __pipeline_memcpy_async(dst + j * stride + t, src + t, 16);
+  const int lane = threadIdx.x % 32, groups = w / 4; /* 16-byte groups a row */
+  int j = lane / groups, g = lane % groups;
+  while (j < cnt) {
+    __pipeline_memcpy_async(dst + j * stride + 4 * g, base + (c0 + j) * ld + 4 * g, 16);
+    for (g += 32; g >= groups; g -= groups) /* the next copy: 32 groups on */
+      j++;
   }
 }
 
@@ -1661,6 +1663,9 @@ attn_cuda_status_t attn_cu_flash_init(attn_cuda_t *cu) {
                            (int)stream_smem) == cudaSuccess
           ? stream_smem
           : 0;
+  if (cu->flash_stream_smem)
+    (void)cudaFuncSetAttribute(flash_stream_kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                               cudaSharedmemCarveoutMaxShared);
   (void)cudaGetLastError(); /* a refusal above is an answer, not an error to leave behind */
   return ATTN_CUDA_OK;
 }

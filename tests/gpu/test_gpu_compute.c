@@ -385,17 +385,25 @@ START_TEST(test_minus_inf_row) {
 }
 END_TEST
 
-/* Whether the STREAM flash plan can run p with score kind `kind`, as cuda/flash.cu decides it:
- * dot-like scores, d a multiple of 4 and at most 256, dv at most 128, and every row 16-byte
- * aligned on the device (the buffers are; so ld and the set strides must be multiples of 4
- * floats, and dv too where the values are their own). */
+/* Floats between the STREAM plan's staged rows of width w (cuda/flash.cu's stream_stride). */
+static int64_t stream_stride(int64_t w) {
+  return w + ((w / 4) % 2 == 0 ? 4 : 0);
+}
+
+/* Whether the STREAM flash plan can run p with score kind `kind` on any GPU attn supports, as
+ * cuda/flash.cu decides it: dot-like scores, d a multiple of 4 and at most 256, dv at most 128,
+ * every row 16-byte aligned on the device (the buffers are; so ld and the set strides must be
+ * multiples of 4 floats, and dv too where the values are their own), and its shared memory (two
+ * warps a block) within 99 KiB, the smallest opt-in of the devices it builds for; a call that
+ * needs more runs STREAM only where the device has it. */
 static int stream_runs(const attn_test_problem_t *p, int kind) {
-  const int sets = !p->varlen;
+  const int sets = !p->varlen, own = p->spec.separate_values;
   if (kind != ATTN_SCORE_DOT && kind != ATTN_SCORE_SCALED_DOT) return 0;
   if (p->shape.d % 4 || p->shape.d > 256 || p->shape.dv > 128) return 0;
   if (p->mq.ld % 4 || p->ma.ld % 4 || (sets && (p->mq.stride % 4 || p->ma.stride % 4))) return 0;
-  return !p->spec.separate_values ||
-         !(p->shape.dv % 4 || p->mv.ld % 4 || (sets && p->mv.stride % 4));
+  if (own && (p->shape.dv % 4 || p->mv.ld % 4 || (sets && p->mv.stride % 4))) return 0;
+  const int64_t sk = stream_stride(p->shape.d), sv = own ? stream_stride(p->shape.dv) : 0;
+  return 2 * (2 * 32 * (sk + sv) + sk) * (int64_t)sizeof(float) <= 99 * 1024;
 }
 
 /* The flash kernels' plans (a thread per query; blocks of 1, 8 or 64 queries walking their
@@ -535,6 +543,55 @@ START_TEST(test_flash_nonfinite) {
 }
 END_TEST
 
+/* STREAM on wide rows: d past 128 (two copies a row into shared memory, and q' staged in two
+ * passes) with dv = 20 of its own, and dv = 128 of its own with d = 16, both forced strictly;
+ * and d = 256 with dv = 128 (the plan's widest, 198 KiB of shared memory), forced where the
+ * device has the memory. Masked sets of several spans, the last partial; against the default
+ * plan bit for bit and the reference within tolerance. _i: the shape. */
+START_TEST(test_flash_stream_wide) {
+  static const int64_t dims[3][2] = {{132, 20}, {16, 128}, {256, 128}};
+  static const int32_t lengths[2] = {700, 513};
+  attn_test_spec_t spec = attn_test_spec(2, 3, 700, dims[_i][0]);
+  spec.kind = _i == 1 ? ATTN_SCORE_SCALED_DOT : ATTN_SCORE_DOT;
+  spec.separate_values = 1;
+  spec.dv = dims[_i][1];
+  spec.lengths = lengths;
+  spec.ld_gap = 4;
+  spec.set_gap = 8;
+  spec.seed = 300 + (uint64_t)_i;
+  attn_test_problem_t p;
+  attn_test_problem_init(&p, &spec);
+  const int strict = stream_runs(&p, spec.kind);
+  ck_assert_int_eq(strict, _i < 2); /* the test's premise */
+  attn_test_out_t ref, first;
+  gpu_reference(&p, ATTN_TEST_FORWARD, NULL, NULL, &ref);
+  const attn_tols_t tols = attn_test_tols(&p);
+  attn_context_t *ctx = gpu_context(ATTN_ALGO_FUSED);
+  attn_test_out_init(&first, &p, 0, 0, 1);
+  const char *plans[] = {"", strict ? "stream!" : "stream",
+                         strict ? "splitstream!" : "splitstream"};
+  for (int k = 0; k < 3; k++) {
+    attn_test_out_t o;
+    attn_test_out_init(&o, &p, 0, 0, 1);
+    char what[96];
+    snprintf(what, sizeof what, "d %lld dv %lld flash plan '%s'", (long long)spec.d,
+             (long long)spec.dv, plans[k]);
+    run_flash_plan(ctx, &p, plans[k], &ref, &tols, &o, what);
+    if (k == 0) {
+      attn_test_out_free(&first);
+      first = o;
+      continue;
+    }
+    expect_match(&p, &o, &first, NULL, what);
+    attn_test_out_free(&o);
+  }
+  attn_context_destroy(ctx);
+  attn_test_out_free(&first);
+  attn_test_out_free(&ref);
+  attn_test_problem_free(&p);
+}
+END_TEST
+
 /* A context that underflows to -0: weights exp(0) and exp(-100) against the values +0 and -0.01
  * give the fma chain +0, then p v ~ -3.7e-46, which rounds to -0. Every plan folds the chunk into
  * the empty state (0 + x), so every plan writes +0; THREAD's short-set kernel leaves that fold
@@ -657,6 +714,7 @@ static Suite *gpu_compute_suite(void) {
   tcase_add_loop_test(edges, test_flash_nonfinite, 0, 2);
   tcase_add_loop_test(edges, test_flash_wide_dv, 0, 2);
   tcase_add_test(edges, test_flash_negative_zero);
+  tcase_add_loop_test(edges, test_flash_stream_wide, 0, 3);
   tcase_add_loop_test(edges, test_flash_strict_refuses, 0, 2);
   tcase_add_test(edges, test_minus_inf_row);
   tcase_add_loop_test(timed_case(s, "flash"), test_flash_plans, 0, (GRID_SIZE + FLASH_SHAPES) * 4);
