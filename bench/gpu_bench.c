@@ -730,6 +730,32 @@ static void print_table_header(void) {
   printf("|---|---|---:|---:|---:|---:|---:|---:|---|\n");
 }
 
+/* --plans: for each shape, the fastest forced plan whose result checked out, beside AUTO, so
+ * that a sweep shows at a glance where the dispatcher leaves time (auto / fastest > 1). */
+static void print_fastest_plans(const shape_result_t *results, int nshapes) {
+  printf("\nfastest forced plan a shape (auto / fastest above 1: the dispatcher picks slower):\n");
+  for (int i = 0; i < nshapes; i++) {
+    const shape_result_t *r = &results[i];
+    const row_t *best = NULL, *autorow = NULL;
+    for (int j = 0; j < r->nrows; j++) {
+      const row_t *row = &r->rows[j];
+      if (row->status != ROW_OK || (row->checked && row->check_bad > 0)) continue;
+      if (!strcmp(row->algo->name, "auto")) autorow = row;
+      if (!strncmp(row->algo->name, PLAN_PREFIX, strlen(PLAN_PREFIX)) &&
+          (!best || row->median_ms < best->median_ms))
+        best = row;
+    }
+    if (!r->ran || !best) continue;
+    const shape_def_t *s = r->shape;
+    printf("  %s %lld x %lld, %lld, %lld: %s %.4f ms", s->name, (long long)s->batch,
+           (long long)s->m, (long long)s->n, (long long)s->d, best->algo->name, best->median_ms);
+    if (autorow)
+      printf("; auto %.4f ms, auto / fastest %.2f", autorow->median_ms,
+             autorow->median_ms / best->median_ms);
+    printf("\n");
+  }
+}
+
 static void print_shape_rows(const run_info_t *info, const shape_result_t *r) {
   const shape_def_t *s = r->shape;
   char shape_text[96], check_buf[64];
@@ -1297,6 +1323,8 @@ int main(int argc, char **argv) {
       release_shape(owner, &sd);
     }
   }
+
+  if (a.plans) print_fastest_plans(results, nshapes);
 
   double summary[3];
   summary_values(&info, results, nshapes, summary);
