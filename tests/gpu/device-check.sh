@@ -371,7 +371,7 @@ if step "unpack .debs from $deb_dir" unpack.log unpack_debs && step "configure" 
     step "GPU suites (ctest -L gpu)" gpu-suites.log gpu_suites
     step "GPU benchmark" benchmark.log benchmark
     step "flash plan sweep (bench/gpu-sweep.sh)" sweep.log \
-      limited 240 "$repo/bench/gpu-sweep.sh" "$build/bench/gpu_bench" "$out/sweep.json"
+      limited 300 "$repo/bench/gpu-sweep.sh" "$build/bench/gpu_bench" "$out/sweep.json"
     if [ -n "$ab_base" ]; then
       step "A/B against $ab_base (bench/gpu-ab.sh, issue 6's shapes, AUTO)" ab.log \
         limited 300 env ATTN_AB_OUT="$build/ab" "$repo/bench/gpu-ab.sh" "$ab_base" --reps 20 \
@@ -389,7 +389,11 @@ fi
 say ""
 say "## Summaries"
 for log in "$out"/sweep.log; do
-  [ -f "$log" ] && say "- sweep.log: $(grep -E '^checks:' "$log" | tail -1)"
+  [ -f "$log" ] || continue
+  say "- sweep.log: $(grep -E '^checks:' "$log" | tail -1)"
+  sed -n '/^fastest forced plan/,/^$/p' "$log" | while IFS= read -r line; do
+    [ -n "$line" ] && say "    $line"
+  done
 done
 if [ -f "$out/ab.log" ]; then
   say "- ab.log (new / base below 1: the working tree is faster):"
