@@ -543,6 +543,35 @@ START_TEST(test_flash_nonfinite) {
 }
 END_TEST
 
+/* The forward of p under each of the flash plans plans[0 .. n - 1] (plans[0] first, "" for the
+ * default), each within tolerance of the reference and bit for bit equal to the first; `label`
+ * names the problem in the messages. */
+static void check_plans_agree(const attn_test_problem_t *p, const char *const *plans, int n,
+                              const char *label) {
+  attn_test_out_t ref, first;
+  gpu_reference(p, ATTN_TEST_FORWARD, NULL, NULL, &ref);
+  const attn_tols_t tols = attn_test_tols(p);
+  attn_context_t *ctx = gpu_context(ATTN_ALGO_FUSED);
+  attn_test_out_init(&first, p, 0, 0, 1);
+  for (int k = 0; k < n; k++) {
+    attn_test_out_t o;
+    attn_test_out_init(&o, p, 0, 0, 1);
+    char what[128];
+    snprintf(what, sizeof what, "%s flash plan '%s'", label, plans[k]);
+    run_flash_plan(ctx, p, plans[k], &ref, &tols, &o, what);
+    if (k == 0) {
+      attn_test_out_free(&first);
+      first = o;
+      continue;
+    }
+    expect_match(p, &o, &first, NULL, what);
+    attn_test_out_free(&o);
+  }
+  attn_context_destroy(ctx);
+  attn_test_out_free(&first);
+  attn_test_out_free(&ref);
+}
+
 /* STREAM on wide rows: d past 128 (two copies a row into shared memory, and q' staged in two
  * passes) with dv = 20 of its own, and dv = 128 of its own with d = 16, both forced strictly;
  * and d = 256 with dv = 128 (the plan's widest, 198 KiB of shared memory), forced where the
@@ -563,31 +592,11 @@ START_TEST(test_flash_stream_wide) {
   attn_test_problem_init(&p, &spec);
   const int strict = stream_runs(&p, spec.kind);
   ck_assert_int_eq(strict, _i < 2); /* the test's premise */
-  attn_test_out_t ref, first;
-  gpu_reference(&p, ATTN_TEST_FORWARD, NULL, NULL, &ref);
-  const attn_tols_t tols = attn_test_tols(&p);
-  attn_context_t *ctx = gpu_context(ATTN_ALGO_FUSED);
-  attn_test_out_init(&first, &p, 0, 0, 1);
   const char *plans[] = {"", strict ? "stream!" : "stream",
                          strict ? "splitstream!" : "splitstream"};
-  for (int k = 0; k < 3; k++) {
-    attn_test_out_t o;
-    attn_test_out_init(&o, &p, 0, 0, 1);
-    char what[96];
-    snprintf(what, sizeof what, "d %lld dv %lld flash plan '%s'", (long long)spec.d,
-             (long long)spec.dv, plans[k]);
-    run_flash_plan(ctx, &p, plans[k], &ref, &tols, &o, what);
-    if (k == 0) {
-      attn_test_out_free(&first);
-      first = o;
-      continue;
-    }
-    expect_match(&p, &o, &first, NULL, what);
-    attn_test_out_free(&o);
-  }
-  attn_context_destroy(ctx);
-  attn_test_out_free(&first);
-  attn_test_out_free(&ref);
+  char label[64];
+  snprintf(label, sizeof label, "d %lld dv %lld", (long long)spec.d, (long long)spec.dv);
+  check_plans_agree(&p, plans, 3, label);
   attn_test_problem_free(&p);
 }
 END_TEST
@@ -641,28 +650,9 @@ START_TEST(test_flash_wide_dv) {
   spec.seed = 91;
   attn_test_problem_t p;
   attn_test_problem_init(&p, &spec);
-  attn_test_out_t ref, first;
-  gpu_reference(&p, ATTN_TEST_FORWARD, NULL, NULL, &ref);
-  const attn_tols_t tols = attn_test_tols(&p);
-  attn_context_t *ctx = gpu_context(ATTN_ALGO_FUSED);
-  attn_test_out_init(&first, &p, 0, 0, 1);
-  for (int k = 0; k < (_i ? 1 : 5); k++) {
-    attn_test_out_t o;
-    attn_test_out_init(&o, &p, 0, 0, 1);
-    char what[96];
-    snprintf(what, sizeof what, "kind %d dv 6150 flash plan '%s'", (int)spec.kind, plans[k]);
-    run_flash_plan(ctx, &p, plans[k], &ref, &tols, &o, what);
-    if (k == 0) {
-      attn_test_out_free(&first);
-      first = o;
-      continue;
-    }
-    expect_match(&p, &o, &first, NULL, what);
-    attn_test_out_free(&o);
-  }
-  attn_context_destroy(ctx);
-  attn_test_out_free(&first);
-  attn_test_out_free(&ref);
+  char label[64];
+  snprintf(label, sizeof label, "kind %d dv 6150", (int)spec.kind);
+  check_plans_agree(&p, plans, _i ? 1 : 5, label);
   attn_test_problem_free(&p);
 }
 END_TEST
