@@ -44,7 +44,10 @@ for f in "$ROOT"/cuda/*.cu; do
 done
 cp "$ROOT"/cuda/*.cuh "$ROOT"/cuda/attn_cuda.h "$OUT/src/"
 
-CXXFLAGS=(-include "$EMU_DIR/shim/cuda_runtime.h" -std=c++17 -O2 -g -fno-omit-frame-pointer
+# -fsanitize=alignment: a float2 or float4 access off its alignment (a fault on a GPU) stops the
+# run with its source line.
+SANITIZE=(-fsanitize=alignment -fno-sanitize-recover=alignment)
+CXXFLAGS=(-include "$EMU_DIR/shim/cuda_runtime.h" -std=c++17 -O2 -g -fno-omit-frame-pointer "${SANITIZE[@]}"
   -I"$EMU_DIR/shim" -I"$OUT/src" -I"$ROOT/include" -Wall -Wextra -Werror -Wno-unused-function -Wno-unknown-pragmas
   -Wno-unused-parameter)
 CFLAGS=(-std=c11 -O1 -g -DATTN_BUILDING -D_POSIX_C_SOURCE=200809L -DATTN_WITH_CUDA=1
@@ -82,7 +85,7 @@ for t in "${SUITES[@]}"; do
   if [[ "$t" == gpu_bench ]]; then
     gcc -std=c11 -O1 -g -D_POSIX_C_SOURCE=200809L -I"$EMU_DIR/shim" -I"$ROOT/include" \
       -I"$ROOT/tests" "$ROOT/bench/gpu_bench.c" "$OUT"/obj/*.o -o "$OUT/bin/$t" -lstdc++ -lm \
-      -lpthread
+      -lpthread "${SANITIZE[@]}"
     echo "==> $t (emulated CUDA)"
     # A TILE<64> shape (two sets of 70 queries), a TILE<16> one (two sets of 20), two
     # decode-like batches (one query a set; AUTO runs the second, of 70 rows, on WARP), two
@@ -99,7 +102,7 @@ for t in "${SUITES[@]}"; do
   [[ -f "$src" ]] || src="$ROOT/tests/gpu/$t.c"
   gcc -std=c11 -O1 -g -D_POSIX_C_SOURCE=200809L -I"$ROOT/include" -I"$ROOT/tests" \
     -I"$ROOT/tests/gpu" "$src" "$ROOT/tests/test_util.c" "$OUT"/obj/*.o -o "$OUT/bin/$t" \
-    -lstdc++ "${CHECK_LIBS[@]}" -lm -lpthread
+    -lstdc++ "${CHECK_LIBS[@]}" -lm -lpthread "${SANITIZE[@]}"
   echo "==> $t (emulated CUDA)"
   if ! "$OUT/bin/$t"; then
     failed=1

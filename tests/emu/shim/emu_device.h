@@ -55,10 +55,12 @@ struct dim3 {
   unsigned x, y, z;
   dim3(unsigned a = 1, unsigned b = 1, unsigned c = 1) : x(a), y(b), z(c) {}
 };
-struct float2 {
+/* CUDA's alignments: with -fsanitize=alignment (tests/emu/run.sh), a vector access at an address
+ * a GPU would fault on stops the run. */
+struct alignas(8) float2 {
   float x, y;
 };
-struct float4 {
+struct alignas(16) float4 {
   float x, y, z, w;
 };
 static inline float4 make_float4(float a, float b, float c, float d) {
