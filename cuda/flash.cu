@@ -25,7 +25,8 @@
  *           registers (k and dv at most 16): the walkthrough's shapes, millions of tiny queries.
  *           Where k, dv <= 4 and no set has more than 8 annotations, the short-set kernel:
  *           a thread takes 4 rows of a warp's 128 and, where those lie in one set, reads each
- *           annotation and value row once for the 4 (one chunk, so no fold is computed).
+ *           annotation and value row once for the 4 (one chunk, so the folds come down to an
+ *           add a column); 3 wide where k, dv <= 3.
  *   BLOCK   a block of 128 threads per tile of 1 or 8 queries of one set. Each stage of 128
  *           annotation rows goes through shared memory in slices of 32 columns (float4 loads
  *           when the rows are 16-byte aligned); thread j scores row j against every query of
@@ -456,13 +457,14 @@ static __device__ __forceinline__ void flash_thread_rows(const flash_args &a, co
   }
 }
 
-/* The THREAD variant for sets of at most FLASH_SHORT_N annotations (k, dv <= 4): warp w takes
+/* The THREAD variant for sets of at most FLASH_SHORT_N annotations (k, dv <= K): warp w takes
  * query rows [32 R w, 32 R (w + 1)) with R = FLASH_SHORT_ROWS, lane l rows 32 R w + 32 rho + l
  * (each load and store instruction of the warp covers 32 consecutive rows). A warp whose rows lie
  * in one set runs them together, reading each annotation and value row once for R queries (the
  * walkthrough's 10^6 queries against one set of 4); a warp across sets runs its rows one at a
- * time. */
-template <bool ADD>
+ * time. K = 3 for k, dv <= 3 (the walkthrough's d = 3: a quarter of the fmas and quotients
+ * fewer than K = 4 computes with zeros), else 4. */
+template <int K, bool ADD>
 static __global__ void __launch_bounds__(FLASH_THREADS,
                                          ADD ? FLASH_THREAD_MIN_BLOCKS : FLASH_THREAD4_MIN_BLOCKS)
     flash_short_kernel(flash_args a, const int *bad) {
@@ -479,14 +481,14 @@ static __global__ void __launch_bounds__(FLASH_THREADS,
     attn_cu_set s, t;
     int64_t i;
     if (attn_cu_query_row(l, r0, &s, &i) && attn_cu_query_row(l, last, &t, &i) && s.b == t.b) {
-      flash_thread_rows<4, ADD, R, FLASH_SHORT_N>(a, s, r0 + lane, rows);
+      flash_thread_rows<K, ADD, R, FLASH_SHORT_N>(a, s, r0 + lane, rows);
       continue;
     }
 #pragma unroll 1
     for (int rho = 0; rho < R; rho++) {
       const int64_t r = r0 + 32 * rho + lane;
       if (r < rows && attn_cu_query_row(l, r, &s, &i))
-        flash_thread_rows<4, ADD, 1, FLASH_SHORT_N>(a, s, r, rows);
+        flash_thread_rows<K, ADD, 1, FLASH_SHORT_N>(a, s, r, rows);
     }
   }
 }
@@ -1768,6 +1770,17 @@ bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
   return true;
 }
 
+/* The short-set THREAD kernel of width K for the call's score form. */
+template <int K>
+static void launch_short(const flash_args &a, cudaStream_t stream, const int *bad) {
+  const unsigned blocks =
+      attn_cu_blocks(attn_cu_query_rows(a.si.l), FLASH_THREADS * FLASH_SHORT_ROWS);
+  if (a.si.additive)
+    flash_short_kernel<K, true><<<blocks, FLASH_THREADS, 0, stream>>>(a, bad);
+  else
+    flash_short_kernel<K, false><<<blocks, FLASH_THREADS, 0, stream>>>(a, bad);
+}
+
 /* The THREAD kernel of width K for the call's score form. */
 template <int K>
 static void launch_thread(const flash_args &a, unsigned blocks, cudaStream_t stream,
@@ -1791,13 +1804,11 @@ attn_cuda_status_t attn_cu_flash_forward(attn_cuda_t *cu, cudaStream_t stream,
   a.vec_v = rows_vec(V.data, dv, V.ld, V.stride, si.l.ao != NULL);
   if (plan.variant == ATTN_CU_FLASH_THREAD) {
     const unsigned blocks = attn_cu_blocks(rows, FLASH_THREADS);
-    if (si.k <= 4 && dv <= 4 && si.l.n <= FLASH_SHORT_N) {
-      const unsigned short_blocks = attn_cu_blocks(rows, FLASH_THREADS * FLASH_SHORT_ROWS);
-      if (si.additive)
-        flash_short_kernel<true><<<short_blocks, FLASH_THREADS, 0, stream>>>(a, bad);
-      else
-        flash_short_kernel<false><<<short_blocks, FLASH_THREADS, 0, stream>>>(a, bad);
-    } else if (si.k <= 4 && dv <= 4)
+    if (si.k <= 3 && dv <= 3 && si.l.n <= FLASH_SHORT_N)
+      launch_short<3>(a, stream, bad);
+    else if (si.k <= 4 && dv <= 4 && si.l.n <= FLASH_SHORT_N)
+      launch_short<4>(a, stream, bad);
+    else if (si.k <= 4 && dv <= 4)
       launch_thread<4>(a, blocks, stream, bad);
     else
       launch_thread<FLASH_SMALL>(a, blocks, stream, bad);
