@@ -552,6 +552,39 @@ static __device__ __forceinline__ int64_t warp_col(int g, int lane) {
   return 128 * g + 4 * lane;
 }
 
+/* A warp's span state (m, l, x) of row r into the partials of span u: lane 0 the scalars, every
+ * lane its columns (WARP and STREAM). */
+template <int NC>
+static __device__ __forceinline__ void warp_write_partial(const flash_args &a, int64_t r, int64_t u,
+                                                          float m, float l, const float (&x)[NC]) {
+  const int lane = threadIdx.x % 32;
+  float *part = a.partial + (r * a.spans + u) * (a.dv + 2);
+  if (lane == 0) {
+    part[0] = m;
+    part[1] = l;
+  }
+#pragma unroll
+  for (int e = 0; e < NC; e++) {
+    const int64_t col = warp_col(e / 4, lane) + e % 4;
+    if (col < a.dv) part[2 + col] = x[e];
+  }
+}
+
+/* A warp's total (M, S, X) of row r (query i of set s) into C and lse (WARP and STREAM). */
+template <int NC>
+static __device__ __forceinline__ void warp_write_out(const flash_args &a, const attn_cu_set &s,
+                                                      int64_t i, int64_t r, float M, float S,
+                                                      const float (&X)[NC]) {
+  const int lane = threadIdx.x % 32;
+  float *c = attn_cu_qrow(a.C.data, a.C.ld, a.C.stride, a.si.l, s, i);
+#pragma unroll
+  for (int e = 0; e < NC; e++) {
+    const int64_t col = warp_col(e / 4, lane) + e % 4;
+    if (col < a.dv) c[col] = flash_out(X[e], M, S);
+  }
+  if (a.lse && lane == 0) a.lse[r] = flash_lse(M, S);
+}
+
 /* A chunk's sum and context, lane p holding the weight of row p (0 past cnt): every lane runs
  * the sum's chain over the rows in order (so every lane has it, with the same bits) and the fma
  * chains of its columns warp_col(g, lane) + e. A full chunk loads 8 / G rows ahead of their
@@ -654,29 +687,12 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_WARP_MIN_BLOCKS)
                               lane < cnt ? flash_p(sc, mc) : 0.0f, lc, cx);
         flash_fold_into<NC>(c0 == u0, sm, sl, sx, mc, lc, cx); /* the chunk into the span */
       }
-      if (split) { /* the span's state to the partials (u_hi = u_lo + 1) */
-        float *part = a.partial + (r * a.spans + u) * (dv + 2);
-        if (lane == 0) {
-          part[0] = sm;
-          part[1] = sl;
-        }
-#pragma unroll
-        for (int e = 0; e < NC; e++) {
-          const int64_t col = warp_col(e / 4, lane) + e % 4;
-          if (col < dv) part[2 + col] = sx[e];
-        }
-      } else { /* the span into the total */
+      if (split) /* the span's state to the partials (u_hi = u_lo + 1) */
+        warp_write_partial<NC>(a, r, u, sm, sl, sx);
+      else /* the span into the total */
         flash_fold_into<NC>(u == u_lo, tm, tl, tx, sm, sl, sx);
-      }
     }
-    if (split) continue;
-    float *c = attn_cu_qrow(a.C.data, a.C.ld, a.C.stride, si.l, s, i);
-#pragma unroll
-    for (int e = 0; e < NC; e++) {
-      const int64_t col = warp_col(e / 4, lane) + e % 4;
-      if (col < dv) c[col] = flash_out(tx[e], tm, tl);
-    }
-    if (a.lse && lane == 0) a.lse[r] = flash_lse(tm, tl);
+    if (!split) warp_write_out<NC>(a, s, i, r, tm, tl, tx);
   }
 }
 
@@ -711,11 +727,15 @@ static __host__ __device__ __forceinline__ bool stream_own_values(const float *a
                                                                   int64_t v_stride, int64_t dv) {
   return v != a || v_ld != a_ld || v_stride != a_stride || dv != k;
 }
-/* Floats of shared memory a warp needs: two stages of 32 a' rows (and 32 value rows when the
- * values are not the annotations), and q'. */
+/* Floats of one stage: 32 a' rows, and 32 value rows when the values are not the annotations. */
+static __host__ __device__ __forceinline__ int stream_stage_floats(int64_t k, int64_t dv,
+                                                                   bool own_v) {
+  return 32 * (stream_stride(k) + (own_v ? stream_stride(dv) : 0));
+}
+/* Floats of shared memory a warp needs: two stages, and q'. */
 static __host__ __device__ __forceinline__ int stream_warp_floats(int64_t k, int64_t dv,
                                                                   bool own_v) {
-  return 2 * 32 * (stream_stride(k) + (own_v ? stream_stride(dv) : 0)) + stream_stride(k);
+  return 2 * stream_stage_floats(k, dv, own_v) + stream_stride(k);
 }
 
 /* Rows [c0, c0 + cnt) of a matrix whose rows are `ld` apart from `base` (row 0), w floats each,
@@ -741,8 +761,9 @@ static __global__ void __launch_bounds__(STREAM_THREADS)
   const int lane = threadIdx.x % 32, k = (int)si.k, dv = (int)a.dv;
   const bool own_v =
       stream_own_values(si.a.data, si.a.ld, si.a.stride, si.k, a.V.data, a.V.ld, a.V.stride, a.dv);
+  /* Staged rows: a' sk floats apart, values sv (the a' rows themselves unless own_v). */
   const int sk = stream_stride(k), sv = own_v ? stream_stride(dv) : sk;
-  const int stage = 32 * (sk + (own_v ? sv : 0));
+  const int stage = stream_stage_floats(si.k, a.dv, own_v);
   float *const mine = stream_smem + (threadIdx.x / 32) * stream_warp_floats(si.k, a.dv, own_v);
   float *const qs = mine + 2 * stage;
   const int64_t rows = attn_cu_query_rows(si.l);
@@ -813,25 +834,12 @@ static __global__ void __launch_bounds__(STREAM_THREADS)
                          cx); /* the chunk into the span */
       const int64_t uend = (u + 1) * FLASH_SPAN < j_hi ? (u + 1) * FLASH_SPAN : j_hi;
       if (c0 + FLASH_CHUNK < uend) continue; /* the span goes on */
-      if (split) { /* the span's state to the partials (u_hi = u_lo + 1) */
-        float *part = a.partial + (r * a.spans + u) * (a.dv + 2);
-        if (lane == 0) {
-          part[0] = sm;
-          part[1] = sl;
-        }
-#pragma unroll
-        for (int e = 0; e < 4; e++)
-          if (4 * lane + e < dv) part[2 + 4 * lane + e] = sx[e];
-      } else { /* the span into the total */
+      if (split) /* the span's state to the partials (u_hi = u_lo + 1) */
+        warp_write_partial<4>(a, r, u, sm, sl, sx);
+      else /* the span into the total */
         flash_fold_into<4>(u == u_lo, tm, tl, tx, sm, sl, sx);
-      }
     }
-    if (split) continue;
-    float *c = attn_cu_qrow(a.C.data, a.C.ld, a.C.stride, si.l, s, i);
-#pragma unroll
-    for (int e = 0; e < 4; e++)
-      if (4 * lane + e < dv) c[4 * lane + e] = flash_out(tx[e], tm, tl);
-    if (a.lse && lane == 0) a.lse[r] = flash_lse(tm, tl);
+    if (!split) warp_write_out<4>(a, s, i, r, tm, tl, tx);
   }
 }
 
@@ -1150,6 +1158,10 @@ template <> struct tile_cfg<16> {
  * and a' slices, double-buffered; the value slices reuse them), the chunk fold factors and the
  * span and total states. */
 template <int QT> struct tile_smem {
+  /* Registers a thread fetches a slice into: its float4s of q' (QT x 4 of them over the threads)
+   * and of a' (a row of 4 for each 128 rows of a stage). */
+  static constexpr int RQ = (QT * 4 + FLASH_THREADS - 1) / FLASH_THREADS * 4;
+  static constexpr int RA = tile_cfg<QT>::ROWS / FLASH_THREADS * 16;
   static constexpr int P = FLASH_SPAN * QT;
   static constexpr int QA = TILE_K * (QT + tile_cfg<QT>::ROWS);
   static constexpr int STAT = 2 * QT * TILE_CHUNKS + 6 * QT;
@@ -1201,12 +1213,11 @@ static __device__ __forceinline__ void tile_outer(const float *x0p, const float 
 template <int QT>
 static __device__ __forceinline__ void
 tile_fetch_qa(const flash_args &a, const float *qbase, int qn, const float *abase, int rows,
-              int64_t k0, float (&rq)[(QT * 4 + FLASH_THREADS - 1) / FLASH_THREADS * 4],
-              float (&ra)[tile_cfg<QT>::ROWS / FLASH_THREADS * 16]) {
+              int64_t k0, float (&rq)[tile_smem<QT>::RQ], float (&ra)[tile_smem<QT>::RA]) {
   const attn_cu_score_in &si = a.si;
   const int tid = threadIdx.x;
 #pragma unroll
-  for (int i = 0; i < (QT * 4 + FLASH_THREADS - 1) / FLASH_THREADS; i++) {
+  for (int i = 0; i < tile_smem<QT>::RQ / 4; i++) {
     const int idx = tid + FLASH_THREADS * i, qi = idx % QT, t = idx / QT * 4;
     const int n = idx < QT * 4 && qi < qn ? flash_count4(si.k - k0 - t) : 0;
     flash_load4(qbase + qi * si.q.ld + k0 + t, n, a.vec_q, rq + 4 * i);
@@ -1228,7 +1239,7 @@ template <int QT>
 static __device__ void tile_scores(const flash_args &a, const attn_cu_set &s, int64_t i0, int qn,
                                    int64_t j0, int rows, float *P, float *stage) {
   using C = tile_cfg<QT>;
-  constexpr int QA = tile_smem<QT>::QA, RQ = (QT * 4 + FLASH_THREADS - 1) / FLASH_THREADS;
+  constexpr int QA = tile_smem<QT>::QA, RQ = tile_smem<QT>::RQ;
   const attn_cu_score_in &si = a.si;
   const int tid = threadIdx.x, g = tid / C::H, h = tid % C::H;
   const float *qbase = attn_cu_score_q(si, s, i0);
@@ -1236,7 +1247,7 @@ static __device__ void tile_scores(const flash_args &a, const attn_cu_set &s, in
   for (int r0 = 0; r0 < rows; r0 += C::ROWS) {
     const int srows = rows - r0 < C::ROWS ? rows - r0 : C::ROWS;
     const float *abase = attn_cu_arow(si.a.data, si.a.ld, si.a.stride, si.l, s, j0 + r0);
-    float acc[8][C::SR], rq[RQ * 4], ra[C::ROWS / FLASH_THREADS * 16];
+    float acc[8][C::SR], rq[RQ], ra[tile_smem<QT>::RA];
 #pragma unroll
     for (int i = 0; i < 8; i++)
 #pragma unroll
@@ -1248,7 +1259,7 @@ static __device__ void tile_scores(const flash_args &a, const attn_cu_set &s, in
        * thread passed the previous barrier. */
       float *Qs = stage + buf * QA, *As = Qs + TILE_K * QT;
 #pragma unroll
-      for (int i = 0; i < RQ; i++) {
+      for (int i = 0; i < RQ / 4; i++) {
         const int idx = tid + FLASH_THREADS * i, qi = idx % QT, t = idx / QT * 4;
         if (idx < QT * 4)
 #pragma unroll
@@ -1634,6 +1645,17 @@ attn_cuda_status_t attn_cu_flash_check_forced(attn_cuda_t *cu, const attn_cuda_p
   return ATTN_CUDA_ERR_RUNTIME;
 }
 
+/* Lets `kernel` launch with up to `bytes` of dynamic shared memory and asks for the largest
+ * shared-memory carveout; false where the device or driver refuses. */
+template <class Kernel> static bool flash_opt_in(Kernel *kernel, size_t bytes) {
+  if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes) !=
+      cudaSuccess)
+    return false;
+  (void)cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
+                             cudaSharedmemCarveoutMaxShared);
+  return true;
+}
+
 attn_cuda_status_t attn_cu_flash_init(attn_cuda_t *cu) {
   int optin = 0;
   ATTN_CU_CHECK(
@@ -1641,33 +1663,15 @@ attn_cuda_status_t attn_cu_flash_init(attn_cuda_t *cu) {
   /* Both TILE kernels need more than the 48 KiB any launch may use: opt in, and ask for the
    * largest shared-memory carveout so that two blocks fit a multiprocessor. A device or driver
    * that refuses runs the other variants instead. */
-  cu->flash_tile =
-      optin >= (int)tile_smem<64>::BYTES && optin >= (int)tile_smem<16>::BYTES &&
-      cudaFuncSetAttribute(flash_tile_kernel<64>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                           (int)tile_smem<64>::BYTES) == cudaSuccess &&
-      cudaFuncSetAttribute(flash_tile_kernel<16>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                           (int)tile_smem<16>::BYTES) == cudaSuccess;
-  if (cu->flash_tile) {
-    (void)cudaFuncSetAttribute(flash_tile_kernel<64>,
-                               cudaFuncAttributePreferredSharedMemoryCarveout,
-                               cudaSharedmemCarveoutMaxShared);
-    (void)cudaFuncSetAttribute(flash_tile_kernel<16>,
-                               cudaFuncAttributePreferredSharedMemoryCarveout,
-                               cudaSharedmemCarveoutMaxShared);
-  }
+  cu->flash_tile = optin >= (int)tile_smem<64>::BYTES && optin >= (int)tile_smem<16>::BYTES &&
+                   flash_opt_in(flash_tile_kernel<64>, tile_smem<64>::BYTES) &&
+                   flash_opt_in(flash_tile_kernel<16>, tile_smem<16>::BYTES);
   /* STREAM: as much as its widest call takes (k' = 256, dv = 128 of their own), or the device's
    * limit; a call that needs more than that runs another variant. */
   const size_t stream_max =
       STREAM_WARPS * stream_warp_floats(STREAM_MAX_K, STREAM_MAX_DV, true) * sizeof(float);
   const size_t stream_smem = stream_max < (size_t)optin ? stream_max : (size_t)optin;
-  cu->flash_stream_smem =
-      cudaFuncSetAttribute(flash_stream_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                           (int)stream_smem) == cudaSuccess
-          ? stream_smem
-          : 0;
-  if (cu->flash_stream_smem)
-    (void)cudaFuncSetAttribute(flash_stream_kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
-                               cudaSharedmemCarveoutMaxShared);
+  cu->flash_stream_smem = flash_opt_in(flash_stream_kernel, stream_smem) ? stream_smem : 0;
   (void)cudaGetLastError(); /* a refusal above is an answer, not an error to leave behind */
   return ATTN_CUDA_OK;
 }
