@@ -152,8 +152,7 @@ struct flash_args {
 
 /* Fold factors of merging a part with max mp into a state with max M. The exps are taken either
  * way (for x = -inf they are NaN, then discarded) so that the choice is a select: a branch
- * around them would keep the exps of consecutive folds from overlapping (the combine kernel
- * folds 8 spans in a row, whose factors depend only on the chain of maxima). */
+ * around them would keep the exps of consecutive folds from overlapping. */
 static __device__ __forceinline__ void flash_coeffs(float M, float mp, float *mn, float *alpha,
                                                     float *beta) {
   const float x = attn_cu_nanmax(M, mp);
@@ -275,15 +274,6 @@ static __device__ __forceinline__ void flash_fold_into(bool first, float &M, flo
     flash_first<K>(M, S, X, m, l, x);
   else
     flash_fold_regs<K>(M, S, X, m, l, x);
-}
-
-/* The same with one column (the combine kernel's). */
-static __device__ __forceinline__ void flash_fold_one(float &M, float &S, float &X, float m,
-                                                      float l, float x) {
-  float xs[1] = {X};
-  const float xp[1] = {x};
-  flash_fold_regs<1>(M, S, xs, m, l, xp);
-  X = xs[0];
 }
 
 /* ADD: additive scores (si.additive), a template argument so that the dot-like kernel carries
@@ -1522,58 +1512,98 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_BLOCK_MIN_BLOCKS)
 /* Combine: the span partials of a split call, folded in order                               */
 /* ---------------------------------------------------------------------------------------- */
 
-/* Folds the span partials part[u] = (m, l, x...) of one row, u = 0 .. nspans - 1 in order,
- * into (M, S, X) with X from column xcol of each partial. The partials of 8 spans are loaded
- * before they are folded: the loads do not depend on the running state, and taken one span at a
- * time they cost a memory latency a span (Nsight Compute on an H200, 128 spans of 16 rows: 19 us
- * one span at a time, 14.9 us this way; the chain of folds, two exps each, is what is left). */
-static __device__ __forceinline__ void flash_combine_row(const float *part, int64_t dv,
-                                                         int64_t nspans, int64_t xcol, float &M,
-                                                         float &S, float &X) {
-  int64_t u = 0;
-  for (; u + 8 <= nspans; u += 8) {
-    float pm[8], pl[8], px[8];
+/* A warp per (query row, 32 context columns): lane e takes column 32 g + e of the row's group g
+ * (its lse with g = 0). The spans come 32 at a time, lane e holding span u0 + e's (m, l).
+ *
+ * A fold's factors depend only on the chain of maxima, M_u = nanmax(M_{u-1}, m_u), and nanmax
+ * (the larger, a later one on ties, the earliest NaN) is associative bit for bit, NaN payloads
+ * and zero signs included. So a prefix nanmax across the lanes gives each lane the M_{u-1} the
+ * sequential fold has before its span, and each lane takes its span's two exps at once; only
+ * the folds of S and X, which round at every step, then run in order, a multiply and an add a
+ * span. (Before: a block per row, every thread taking both exps of every span itself, 14.9 us
+ * for the long shape's 128 spans of 16 rows on an H200, 16 blocks busy.) */
+#define COMBINE_SPANS 32
+
+static __device__ __forceinline__ int combine_count(int64_t left) {
+  return left < COMBINE_SPANS ? (int)left : COMBINE_SPANS;
+}
+
+/* Lane e's part of spans [u0, u0 + cnt): m and l of span u0 + e, and x[j] = its column col of
+ * span u0 + j (0 past cnt or past dv). */
+static __device__ __forceinline__ void combine_load(const float *part, int64_t dv, int64_t u0,
+                                                    int cnt, int lane, int64_t col, float &m,
+                                                    float &l, float (&x)[COMBINE_SPANS]) {
+  const float *p = part + (u0 + lane) * (dv + 2);
+  m = lane < cnt ? p[0] : -INFINITY;
+  l = lane < cnt ? p[1] : 0.0f;
 #pragma unroll
-    for (int e = 0; e < 8; e++) {
-      const float *pu = part + (u + e) * (dv + 2);
-      pm[e] = pu[0];
-      pl[e] = pu[1];
-      px[e] = pu[xcol];
+  for (int j = 0; j < COMBINE_SPANS; j++)
+    x[j] = j < cnt && col < dv ? part[(u0 + j) * (dv + 2) + 2 + col] : 0.0f;
+}
+
+/* Folds spans [u0, u0 + cnt) (cnt >= 1, warp-uniform) into (M, S, X), every lane the same M and
+ * S; m, l and x as combine_load leaves them. The factors go through the warp's 32 float4s of
+ * shared memory (fac), which the folds read as broadcasts: shuffles inside `j < cnt` would make
+ * the compiler wrap each in a warp-collective sequence. */
+static __device__ __forceinline__ void combine_spans(int cnt, int lane, float m, float l,
+                                                     const float (&x)[COMBINE_SPANS], float4 *fac,
+                                                     float &M, float &S, float &X) {
+  float run = m; /* nanmax of m over lanes 0 .. lane */
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const float t = __shfl_up_sync(0xffffffffu, run, o);
+    if (lane >= o) run = attn_cu_nanmax(t, run);
+  }
+  const float before = __shfl_up_sync(0xffffffffu, run, 1);
+  float mn, al, be;
+  flash_coeffs(lane == 0 ? M : attn_cu_nanmax(M, before), m, &mn, &al, &be);
+  __syncwarp(); /* the previous group's folds have read fac */
+  fac[lane] = make_float4(al, be, l, 0.0f);
+  __syncwarp();
+#pragma unroll
+  for (int j = 0; j < COMBINE_SPANS; j++)
+    if (j < cnt) {
+      const float4 f = fac[j];
+      S = flash_mix(S, f.x, f.z, f.y);
+      X = flash_mix(X, f.x, x[j], f.y);
     }
-#pragma unroll
-    for (int e = 0; e < 8; e++)
-      flash_fold_one(M, S, X, pm[e], pl[e], px[e]);
-  }
-  for (; u < nspans; u++) {
-    const float *pu = part + u * (dv + 2);
-    flash_fold_one(M, S, X, pu[0], pu[1], pu[xcol]);
-  }
+  M = __shfl_sync(0xffffffffu, mn, cnt - 1);
 }
 
 static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_THREAD_MIN_BLOCKS)
     flash_combine_kernel(flash_args a, const int *bad) {
   if (attn_cu_call_is_bad(bad)) return;
   const attn_cu_layout &l = a.si.l;
-  const int64_t rows = attn_cu_query_rows(l), dv = a.dv;
-  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+  const int64_t rows = attn_cu_query_rows(l), dv = a.dv, groups = (dv + 31) / 32;
+  const int lane = (int)(threadIdx.x % 32);
+  const int64_t warps = (int64_t)gridDim.x * FLASH_WARPS;
+  __shared__ float4 fac[FLASH_WARPS][32];
+  for (int64_t w = (int64_t)blockIdx.x * FLASH_WARPS + threadIdx.x / 32; w < rows * groups;
+       w += warps) {
+    const int64_t r = w / groups, col = (w % groups) * 32 + lane;
     attn_cu_set s;
     int64_t i;
     if (!attn_cu_query_row(l, r, &s, &i)) continue;
     const int64_t nspans = flash_spans_of(s.valid);
     if (nspans <= 1) continue; /* finished by its block */
     const float *part = a.partial + r * a.spans * (dv + 2);
-    float *c = attn_cu_qrow(a.C.data, a.C.ld, a.C.stride, l, s, i);
-    /* Each thread folds the scalars itself (the same operations, so the same bits). */
-    for (int64_t col = threadIdx.x; col < dv; col += FLASH_THREADS) {
-      float M = -INFINITY, S = 0.0f, X = 0.0f;
-      flash_combine_row(part, dv, nspans, 2 + col, M, S, X);
-      c[col] = flash_out(X, M, S);
+    float M = -INFINITY, S = 0.0f, X = 0.0f, m, ls, x[COMBINE_SPANS];
+    combine_load(part, dv, 0, combine_count(nspans), lane, col, m, ls, x);
+    for (int64_t u0 = 0; u0 < nspans; u0 += COMBINE_SPANS) {
+      /* This group's copy, then the next group's loads, in flight during the folds. */
+      const int cnt = combine_count(nspans - u0);
+      const float cm = m, cl = ls;
+      float cx[COMBINE_SPANS];
+#pragma unroll
+      for (int j = 0; j < COMBINE_SPANS; j++)
+        cx[j] = x[j];
+      if (u0 + COMBINE_SPANS < nspans)
+        combine_load(part, dv, u0 + COMBINE_SPANS, combine_count(nspans - u0 - COMBINE_SPANS), lane,
+                     col, m, ls, x);
+      combine_spans(cnt, lane, cm, cl, cx, fac[threadIdx.x / 32], M, S, X);
     }
-    if (threadIdx.x == 0 && a.lse) {
-      float M = -INFINITY, S = 0.0f, X = 0.0f;
-      flash_combine_row(part, dv, nspans, 0, M, S, X); /* X unused */
-      a.lse[r] = flash_lse(M, S);
-    }
+    if (col < dv) attn_cu_qrow(a.C.data, a.C.ld, a.C.stride, l, s, i)[col] = flash_out(X, M, S);
+    if (col == 0 && a.lse) a.lse[r] = flash_lse(M, S);
   }
 }
 
@@ -1846,7 +1876,8 @@ attn_cuda_status_t attn_cu_flash_forward(attn_cuda_t *cu, cudaStream_t stream,
   }
   ATTN_CU_CHECK(cu, cudaGetLastError());
   if (plan.spans > 1) {
-    flash_combine_kernel<<<attn_cu_blocks(rows, 1), FLASH_THREADS, 0, stream>>>(a, bad);
+    flash_combine_kernel<<<attn_cu_blocks(rows * ((dv + 31) / 32), FLASH_WARPS), FLASH_THREADS, 0,
+                           stream>>>(a, bad);
     ATTN_CU_CHECK(cu, cudaGetLastError());
   }
   return ATTN_CUDA_OK;

@@ -37,6 +37,10 @@ template <class T> static inline T __shfl_sync(unsigned mask, T v, int src) {
   memcpy(&r, &g, sizeof r);
   return r;
 }
+template <class T> static inline T __shfl_up_sync(unsigned mask, T v, unsigned delta) {
+  const unsigned lane = threadIdx.x % 32;
+  return __shfl_sync(mask, v, (int)(lane >= delta ? lane - delta : lane));
+}
 int emu_warp_any(int pred, unsigned mask);
 void emu_syncwarp(void);
 static inline void __syncwarp(unsigned mask = 0xffffffffu) {
