@@ -1522,35 +1522,38 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_BLOCK_MIN_BLOCKS)
  * the folds of S and X, which round at every step, then run in order, a multiply and an add a
  * span. (Before: a block per row, every thread taking both exps of every span itself, 14.9 us
  * for the long shape's 128 spans of 16 rows on an H200, 16 blocks busy.) */
-#define COMBINE_SPANS 32
-
-static __device__ __forceinline__ int combine_count(int64_t left) {
-  return left < COMBINE_SPANS ? (int)left : COMBINE_SPANS;
+template <int W> static __device__ __forceinline__ int combine_count(int64_t left) {
+  return left < W ? (int)left : W;
 }
 
-/* Lane e's part of spans [u0, u0 + cnt): m and l of span u0 + e, and x[j] = its column col of
- * span u0 + j (0 past cnt or past dv). */
+/* Lane e's part of spans [u0, u0 + cnt) (cnt <= W): m and l of span u0 + e, and x[j][c] = its
+ * column col0 + 32 c of span u0 + j (0 past cnt or past dv). */
+template <int W, int NC>
 static __device__ __forceinline__ void combine_load(const float *part, int64_t dv, int64_t u0,
-                                                    int cnt, int lane, int64_t col, float &m,
-                                                    float &l, float (&x)[COMBINE_SPANS]) {
+                                                    int cnt, int lane, int64_t col0, float &m,
+                                                    float &l, float (&x)[W][NC]) {
   const float *p = part + (u0 + lane) * (dv + 2);
   m = lane < cnt ? p[0] : -INFINITY;
   l = lane < cnt ? p[1] : 0.0f;
 #pragma unroll
-  for (int j = 0; j < COMBINE_SPANS; j++)
-    x[j] = j < cnt && col < dv ? part[(u0 + j) * (dv + 2) + 2 + col] : 0.0f;
+  for (int j = 0; j < W; j++)
+#pragma unroll
+    for (int c = 0; c < NC; c++)
+      x[j][c] =
+          j < cnt && col0 + 32 * c < dv ? part[(u0 + j) * (dv + 2) + 2 + col0 + 32 * c] : 0.0f;
 }
 
-/* Folds spans [u0, u0 + cnt) (cnt >= 1, warp-uniform) into (M, S, X), every lane the same M and
- * S; m, l and x as combine_load leaves them. The factors go through the warp's 32 float4s of
+/* Folds spans [u0, u0 + cnt) (1 <= cnt <= W, warp-uniform) into (M, S, X), every lane the same M
+ * and S; m, l and x as combine_load leaves them. The factors go through the warp's float4s of
  * shared memory (fac), which the folds read as broadcasts: shuffles inside `j < cnt` would make
  * the compiler wrap each in a warp-collective sequence. */
+template <int W, int NC>
 static __device__ __forceinline__ void combine_spans(int cnt, int lane, float m, float l,
-                                                     const float (&x)[COMBINE_SPANS], float4 *fac,
-                                                     float &M, float &S, float &X) {
-  float run = m; /* nanmax of m over lanes 0 .. lane */
+                                                     const float (&x)[W][NC], float4 *fac, float &M,
+                                                     float &S, float (&X)[NC]) {
+  float run = m; /* nanmax of m over lanes 0 .. lane (for lane < W) */
 #pragma unroll
-  for (int o = 1; o < 32; o <<= 1) {
+  for (int o = 1; o < W; o <<= 1) {
     const float t = __shfl_up_sync(0xffffffffu, run, o);
     if (lane >= o) run = attn_cu_nanmax(t, run);
   }
@@ -1561,50 +1564,72 @@ static __device__ __forceinline__ void combine_spans(int cnt, int lane, float m,
   fac[lane] = make_float4(al, be, l, 0.0f);
   __syncwarp();
 #pragma unroll
-  for (int j = 0; j < COMBINE_SPANS; j++)
+  for (int j = 0; j < W; j++)
     if (j < cnt) {
       const float4 f = fac[j];
       S = flash_mix(S, f.x, f.z, f.y);
-      X = flash_mix(X, f.x, x[j], f.y);
+#pragma unroll
+      for (int c = 0; c < NC; c++)
+        X[c] = flash_mix(X[c], f.x, x[j][c], f.y);
     }
   M = __shfl_sync(0xffffffffu, mn, cnt - 1);
 }
 
+/* W spans a group and NC columns a lane (columns col0 + 32 c of the warp's 32 NC): W = 8, NC = 4
+ * where no row has more than 8 spans (the shared shape's 4: a warp a row and 128 columns, so
+ * that fewer warps repeat the row's factors and no predicated load waits for 24 absent spans),
+ * else W = 32, NC = 1 (the long shape's 128 spans: 4 groups). */
+template <int W, int NC>
 static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_THREAD_MIN_BLOCKS)
     flash_combine_kernel(flash_args a, const int *bad) {
   if (attn_cu_call_is_bad(bad)) return;
   const attn_cu_layout &l = a.si.l;
-  const int64_t rows = attn_cu_query_rows(l), dv = a.dv, groups = (dv + 31) / 32;
+  const int64_t rows = attn_cu_query_rows(l), dv = a.dv, groups = (dv + 32 * NC - 1) / (32 * NC);
   const int lane = (int)(threadIdx.x % 32);
   const int64_t warps = (int64_t)gridDim.x * FLASH_WARPS;
   __shared__ float4 fac[FLASH_WARPS][32];
   for (int64_t w = (int64_t)blockIdx.x * FLASH_WARPS + threadIdx.x / 32; w < rows * groups;
        w += warps) {
-    const int64_t r = w / groups, col = (w % groups) * 32 + lane;
+    const int64_t r = w / groups, col0 = (w % groups) * 32 * NC + lane;
     attn_cu_set s;
     int64_t i;
     if (!attn_cu_query_row(l, r, &s, &i)) continue;
     const int64_t nspans = flash_spans_of(s.valid);
     if (nspans <= 1) continue; /* finished by its block */
     const float *part = a.partial + r * a.spans * (dv + 2);
-    float M = -INFINITY, S = 0.0f, X = 0.0f, m, ls, x[COMBINE_SPANS];
-    combine_load(part, dv, 0, combine_count(nspans), lane, col, m, ls, x);
-    for (int64_t u0 = 0; u0 < nspans; u0 += COMBINE_SPANS) {
-      /* This group's copy, then the next group's loads, in flight during the folds. */
-      const int cnt = combine_count(nspans - u0);
-      const float cm = m, cl = ls;
-      float cx[COMBINE_SPANS];
+    float M = -INFINITY, S = 0.0f, X[NC], m, ls, x[W][NC];
 #pragma unroll
-      for (int j = 0; j < COMBINE_SPANS; j++)
-        cx[j] = x[j];
-      if (u0 + COMBINE_SPANS < nspans)
-        combine_load(part, dv, u0 + COMBINE_SPANS, combine_count(nspans - u0 - COMBINE_SPANS), lane,
-                     col, m, ls, x);
-      combine_spans(cnt, lane, cm, cl, cx, fac[threadIdx.x / 32], M, S, X);
+    for (int c = 0; c < NC; c++)
+      X[c] = 0.0f;
+    combine_load<W, NC>(part, dv, 0, combine_count<W>(nspans), lane, col0, m, ls, x);
+    for (int64_t u0 = 0; u0 < nspans; u0 += W) {
+      /* This group's copy, then the next group's loads, in flight during the folds. */
+      const int cnt = combine_count<W>(nspans - u0);
+      const float cm = m, cl = ls;
+      float cx[W][NC];
+#pragma unroll
+      for (int j = 0; j < W; j++)
+#pragma unroll
+        for (int c = 0; c < NC; c++)
+          cx[j][c] = x[j][c];
+      if (u0 + W < nspans)
+        combine_load<W, NC>(part, dv, u0 + W, combine_count<W>(nspans - u0 - W), lane, col0, m, ls,
+                            x);
+      combine_spans<W, NC>(cnt, lane, cm, cl, cx, fac[threadIdx.x / 32], M, S, X);
     }
-    if (col < dv) attn_cu_qrow(a.C.data, a.C.ld, a.C.stride, l, s, i)[col] = flash_out(X, M, S);
-    if (col == 0 && a.lse) a.lse[r] = flash_lse(M, S);
+    float *crow = attn_cu_qrow(a.C.data, a.C.ld, a.C.stride, l, s, i);
+#pragma unroll
+    for (int c = 0; c < NC; c++)
+      if (col0 + 32 * c < dv) crow[col0 + 32 * c] = flash_out(X[c], M, S);
+    if (col0 == 0 && a.lse) a.lse[r] = flash_lse(M, S);
   }
+}
+
+template <int W, int NC>
+static void launch_combine(const flash_args &a, int64_t rows, cudaStream_t stream, const int *bad) {
+  const int64_t groups = (a.dv + 32 * NC - 1) / (32 * NC);
+  flash_combine_kernel<W, NC>
+      <<<attn_cu_blocks(rows * groups, FLASH_WARPS), FLASH_THREADS, 0, stream>>>(a, bad);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1876,8 +1901,11 @@ attn_cuda_status_t attn_cu_flash_forward(attn_cuda_t *cu, cudaStream_t stream,
   }
   ATTN_CU_CHECK(cu, cudaGetLastError());
   if (plan.spans > 1) {
-    flash_combine_kernel<<<attn_cu_blocks(rows * ((dv + 31) / 32), FLASH_WARPS), FLASH_THREADS, 0,
-                           stream>>>(a, bad);
+    /* plan.spans: the most spans a row can have */
+    if (plan.spans <= 8)
+      launch_combine<8, 4>(a, rows, stream, bad);
+    else
+      launch_combine<32, 1>(a, rows, stream, bad);
     ATTN_CU_CHECK(cu, cudaGetLastError());
   }
   return ATTN_CUDA_OK;

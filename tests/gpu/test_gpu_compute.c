@@ -461,18 +461,22 @@ START_TEST(test_flash_plans) {
 }
 END_TEST
 
-/* NaN and -inf in long sets (3 spans), on every flash plan: a NaN annotation makes its set's
- * rows NaN (context and lse); a NaN value makes its column NaN in every row of its set, whatever
- * the weight; a row whose scores are all -inf gets a zero context and lse -inf even with a NaN
- * value; a row whose scores are all +inf is NaN, lse included (exp(inf - inf), as in the
- * reference). Checked against the expected pattern, the reference, and bit for bit across plans.
- * _i: dot, scaled dot. */
+/* NaN and -inf in long sets, on every flash plan: a NaN annotation makes its set's rows NaN
+ * (context and lse); a NaN value makes its column NaN in every row of its set, whatever the
+ * weight; a row whose scores are all -inf gets a zero context and lse -inf even with a NaN value;
+ * a row whose scores are all +inf is NaN, lse included (exp(inf - inf), as in the reference).
+ * Checked against the expected pattern, the reference, and bit for bit across plans. _i % 2:
+ * dot, scaled dot; _i / 2: sets of 8 spans (the split plans' combine folds them in one group of 8,
+ * the NaNs in spans 5 to 7) or of 34 (groups of 32 and 2, NaNs in spans 15 and 32). */
 START_TEST(test_flash_nonfinite) {
   static const char *plans[] = {"",       "thread",    "block1",    "block8",     "split1",
                                 "split8", "tile",      "splittile", "tile16",     "splittile16",
                                 "warp",   "splitwarp", "stream",    "splitstream"};
-  attn_test_spec_t spec = attn_test_spec(4, 10, 600, 12);
-  spec.kind = _i ? ATTN_SCORE_SCALED_DOT : ATTN_SCORE_DOT;
+  static const int64_t n[2] = {1900, 8500}, nan_a[2] = {1500, 8300}, nan_v1[2] = {1700, 8400},
+                       nan_v2[2] = {1850, 4000};
+  const int big = _i / 2;
+  attn_test_spec_t spec = attn_test_spec(4, 10, n[big], 12);
+  spec.kind = _i % 2 ? ATTN_SCORE_SCALED_DOT : ATTN_SCORE_DOT;
   spec.separate_values = 1;
   spec.dv = 12;
   spec.seed = 77;
@@ -480,10 +484,10 @@ START_TEST(test_flash_nonfinite) {
   attn_test_problem_init(&p, &spec);
   const attn_test_set_t s0 = attn_test_set(&p, 0), s1 = attn_test_set(&p, 1);
   const attn_test_set_t s2 = attn_test_set(&p, 2), s3 = attn_test_set(&p, 3);
-  p.a[s0.a + (size_t)(300 * p.ma.ld) + 5] = NAN; /* set 0, span 1: every score NaN */
-  p.v[s1.v + (size_t)(400 * p.mv.ld) + 3] = NAN; /* set 1, span 1: column 3 NaN */
-  p.v[s2.v + (size_t)(520 * p.mv.ld) + 7] = NAN; /* set 2, span 2: column 7 NaN ... */
-  for (int64_t j = 0; j < s2.n; j++)             /* ... but not in row 0, whose scores are -inf */
+  p.a[s0.a + (size_t)(nan_a[big] * p.ma.ld) + 5] = NAN;  /* set 0: every score NaN */
+  p.v[s1.v + (size_t)(nan_v1[big] * p.mv.ld) + 3] = NAN; /* set 1: column 3 NaN */
+  p.v[s2.v + (size_t)(nan_v2[big] * p.mv.ld) + 7] = NAN; /* set 2: column 7 NaN ... */
+  for (int64_t j = 0; j < s2.n; j++) /* ... but not in row 0, whose scores are -inf */
     p.a[s2.a + (size_t)(j * p.ma.ld)] = 0.5f + fabsf(p.a[s2.a + (size_t)(j * p.ma.ld)]);
   p.q[s2.q] = -INFINITY;
   for (int t = 1; t < 12; t++)
@@ -703,7 +707,7 @@ static TCase *timed_case(Suite *s, const char *name) {
 static Suite *gpu_compute_suite(void) {
   Suite *s = suite_create("gpu_compute");
   TCase *edges = timed_case(s, "edges");
-  tcase_add_loop_test(edges, test_flash_nonfinite, 0, 2);
+  tcase_add_loop_test(edges, test_flash_nonfinite, 0, 4);
   tcase_add_loop_test(edges, test_flash_wide_dv, 0, 2);
   tcase_add_test(edges, test_flash_negative_zero);
   tcase_add_loop_test(edges, test_flash_stream_wide, 0, 3);
