@@ -183,7 +183,8 @@ static __device__ __forceinline__ float flash_p(float s, float mc) {
   return mc == -INFINITY ? 0.0f : e;
 }
 static __device__ __forceinline__ float flash_out(float x, float M, float S) {
-  return M == -INFINITY ? 0.0f : attn_cu_weight(x, S);
+  const float c = attn_cu_weight(x, S);
+  return M == -INFINITY ? 0.0f : c;
 }
 static __device__ __forceinline__ float flash_lse(float M, float S) {
   return M == -INFINITY ? -INFINITY : __fadd_rn(M, logf(S));
