@@ -118,9 +118,9 @@
  * most 128 registers a thread, and 5 for THREAD<4> (at most 102: it takes 89 to 96, and
  * unbounded the dot-like one takes 121, a block fewer a multiprocessor than it ran with on the
  * H200), and so for the dot-like short-set kernel (96; the additive one spills at 102 on sm_80
- * and takes 4); WARP 4 (it takes about 108 to 112: capped at 64 or 80 it spills); BLOCK and
- * TILE 2 (BLOCK<1> takes about 155 registers, so 3 fit; BLOCK<8> about 210, TILE<64> 208,
- * TILE<16> 225). */
+ * and takes 4); WARP 4 (it takes 118 and 128 with batches of 8 loads, 106 with 4: capped at 64 or
+ * 80 it spills); BLOCK and TILE 2 (BLOCK<1> takes about 155 registers, so 3 fit; BLOCK<8> about
+ * 210, TILE<64> 208, TILE<16> 225). */
 #define FLASH_THREAD_MIN_BLOCKS  4
 #define FLASH_THREAD4_MIN_BLOCKS 5
 #define FLASH_WARP_MIN_BLOCKS    4
@@ -489,14 +489,30 @@ static __global__ void __launch_bounds__(FLASH_THREADS,
 /* ---------------------------------------------------------------------------------------- */
 
 /* The score of annotation row ar against q': the chain over t in order. vec (dot-like scores, k
- * % 4 == 0, both rows 16-byte aligned): float4 loads, WARP_AHEAD of a' in flight ahead of their
- * fmas; q' is the same address in every lane (one transaction, from L1). */
-#define WARP_AHEAD 4
+ * % 4 == 0, both rows 16-byte aligned): float4 loads, batches of WARP_AHEAD (then one of 4) of a'
+ * in flight ahead of their fmas (8: 4 KiB a warp in flight for the decode shape's 512-byte rows,
+ * at no cost in occupancy: WARP<1> takes 118 registers of the 128 its 4 blocks a multiprocessor
+ * allow, 106 with batches of 4); q' is the same address in every lane (one transaction, from
+ * L1). */
+#define WARP_AHEAD 8
 static __device__ __forceinline__ float warp_dot4(float4 q, float4 a, float acc) {
   acc = __fmaf_rn(q.x, a.x, acc);
   acc = __fmaf_rn(q.y, a.y, acc);
   acc = __fmaf_rn(q.z, a.z, acc);
   return __fmaf_rn(q.w, a.w, acc);
+}
+/* The chain over columns [t, t + 4 B) of q' and a', the B loads first. */
+template <int B>
+static __device__ __forceinline__ float warp_dot_batch(const float *q, const float *ar, int64_t t,
+                                                       float acc) {
+  float4 av[B];
+#pragma unroll
+  for (int e = 0; e < B; e++)
+    av[e] = *(const float4 *)(ar + t + 4 * e);
+#pragma unroll
+  for (int e = 0; e < B; e++)
+    acc = warp_dot4(*(const float4 *)(q + t + 4 * e), av[e], acc);
+  return acc;
 }
 static __device__ __forceinline__ float warp_score(const attn_cu_score_in &si, bool vec,
                                                    const float *q, const float *ar) {
@@ -504,18 +520,15 @@ static __device__ __forceinline__ float warp_score(const attn_cu_score_in &si, b
   if (vec) {
     int64_t t = 0;
 #pragma unroll 1 /* WARP_AHEAD loads in flight, not nvcc's 4 x that (registers) */
-    for (; t + 4 * WARP_AHEAD <= si.k; t += 4 * WARP_AHEAD) {
-      float4 av[WARP_AHEAD];
-#pragma unroll
-      for (int e = 0; e < WARP_AHEAD; e++)
-        av[e] = *(const float4 *)(ar + t + 4 * e);
-#pragma unroll
-      for (int e = 0; e < WARP_AHEAD; e++)
-        acc = warp_dot4(*(const float4 *)(q + t + 4 * e), av[e], acc);
+    for (; t + 4 * WARP_AHEAD <= si.k; t += 4 * WARP_AHEAD)
+      acc = warp_dot_batch<WARP_AHEAD>(q, ar, t, acc);
+    if (t + 16 <= si.k) {
+      acc = warp_dot_batch<4>(q, ar, t, acc);
+      t += 16;
     }
 #pragma unroll 1
     for (; t < si.k; t += 4)
-      acc = warp_dot4(*(const float4 *)(q + t), *(const float4 *)(ar + t), acc);
+      acc = warp_dot_batch<1>(q, ar, t, acc);
     return flash_score(false, si.scale, acc);
   }
 #pragma unroll 1

@@ -106,8 +106,9 @@ static attn_test_spec_t grid_spec(int i) {
     s.set_n = VARLEN2_N;
     s.outliers = 0.02;
     break;
-  case 13: /* flash: varlen, BLOCK<8> by default, float4 rows (d = 40: a full and a part slice) */
-    s = attn_test_spec(5, 0, 0, 40);
+  case 13: /* flash: varlen, BLOCK<8> by default, float4 rows (d = 56: a full and a part slice
+            * of BLOCK's 32 columns; WARP's loads in batches of 8, 4 and 1) */
+    s = attn_test_spec(5, 0, 0, 56);
     s.set_m = FLASH_M;
     s.set_n = FLASH_N;
     s.lengths = FLASH_LEN;
