@@ -1536,6 +1536,11 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_BLOCK_MIN_BLOCKS)
  * the folds of S and X, which round at every step, then run in order, a multiply and an add a
  * span. (Before: a block per row, every thread taking both exps of every span itself, 14.9 us
  * for the long shape's 128 spans of 16 rows on an H200, 16 blocks busy.) */
+/* Column groups of a row: 32 NC columns each. */
+template <int NC> static __host__ __device__ __forceinline__ int64_t combine_groups(int64_t dv) {
+  return (dv + 32 * NC - 1) / (32 * NC);
+}
+
 template <int W> static __device__ __forceinline__ int combine_count(int64_t left) {
   return left < W ? (int)left : W;
 }
@@ -1598,7 +1603,7 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_THREAD_MIN_BLOCKS)
     flash_combine_kernel(flash_args a, const int *bad) {
   if (attn_cu_call_is_bad(bad)) return;
   const attn_cu_layout &l = a.si.l;
-  const int64_t rows = attn_cu_query_rows(l), dv = a.dv, groups = (dv + 32 * NC - 1) / (32 * NC);
+  const int64_t rows = attn_cu_query_rows(l), dv = a.dv, groups = combine_groups<NC>(dv);
   const int lane = (int)(threadIdx.x % 32);
   const int64_t warps = (int64_t)gridDim.x * FLASH_WARPS;
   __shared__ float4 fac[FLASH_WARPS][32];
@@ -1641,9 +1646,9 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_THREAD_MIN_BLOCKS)
 
 template <int W, int NC>
 static void launch_combine(const flash_args &a, int64_t rows, cudaStream_t stream, const int *bad) {
-  const int64_t groups = (a.dv + 32 * NC - 1) / (32 * NC);
   flash_combine_kernel<W, NC>
-      <<<attn_cu_blocks(rows * groups, FLASH_WARPS), FLASH_THREADS, 0, stream>>>(a, bad);
+      <<<attn_cu_blocks(rows * combine_groups<NC>(a.dv), FLASH_WARPS), FLASH_THREADS, 0, stream>>>(
+          a, bad);
 }
 
 /* ---------------------------------------------------------------------------------------- */

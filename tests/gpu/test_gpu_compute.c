@@ -34,11 +34,11 @@ static const int32_t FLASH_M[5] = {37, 0, 53, 45, 33};
 static const int32_t FLASH_N[5] = {600, 3, 0, 300, 9};
 static const int32_t FLASH_LEN[5] = {517, 3, 0, 257, 9};
 static const int32_t FLASH_UNIFORM_LEN[2] = {700, 513};
-static const int32_t TILE_LEN[2] = {400, 259};      /* 2 spans (the last of 144 rows); 2 (of 3) */
-static const int32_t TILE_LEN3[3] = {0, 300, 33};   /* fully masked; 2 spans; 2 chunks */
-static const int32_t COMBINE_LEN[2] = {8500, 2100}; /* 34 spans (32 + 2), 9 */
-static const int32_t SHORT_LEN[3] = {6, 0, 4};      /* full, fully masked, masked */
-static const int32_t TILE16_LEN[2] = {530, 256};    /* 3 spans (the last of 18 rows); 1 */
+static const int32_t TILE_LEN[2] = {400, 259};    /* 2 spans (the last of 144 rows); 2 (of 3) */
+static const int32_t TILE_LEN3[3] = {0, 300, 33}; /* fully masked; 2 spans; 2 chunks */
+static const int32_t COMBINE_LEN[3] = {8500, 2100, 8192}; /* 34 spans (32 + 2), 9, 32 */
+static const int32_t SHORT_LEN[3] = {6, 0, 4};            /* full, fully masked, masked */
+static const int32_t TILE16_LEN[2] = {530, 256};          /* 3 spans (the last of 18 rows); 1 */
 
 #define GRID_SIZE 13
 /* Shapes GRID_SIZE .. GRID_SIZE + FLASH_SHAPES - 1 run only in the flash and invariance tests. */
@@ -170,10 +170,10 @@ static attn_test_spec_t grid_spec(int i) {
     s.dv = 136;
     s.outliers = 0.02;
     break;
-  default: /* flash, split by default (6 tiles): the combine kernel folds 34 spans a row (a
-            * full group of 32 and a group of 2) and 9 (one part group), in two groups of 32
-            * columns, the second of 8 */
-    s = attn_test_spec(2, 3, 8500, 16);
+  default: /* flash, split by default (9 tiles): the combine kernel folds 34 spans a row (a
+            * full group of 32 and a group of 2), 9 (one part group) and 32 (one full group), in
+            * two groups of 32 columns, the second of 8 */
+    s = attn_test_spec(3, 3, 8500, 16);
     s.lengths = COMBINE_LEN;
     s.separate_values = 1;
     s.dv = 40;
