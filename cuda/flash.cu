@@ -1526,8 +1526,9 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_BLOCK_MIN_BLOCKS)
 /* Combine: the span partials of a split call, folded in order                               */
 /* ---------------------------------------------------------------------------------------- */
 
-/* A warp per (query row, 32 context columns): lane e takes column 32 g + e of the row's group g
- * (its lse with g = 0). The spans come 32 at a time, lane e holding span u0 + e's (m, l).
+/* A warp per (query row, group of 32 NC context columns): lane e takes columns col0 + 32 c of
+ * the group, col0 = 32 NC g + e (the row's lse: g = 0, e = 0). The spans come W at a time, lane
+ * e holding span u0 + e's (m, l); see flash_combine_kernel for W and NC.
  *
  * A fold's factors depend only on the chain of maxima, M_u = nanmax(M_{u-1}, m_u), and nanmax
  * (the larger, a later one on ties, the earliest NaN) is associative bit for bit, NaN payloads
@@ -1536,6 +1537,7 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_BLOCK_MIN_BLOCKS)
  * the folds of S and X, which round at every step, then run in order, a multiply and an add a
  * span. (Before: a block per row, every thread taking both exps of every span itself, 14.9 us
  * for the long shape's 128 spans of 16 rows on an H200, 16 blocks busy.) */
+
 /* Column groups of a row: 32 NC columns each. */
 template <int NC> static __host__ __device__ __forceinline__ int64_t combine_groups(int64_t dv) {
   return (dv + 32 * NC - 1) / (32 * NC);
