@@ -118,7 +118,7 @@
  * most 128 registers a thread, and 5 for THREAD<4> (at most 102: it takes 89 to 96, and
  * unbounded the dot-like one takes 121, a block fewer a multiprocessor than it ran with on the
  * H200), and so for the dot-like short-set kernel (96; the additive one spills at 102 on sm_80
- * and takes 4); WARP 4 (it takes 118 and 128 with batches of 8 loads, 106 with 4: capped at 64 or
+ * and takes 4); WARP 4 (on sm_90 118 and 128 with batches of 8 loads, 106 with 4: capped at 64 or
  * 80 it spills); BLOCK and TILE 2 (BLOCK<1> takes about 155 registers, so 3 fit; BLOCK<8> about
  * 210, TILE<64> 208, TILE<16> 225). */
 #define FLASH_THREAD_MIN_BLOCKS  4
@@ -491,9 +491,9 @@ static __global__ void __launch_bounds__(FLASH_THREADS,
 /* The score of annotation row ar against q': the chain over t in order. vec (dot-like scores, k
  * % 4 == 0, both rows 16-byte aligned): float4 loads, batches of WARP_AHEAD (then one of 4) of a'
  * in flight ahead of their fmas (8: 4 KiB a warp in flight for the decode shape's 512-byte rows,
- * at no cost in occupancy: WARP<1> takes 118 registers of the 128 its 4 blocks a multiprocessor
- * allow, 106 with batches of 4); q' is the same address in every lane (one transaction, from
- * L1). */
+ * at no cost in occupancy: on sm_90 WARP<1> takes 118 registers of the 128 its 4 blocks a
+ * multiprocessor allow, 106 with batches of 4, and WARP<2> all 128); q' is the same address in
+ * every lane (one transaction, from L1). */
 #define WARP_AHEAD 8
 static __device__ __forceinline__ float warp_dot4(float4 q, float4 a, float acc) {
   acc = __fmaf_rn(q.x, a.x, acc);
@@ -1597,14 +1597,17 @@ static __device__ __forceinline__ void combine_spans(int cnt, int lane, float m,
 }
 
 /* W spans a group and NC columns a lane (columns col0 + 32 c of the warp's 32 NC): W = 8, NC = 4
- * where no row has more than 8 spans (the shared shape's 4: a warp a row and 128 columns, so
- * that fewer warps repeat the row's factors and no predicated load waits for 24 absent spans),
- * else W = 32, NC = 1 (the long shape's 128 spans: 4 groups). */
+ * where the call's annotation count allows no row more than 8 spans (n <= 2048; the shared
+ * shape's 4: a warp a row and 128 columns, so that fewer warps repeat the row's factors and no
+ * load is predicated off for up to 24 absent spans), else W = 32, NC = 1 (the long shape's 128
+ * spans: 4 groups, the next group loading during a group's folds). */
 template <int W, int NC>
 static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_THREAD_MIN_BLOCKS)
     flash_combine_kernel(flash_args a, const int *bad) {
   if (attn_cu_call_is_bad(bad)) return;
   const attn_cu_layout &l = a.si.l;
+  /* W = 8 runs where the host knows a row has at most 8 spans: nothing to load ahead. */
+  constexpr bool AHEAD = W > 8;
   const int64_t rows = attn_cu_query_rows(l), dv = a.dv, groups = combine_groups<NC>(dv);
   const int lane = (int)(threadIdx.x % 32);
   const int64_t warps = (int64_t)gridDim.x * FLASH_WARPS;
@@ -1622,21 +1625,29 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_THREAD_MIN_BLOCKS)
 #pragma unroll
     for (int c = 0; c < NC; c++)
       X[c] = 0.0f;
-    combine_load<W, NC>(part, dv, 0, combine_count<W>(nspans), lane, col0, m, ls, x);
-    for (int64_t u0 = 0; u0 < nspans; u0 += W) {
-      /* This group's copy, then the next group's loads, in flight during the folds. */
-      const int cnt = combine_count<W>(nspans - u0);
-      const float cm = m, cl = ls;
-      float cx[W][NC];
+    if (!AHEAD) { /* one group in practice: load, fold */
+      for (int64_t u0 = 0; u0 < nspans; u0 += W) {
+        const int cnt = combine_count<W>(nspans - u0);
+        combine_load<W, NC>(part, dv, u0, cnt, lane, col0, m, ls, x);
+        combine_spans<W, NC>(cnt, lane, m, ls, x, fac[threadIdx.x / 32], M, S, X);
+      }
+    } else {
+      combine_load<W, NC>(part, dv, 0, combine_count<W>(nspans), lane, col0, m, ls, x);
+      for (int64_t u0 = 0; u0 < nspans; u0 += W) {
+        /* This group's copy, then the next group's loads, in flight during the folds. */
+        const int cnt = combine_count<W>(nspans - u0);
+        const float cm = m, cl = ls;
+        float cx[W][NC];
 #pragma unroll
-      for (int j = 0; j < W; j++)
+        for (int j = 0; j < W; j++)
 #pragma unroll
-        for (int c = 0; c < NC; c++)
-          cx[j][c] = x[j][c];
-      if (u0 + W < nspans)
-        combine_load<W, NC>(part, dv, u0 + W, combine_count<W>(nspans - u0 - W), lane, col0, m, ls,
-                            x);
-      combine_spans<W, NC>(cnt, lane, cm, cl, cx, fac[threadIdx.x / 32], M, S, X);
+          for (int c = 0; c < NC; c++)
+            cx[j][c] = x[j][c];
+        if (u0 + W < nspans)
+          combine_load<W, NC>(part, dv, u0 + W, combine_count<W>(nspans - u0 - W), lane, col0, m,
+                              ls, x);
+        combine_spans<W, NC>(cnt, lane, cm, cl, cx, fac[threadIdx.x / 32], M, S, X);
+      }
     }
     float *crow = attn_cu_qrow(a.C.data, a.C.ld, a.C.stride, l, s, i);
 #pragma unroll
@@ -1922,7 +1933,7 @@ attn_cuda_status_t attn_cu_flash_forward(attn_cuda_t *cu, cudaStream_t stream,
   }
   ATTN_CU_CHECK(cu, cudaGetLastError());
   if (plan.spans > 1) {
-    /* plan.spans: the most spans a row can have */
+    /* plan.spans: the most spans a row can have (from n: a varlen call's rows may have fewer) */
     if (plan.spans <= 8)
       launch_combine<8, 4>(a, rows, stream, bad);
     else

@@ -479,15 +479,15 @@ START_TEST(test_flash_nonfinite) {
   attn_test_spec_t spec = attn_test_spec(4, 10, n[big], 12);
   spec.kind = _i % 2 ? ATTN_SCORE_SCALED_DOT : ATTN_SCORE_DOT;
   spec.separate_values = 1;
-  spec.dv = 12;
+  spec.dv = 40; /* two column sets of the 8-span combine (4 columns a lane, 32 apart) */
   spec.seed = 77;
   attn_test_problem_t p;
   attn_test_problem_init(&p, &spec);
   const attn_test_set_t s0 = attn_test_set(&p, 0), s1 = attn_test_set(&p, 1);
   const attn_test_set_t s2 = attn_test_set(&p, 2), s3 = attn_test_set(&p, 3);
-  p.a[s0.a + (size_t)(nan_a[big] * p.ma.ld) + 5] = NAN;  /* set 0: every score NaN */
-  p.v[s1.v + (size_t)(nan_v1[big] * p.mv.ld) + 3] = NAN; /* set 1: column 3 NaN */
-  p.v[s2.v + (size_t)(nan_v2[big] * p.mv.ld) + 7] = NAN; /* set 2: column 7 NaN ... */
+  p.a[s0.a + (size_t)(nan_a[big] * p.ma.ld) + 5] = NAN;   /* set 0: every score NaN */
+  p.v[s1.v + (size_t)(nan_v1[big] * p.mv.ld) + 35] = NAN; /* set 1: column 35 NaN */
+  p.v[s2.v + (size_t)(nan_v2[big] * p.mv.ld) + 7] = NAN;  /* set 2: column 7 NaN ... */
   for (int64_t j = 0; j < s2.n; j++) /* ... but not in row 0, whose scores are -inf */
     p.a[s2.a + (size_t)(j * p.ma.ld)] = 0.5f + fabsf(p.a[s2.a + (size_t)(j * p.ma.ld)]);
   p.q[s2.q] = -INFINITY;
@@ -517,9 +517,9 @@ START_TEST(test_flash_nonfinite) {
       ck_assert_msg(isnan(o.lse[s0.lse + (size_t)i]), "%s: set 0 row %lld lse", what, (long long)i);
       ck_assert_msg(!isnan(o.lse[s1.lse + (size_t)i]), "%s: set 1 row %lld lse", what,
                     (long long)i);
-      for (int t = 0; t < 12; t++) {
+      for (int t = 0; t < 40; t++) {
         ck_assert_msg(isnan(c0[t]), "%s: set 0 row %lld col %d", what, (long long)i, t);
-        ck_assert_msg(!isnan(c1[t]) == (t != 3), "%s: set 1 row %lld col %d", what, (long long)i,
+        ck_assert_msg(!isnan(c1[t]) == (t != 35), "%s: set 1 row %lld col %d", what, (long long)i,
                       t);
         if (i == 0)
           ck_assert_msg(c2[t] == 0.0f && !signbit(c2[t]), "%s: -inf row col %d is %g", what, t,
