@@ -120,7 +120,7 @@
  * H200), and so for the dot-like short-set kernel (96; the additive one spills at 102 on sm_80
  * and takes 4); WARP 4 (on sm_90 118 and 128 with batches of 8 loads, 106 with 4: capped at 64 or
  * 80 it spills); BLOCK and TILE 2 (BLOCK<1> takes about 155 registers, so 3 fit; BLOCK<8> about
- * 210, TILE<64> 208, TILE<16> 225). */
+ * 210, TILE<64> 203, TILE<16> 221 on sm_90). */
 #define FLASH_THREAD_MIN_BLOCKS  4
 #define FLASH_THREAD4_MIN_BLOCKS 5
 #define FLASH_WARP_MIN_BLOCKS    4
@@ -1236,6 +1236,35 @@ tile_fetch_qa(const flash_args &a, const float *qbase, int qn, const float *abas
     }
 }
 
+/* tile_fetch_qa where every load of the slice exists and the rows are 16-byte aligned (full
+ * tiles and stages, all of the slice within k): from per-thread row pointers made once a stage,
+ * so that a slice costs its loads and not their counts, branches and addresses. */
+template <int QT>
+static __device__ __forceinline__ void
+tile_fetch_full(const float *const (&qp)[tile_smem<QT>::RQ / 4],
+                const float *const (&ap)[tile_cfg<QT>::ROWS / FLASH_THREADS], int64_t k0,
+                float (&rq)[tile_smem<QT>::RQ], float (&ra)[tile_smem<QT>::RA]) {
+#pragma unroll
+  for (int i = 0; i < tile_smem<QT>::RQ / 4; i++) {
+    const float4 x = threadIdx.x + FLASH_THREADS * i < QT * 4 ? *(const float4 *)(qp[i] + k0)
+                                                              : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    rq[4 * i] = x.x;
+    rq[4 * i + 1] = x.y;
+    rq[4 * i + 2] = x.z;
+    rq[4 * i + 3] = x.w;
+  }
+#pragma unroll
+  for (int rr = 0; rr < tile_cfg<QT>::ROWS / FLASH_THREADS; rr++)
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      const float4 x = *(const float4 *)(ap[rr] + k0 + 4 * i);
+      ra[16 * rr + 4 * i] = x.x;
+      ra[16 * rr + 4 * i + 1] = x.y;
+      ra[16 * rr + 4 * i + 2] = x.z;
+      ra[16 * rr + 4 * i + 3] = x.w;
+    }
+}
+
 /* Scores of rows [j0, j0 + rows) of set s (a span: rows <= FLASH_SPAN) against the tile's
  * queries i0 .. i0 + qn - 1 into P[row][query], in stages of ROWS rows. Each score is the
  * fma chain over t in order (the slices are walked in order and a partial slice stops at k). */
@@ -1257,7 +1286,22 @@ static __device__ void tile_scores(const flash_args &a, const attn_cu_set &s, in
 #pragma unroll
       for (int j = 0; j < C::SR; j++)
         acc[i][j] = 0.0f;
-    tile_fetch_qa<QT>(a, qbase, qn, abase, srows, 0, rq, ra);
+    /* Full tiles and stages of float4 rows load their slices by tile_fetch_full (but a last
+     * part slice of k). */
+    const bool whole = a.vec && a.vec_q && qn == QT && srows == C::ROWS;
+    const float *qp[RQ / 4], *ap[C::ROWS / FLASH_THREADS];
+#pragma unroll
+    for (int i = 0; i < RQ / 4; i++) {
+      const int idx = tid + FLASH_THREADS * i;
+      qp[i] = qbase + idx % QT * si.q.ld + idx / QT * 4;
+    }
+#pragma unroll
+    for (int rr = 0; rr < C::ROWS / FLASH_THREADS; rr++)
+      ap[rr] = abase + (tid + FLASH_THREADS * rr) * si.a.ld;
+    if (whole && TILE_K <= si.k)
+      tile_fetch_full<QT>(qp, ap, 0, rq, ra);
+    else
+      tile_fetch_qa<QT>(a, qbase, qn, abase, srows, 0, rq, ra);
     for (int64_t k0 = 0; k0 < si.k; k0 += TILE_K) {
       /* Double-buffered: the slice stored here was last read two slices ago, before every
        * thread passed the previous barrier. */
@@ -1280,7 +1324,10 @@ static __device__ void tile_scores(const flash_args &a, const attn_cu_set &s, in
             As[(t + e) * C::ROWS + j] = ra[16 * rr + 4 * i + e];
         }
       __syncthreads();
-      if (k0 + TILE_K < si.k) tile_fetch_qa<QT>(a, qbase, qn, abase, srows, k0 + TILE_K, rq, ra);
+      if (whole && k0 + 2 * TILE_K <= si.k)
+        tile_fetch_full<QT>(qp, ap, k0 + TILE_K, rq, ra);
+      else if (k0 + TILE_K < si.k)
+        tile_fetch_qa<QT>(a, qbase, qn, abase, srows, k0 + TILE_K, rq, ra);
       const int kw = (int)(si.k - k0 < TILE_K ? si.k - k0 : TILE_K);
       const float *x0 = Qs + C::q(g, 0), *x1 = Qs + C::q(g, 4), *y = As + C::r(h, 0);
       const int ygap = C::SR == 8 ? C::r(h, 4) - C::r(h, 0) : 0;
