@@ -120,7 +120,7 @@
  * H200), and so for the dot-like short-set kernel (96; the additive one spills at 102 on sm_80
  * and takes 4); WARP 4 (on sm_90 118 and 128 with batches of 8 loads, 106 with 4: capped at 64 or
  * 80 it spills); BLOCK and TILE 2 (BLOCK<1> takes about 155 registers, so 3 fit; BLOCK<8> about
- * 210, TILE<64> 203, TILE<16> 221 on sm_90). */
+ * 210, TILE<64> 207, TILE<16> 226 on sm_90). */
 #define FLASH_THREAD_MIN_BLOCKS  4
 #define FLASH_THREAD4_MIN_BLOCKS 5
 #define FLASH_WARP_MIN_BLOCKS    4
@@ -1383,6 +1383,19 @@ static __device__ __forceinline__ void tile_stage_v(const flash_args &a, const f
   }
 }
 
+/* tile_stage_v for a full group of rows (vr = TILE_VROWS) of a column block that lies within dv,
+ * with vec_v: copy i of the thread goes from src0 + i R ld to dst0 + i R COLS, R = the rows a
+ * pass of the threads covers (src0, dst0: the thread's first copy, made once a column block). */
+template <int QT>
+static __device__ __forceinline__ void tile_stage_v_full(const float *src0, int64_t ld,
+                                                         float *dst0) {
+  constexpr int COLS = tile_cfg<QT>::COLS, COPIES = TILE_VROWS * COLS / 4 / FLASH_THREADS;
+  constexpr int R = FLASH_THREADS / (COLS / 4);
+#pragma unroll
+  for (int i = 0; i < COPIES; i++)
+    __pipeline_memcpy_async(dst0 + i * R * COLS, src0 + i * R * ld, 16);
+}
+
 /* The context of one span: for each block of COLS columns, thread (g, h) accumulates its 8 x NC
  * outputs (queries q(g, .), columns h NC .. h NC + NC - 1) over each chunk's rows in order (a
  * fresh fma chain per chunk), folds the chunk into the span with the factors in ca and cb, and at
@@ -1410,8 +1423,15 @@ static __device__ void tile_context(const flash_args &a, const attn_cu_set &s, i
         X[i][j] = 0.0f;
         x[i][j] = 0.0f;
       }
+    /* Full groups of a column block within dv copy from pointers made here. */
+    const bool full = a.vec_v && c0 + C::COLS <= dv;
+    const int vj = tid / (C::COLS / 4), vc = tid % (C::COLS / 4) * 4;
+    const float *vsrc = vspan + vj * a.V.ld + c0 + vc;
     __syncthreads(); /* the buffers' last readers (the previous columns, or the scores) are done */
-    tile_stage_v<QT>(a, vspan, rows < TILE_VROWS ? rows : TILE_VROWS, c0, stage);
+    if (full && rows >= TILE_VROWS)
+      tile_stage_v_full<QT>(vsrc, a.V.ld, stage + vj * C::COLS + vc);
+    else
+      tile_stage_v<QT>(a, vspan, rows < TILE_VROWS ? rows : TILE_VROWS, c0, stage);
     __pipeline_commit();
     for (int gi = 0; gi < groups; gi++) {
       const int vr = rows - gi * TILE_VROWS < TILE_VROWS ? rows - gi * TILE_VROWS : TILE_VROWS;
@@ -1419,8 +1439,13 @@ static __device__ void tile_context(const flash_args &a, const attn_cu_set &s, i
       __syncthreads(); /* rows gi are in; everyone is done with rows gi - 1 */
       if (gi + 1 < groups) {
         const int nr = rows - (gi + 1) * TILE_VROWS;
-        tile_stage_v<QT>(a, vspan + (int64_t)(gi + 1) * TILE_VROWS * a.V.ld,
-                         nr < TILE_VROWS ? nr : TILE_VROWS, c0, stage + ((gi + 1) & 1) * QA);
+        float *next = stage + ((gi + 1) & 1) * QA;
+        if (full && nr >= TILE_VROWS)
+          tile_stage_v_full<QT>(vsrc + (int64_t)(gi + 1) * TILE_VROWS * a.V.ld, a.V.ld,
+                                next + vj * C::COLS + vc);
+        else
+          tile_stage_v<QT>(a, vspan + (int64_t)(gi + 1) * TILE_VROWS * a.V.ld,
+                           nr < TILE_VROWS ? nr : TILE_VROWS, c0, next);
         __pipeline_commit();
       }
       const float *Vs = stage + (gi & 1) * QA;
