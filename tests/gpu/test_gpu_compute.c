@@ -124,16 +124,20 @@ static attn_test_spec_t grid_spec(int i) {
     s.set_gap = 4;
     s.outliers = 0.02;
     break;
-  case 15: /* flash: d a multiple of 4 but rows not 16-byte aligned, large scores, 2 spans */
-    s = attn_test_spec(1, 3, 300, 36);
+  case 15: /* flash: d a multiple of 4 but rows not 16-byte aligned, large scores, 2 spans; a
+            * full tile of 64 queries, whose general kind has an aligned q' (the projection) and
+            * a' rows that are not: TILE's checked fetch, not its fast one */
+    s = attn_test_spec(1, 64, 300, 36);
     s.ld_gap = 1;
     s.q_scale = 10.0f;
     s.a_scale = 10.0f;
     break;
   case 16: /* flash TILE by default (dot-like): 3 tiles of queries a set (the last of 2), float4
-            * rows, 4 slices of k, dv = 136 (column blocks of 64, 64 and 8), masked spans whose
-            * last has 144 rows (a full and a part stage) or 3 */
+            * rows with gaps (ld = 68: the fast fetch's row pointers step by ld, not k), 4 slices
+            * of k, dv = 136 (column blocks of 64, 64 and 8), masked spans whose last has 144 rows
+            * (a full and a part stage) or 3 */
     s = attn_test_spec(2, 130, 520, 64);
+    s.ld_gap = 4;
     s.lengths = TILE_LEN;
     s.separate_values = 1;
     s.dv = 136;
