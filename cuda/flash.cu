@@ -118,7 +118,7 @@
  * most 128 registers a thread, and 5 for THREAD<4> (at most 102: it takes 89 to 96, and
  * unbounded the dot-like one takes 121, a block fewer a multiprocessor than it ran with on the
  * H200), and so for the dot-like short-set kernel (96; the additive one spills at 102 on sm_80
- * and takes 4); WARP 4 (on sm_90 118 and 128 with batches of 8 loads, 106 with 4: capped at 64 or
+ * and takes 4); WARP 4 (on sm_90 WARP<1> 118 with batches of 8 loads, 106 with 4; capped at 64 or
  * 80 it spills); BLOCK and TILE 2 (BLOCK<1> takes about 155 registers, so 3 fit; BLOCK<8> about
  * 210, TILE<64> 207, TILE<16> 226 on sm_90). */
 #define FLASH_THREAD_MIN_BLOCKS  4
@@ -208,6 +208,15 @@ static __device__ __forceinline__ bool flash_span_range(const flash_args &a, int
     return true;
   }
   return a.spans <= 1 || blockIdx.y == 0;
+}
+
+/* Query row r's set and index, and the spans of it this block runs (flash_span_range); false
+ * when it runs none (WARP and STREAM, a warp a row). */
+static __device__ __forceinline__ bool flash_row_spans(const flash_args &a, int64_t r,
+                                                       attn_cu_set *s, int64_t *i, int64_t *lo,
+                                                       int64_t *hi, bool *split) {
+  return attn_cu_query_row(a.si.l, r, s, i) &&
+         flash_span_range(a, flash_spans_of(s->valid), lo, hi, split);
 }
 
 /* Four consecutive floats of a row, of which the first n (0 .. 4) exist; vec: 16-byte aligned
@@ -431,8 +440,8 @@ static __device__ __forceinline__ void flash_thread_rows(const flash_args &a, co
         if (t < dv) cx[rho][t] = __fmaf_rn(pj, vv[t], cx[rho][t]);
     }
   }
-  /* Every column's quotient first, the stores after: the divisions then run without a branch
-   * around each column. */
+  /* Every column's quotient first, the stores after: the row's divisions then share one
+   * reciprocal instead of each sitting behind its column's test. */
   float *c = attn_cu_qrow(a.C.data, a.C.ld, a.C.stride, si.l, s, i0);
 #pragma unroll
   for (int rho = 0; rho < R; rho++) {
@@ -489,11 +498,12 @@ static __global__ void __launch_bounds__(FLASH_THREADS,
 /* ---------------------------------------------------------------------------------------- */
 
 /* The score of annotation row ar against q': the chain over t in order. vec (dot-like scores, k
- * % 4 == 0, both rows 16-byte aligned): float4 loads, batches of WARP_AHEAD (then one of 4) of a'
- * in flight ahead of their fmas (8: 4 KiB a warp in flight for the decode shape's 512-byte rows,
- * at no cost in occupancy: on sm_90 WARP<1> takes 118 registers of the 128 its 4 blocks a
- * multiprocessor allow, 106 with batches of 4, and WARP<2> all 128); q' is the same address in
- * every lane (one transaction, from L1). */
+ * % 4 == 0, both rows 16-byte aligned): float4 loads, batches of B (then one of 4) of a' in
+ * flight ahead of their fmas; q' is the same address in every lane (one transaction, from L1).
+ * WARP<G> takes B = WARP_AHEAD / G: 8 for WARP<1>, 4 KiB a warp in flight for the decode shape's
+ * 512-byte rows at no cost in occupancy (on sm_90 118 registers of the 128 its 4 blocks a
+ * multiprocessor allow, 106 with batches of 4), and 4 for WARP<2>, whose 8 context columns a
+ * lane leave no room for 8 (128 registers and a spill). */
 #define WARP_AHEAD 8
 static __device__ __forceinline__ float warp_dot4(float4 q, float4 a, float acc) {
   acc = __fmaf_rn(q.x, a.x, acc);
@@ -514,15 +524,16 @@ static __device__ __forceinline__ float warp_dot_batch(const float *q, const flo
     acc = warp_dot4(*(const float4 *)(q + t + 4 * e), av[e], acc);
   return acc;
 }
+template <int B>
 static __device__ __forceinline__ float warp_score(const attn_cu_score_in &si, bool vec,
                                                    const float *q, const float *ar) {
   float acc = 0.0f;
   if (vec) {
     int64_t t = 0;
-#pragma unroll 1 /* WARP_AHEAD loads in flight, not nvcc's 4 x that (registers) */
-    for (; t + 4 * WARP_AHEAD <= si.k; t += 4 * WARP_AHEAD)
-      acc = warp_dot_batch<WARP_AHEAD>(q, ar, t, acc);
-    if (t + 16 <= si.k) {
+#pragma unroll 1 /* B loads in flight, not nvcc's 4 x that (registers) */
+    for (; t + 4 * B <= si.k; t += 4 * B)
+      acc = warp_dot_batch<B>(q, ar, t, acc);
+    if (B > 4 && t + 16 <= si.k) {
       acc = warp_dot_batch<4>(q, ar, t, acc);
       t += 16;
     }
@@ -657,8 +668,7 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_WARP_MIN_BLOCKS)
     attn_cu_set s;
     int64_t i, u_lo, u_hi;
     bool split;
-    if (!attn_cu_query_row(si.l, r, &s, &i)) continue;
-    if (!flash_span_range(a, flash_spans_of(s.valid), &u_lo, &u_hi, &split)) continue;
+    if (!flash_row_spans(a, r, &s, &i, &u_lo, &u_hi, &split)) continue;
     const float *q = attn_cu_score_q(si, s, i);
     float tm = -INFINITY, tl = 0.0f, tx[NC];
 #pragma unroll
@@ -681,8 +691,8 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_WARP_MIN_BLOCKS)
         }
         float sc = -INFINITY;
         if (lane < cnt)
-          sc = warp_score(si, vec, q,
-                          attn_cu_arow(si.a.data, si.a.ld, si.a.stride, si.l, s, c0 + lane));
+          sc = warp_score<WARP_AHEAD / G>(
+              si, vec, q, attn_cu_arow(si.a.data, si.a.ld, si.a.stride, si.l, s, c0 + lane));
         float mc = sc;
         for (int o = 16; o > 0; o >>= 1)
           mc = attn_cu_nanmax(mc, __shfl_xor_sync(0xffffffffu, mc, o));
@@ -776,8 +786,7 @@ static __global__ void __launch_bounds__(STREAM_THREADS)
     attn_cu_set s;
     int64_t i, u_lo, u_hi;
     bool split;
-    if (!attn_cu_query_row(si.l, r, &s, &i)) continue;
-    if (!flash_span_range(a, flash_spans_of(s.valid), &u_lo, &u_hi, &split)) continue;
+    if (!flash_row_spans(a, r, &s, &i, &u_lo, &u_hi, &split)) continue;
     const int64_t j_lo = u_lo * FLASH_SPAN;
     const int64_t j_hi = u_hi * FLASH_SPAN < s.valid ? u_hi * FLASH_SPAN : s.valid;
     const float *abase = attn_cu_arow(si.a.data, si.a.ld, si.a.stride, si.l, s, 0);
@@ -1210,13 +1219,16 @@ static __device__ __forceinline__ void tile_outer(const float *x0p, const float 
 }
 
 /* Slice [k0, k0 + TILE_K) of the tile's q' rows (QT x 4 float4s over the threads) and of a' rows
- * [0, rows) of the stage (4 float4s a row, a row a thread for each 128 rows) into registers.
+ * [0, rows) of the stage (4 float4s a row, a row a thread for each 128 rows) into registers,
+ * from the thread's pointers made once a stage: qp[i] to the q' row and column of its float4 i,
+ * ap[rr] to its a' row of each 128.
  * Neighbouring threads take neighbouring rows, so that the transposed stores into shared memory
  * (Qs[t][query], As[t][row]) hit 32 different banks; a row's other 4-column groups follow in
  * the next loads, from L1. */
 template <int QT>
 static __device__ __forceinline__ void
-tile_fetch_qa(const flash_args &a, const float *qbase, int qn, const float *abase, int rows,
+tile_fetch_qa(const flash_args &a, const float *const (&qp)[tile_smem<QT>::RQ / 4],
+              const float *const (&ap)[tile_cfg<QT>::ROWS / FLASH_THREADS], int qn, int rows,
               int64_t k0, float (&rq)[tile_smem<QT>::RQ], float (&ra)[tile_smem<QT>::RA]) {
   const attn_cu_score_in &si = a.si;
   const int tid = threadIdx.x;
@@ -1224,15 +1236,14 @@ tile_fetch_qa(const flash_args &a, const float *qbase, int qn, const float *abas
   for (int i = 0; i < tile_smem<QT>::RQ / 4; i++) {
     const int idx = tid + FLASH_THREADS * i, qi = idx % QT, t = idx / QT * 4;
     const int n = idx < QT * 4 && qi < qn ? flash_count4(si.k - k0 - t) : 0;
-    flash_load4(qbase + qi * si.q.ld + k0 + t, n, a.vec_q, rq + 4 * i);
+    flash_load4(qp[i] + k0, n, a.vec_q, rq + 4 * i);
   }
 #pragma unroll
   for (int rr = 0; rr < tile_cfg<QT>::ROWS / FLASH_THREADS; rr++)
 #pragma unroll
     for (int i = 0; i < 4; i++) {
-      const int j = tid + FLASH_THREADS * rr, t = 4 * i;
-      const int n = j < rows ? flash_count4(si.k - k0 - t) : 0;
-      flash_load4(abase + j * si.a.ld + k0 + t, n, a.vec, ra + 16 * rr + 4 * i);
+      const int n = tid + FLASH_THREADS * rr < rows ? flash_count4(si.k - k0 - 4 * i) : 0;
+      flash_load4(ap[rr] + k0 + 4 * i, n, a.vec, ra + 16 * rr + 4 * i);
     }
 }
 
@@ -1286,8 +1297,8 @@ static __device__ void tile_scores(const flash_args &a, const attn_cu_set &s, in
 #pragma unroll
       for (int j = 0; j < C::SR; j++)
         acc[i][j] = 0.0f;
-    /* Full tiles and stages of float4 rows load their slices by tile_fetch_full (but a last
-     * part slice of k). */
+    /* The thread's q' and a' row pointers for both fetches; full tiles and stages of float4
+     * rows load their slices by tile_fetch_full (but a last part slice of k). */
     const bool whole = a.vec && a.vec_q && qn == QT && srows == C::ROWS;
     const float *qp[RQ / 4], *ap[C::ROWS / FLASH_THREADS];
 #pragma unroll
@@ -1301,7 +1312,7 @@ static __device__ void tile_scores(const flash_args &a, const attn_cu_set &s, in
     if (whole && TILE_K <= si.k)
       tile_fetch_full<QT>(qp, ap, 0, rq, ra);
     else
-      tile_fetch_qa<QT>(a, qbase, qn, abase, srows, 0, rq, ra);
+      tile_fetch_qa<QT>(a, qp, ap, qn, srows, 0, rq, ra);
     for (int64_t k0 = 0; k0 < si.k; k0 += TILE_K) {
       /* Double-buffered: the slice stored here was last read two slices ago, before every
        * thread passed the previous barrier. */
@@ -1327,7 +1338,7 @@ static __device__ void tile_scores(const flash_args &a, const attn_cu_set &s, in
       if (whole && k0 + 2 * TILE_K <= si.k)
         tile_fetch_full<QT>(qp, ap, k0 + TILE_K, rq, ra);
       else if (k0 + TILE_K < si.k)
-        tile_fetch_qa<QT>(a, qbase, qn, abase, srows, k0 + TILE_K, rq, ra);
+        tile_fetch_qa<QT>(a, qp, ap, qn, srows, k0 + TILE_K, rq, ra);
       const int kw = (int)(si.k - k0 < TILE_K ? si.k - k0 : TILE_K);
       const float *x0 = Qs + C::q(g, 0), *x1 = Qs + C::q(g, 4), *y = As + C::r(h, 0);
       const int ygap = C::SR == 8 ? C::r(h, 4) - C::r(h, 0) : 0;
