@@ -102,15 +102,17 @@ static const algo_def_t algos[MAX_ALGOS] = {
  * ATTN_CU_FLASH (cuda/flash.cu), strictly ("name!"), so that a plan that cannot run a shape
  * reports so instead of running another plan. */
 #define PLAN_PREFIX "fused:"
-static const algo_def_t plan_algos[MAX_PLANS] = {
-    {PLAN_PREFIX "thread", ATTN_ALGO_FUSED},      {PLAN_PREFIX "block1", ATTN_ALGO_FUSED},
-    {PLAN_PREFIX "block8", ATTN_ALGO_FUSED},      {PLAN_PREFIX "split1", ATTN_ALGO_FUSED},
-    {PLAN_PREFIX "split8", ATTN_ALGO_FUSED},      {PLAN_PREFIX "tile", ATTN_ALGO_FUSED},
-    {PLAN_PREFIX "splittile", ATTN_ALGO_FUSED},   {PLAN_PREFIX "tile16", ATTN_ALGO_FUSED},
-    {PLAN_PREFIX "splittile16", ATTN_ALGO_FUSED}, {PLAN_PREFIX "warp", ATTN_ALGO_FUSED},
-    {PLAN_PREFIX "splitwarp", ATTN_ALGO_FUSED},   {PLAN_PREFIX "stream", ATTN_ALGO_FUSED},
-    {PLAN_PREFIX "splitstream", ATTN_ALGO_FUSED},
-};
+/* The plans, in the order of their rows: the one list of them here. */
+/* clang-format off */
+#define FLASH_PLANS(X) \
+  X(thread) X(block1) X(block8) X(split1) X(split8) X(tile) X(splittile) X(tile16) \
+  X(splittile16) X(warp) X(splitwarp) X(stream) X(splitstream)
+/* clang-format on */
+#define PLAN_ALGO(p) {PLAN_PREFIX #p, ATTN_ALGO_FUSED},
+#define PLAN_NAME(p) #p,
+static const algo_def_t plan_algos[MAX_PLANS] = {FLASH_PLANS(PLAN_ALGO)};
+static const char *const plan_names[] = {FLASH_PLANS(PLAN_NAME)};
+_Static_assert(sizeof plan_names / sizeof *plan_names == MAX_PLANS, "MAX_PLANS counts the plans");
 
 /* ------------------------------------------------------------------------------------------ */
 /* Results                                                                                    */
@@ -942,7 +944,7 @@ static int write_json(const char *path, const run_info_t *info, const shape_resu
 /* Main                                                                                       */
 /* ------------------------------------------------------------------------------------------ */
 
-static const char usage[] =
+static const char usage_head[] =
     "usage: gpu_bench [--reps N] [--json FILE] [--shape LIST] [--dims LIST] [--algo LIST]\n"
     "                 [--plans LIST] [--device N] [--simple-cap-ms MS] [--small] [--cpu]\n"
     "\n"
@@ -955,9 +957,11 @@ static const char usage[] =
     "  --dims LIST        comma-separated extra shapes BxMxNxD (batch x queries, annotations,\n"
     "                     d), at most 32; with --dims and no --shape only these shapes run\n"
     "  --algo LIST        comma-separated subset of auto,fused,rows,gemm,simple (default: all)\n"
-    "  --plans LIST       also time FUSED with each named flash plan forced (ATTN_CU_FLASH):\n"
-    "                     thread,block1,block8,split1,split8,tile,splittile,tile16,\n"
-    "                     splittile16,warp,splitwarp,stream,splitstream;\n"
+    "  --plans LIST       also time FUSED with each named flash plan forced (ATTN_CU_FLASH),\n"
+    "                     or with every one of them (all); the plans:\n"
+    "                    ";
+static const char usage_tail[] =
+    "\n"
     "                     a plan that cannot run a shape shows n/a (tuning the dispatcher's\n"
     "                     thresholds)\n"
     "  --device N         CUDA device index (default 0)\n"
@@ -966,6 +970,21 @@ static const char usage[] =
     "  --cpu              run on attn's CPU backend, wall-clock timed, without copy or cuBLAS\n"
     "                     figures: a test of this program where there is no GPU\n"
     "Exit status: 0 ok; 1 a check failed or attn failed; 2 usage; 77 no usable CUDA device.\n";
+
+/* The usage, with the plan names from their table, wrapped. */
+static void print_usage(FILE *f) {
+  fputs(usage_head, f);
+  for (int i = 0, col = 20; i < MAX_PLANS; i++) {
+    const int w = 1 + (int)strlen(plan_names[i]);
+    if (col + w > 94) {
+      fputs("\n                    ", f);
+      col = 20;
+    }
+    fprintf(f, " %s", plan_names[i]);
+    col += w;
+  }
+  fputs(usage_tail, f);
+}
 
 typedef struct args {
   int reps, device, small, cpu;
@@ -1019,12 +1038,8 @@ static int parse_dims(const char *list, args_t *a) {
 static int parse_args(int argc, char **argv, args_t *a) {
   static const char *const shape_names[] = {"walkthrough", "decode", "shared", "long"};
   static const char *const algo_names[] = {"auto", "fused", "rows", "gemm", "simple"};
-  static const char *const plan_names[] = {
-      "thread", "block1",      "block8", "split1",    "split8", "tile",       "splittile",
-      "tile16", "splittile16", "warp",   "splitwarp", "stream", "splitstream"};
   _Static_assert(sizeof shape_names / sizeof *shape_names == ISSUE_SHAPES &&
-                     sizeof algo_names / sizeof *algo_names == MAX_ALGOS &&
-                     sizeof plan_names / sizeof *plan_names == MAX_PLANS,
+                     sizeof algo_names / sizeof *algo_names == MAX_ALGOS,
                  "the option names match the tables");
   memset(a, 0, sizeof *a);
   a->reps = 20;
@@ -1033,14 +1048,15 @@ static int parse_args(int argc, char **argv, args_t *a) {
     const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     long n;
     if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {
-      fputs(usage, stdout);
+      print_usage(stdout);
       exit(0);
     } else if (strcmp(o, "--small") == 0) {
       a->small = 1;
     } else if (strcmp(o, "--cpu") == 0) {
       a->cpu = 1;
     } else if (!v) {
-      fprintf(stderr, "gpu_bench: %s: unknown option or missing value\n%s", o, usage);
+      fprintf(stderr, "gpu_bench: %s: unknown option or missing value\n", o);
+      print_usage(stderr);
       return 0;
     } else if (strcmp(o, "--reps") == 0) {
       if (!parse_int(v, 10, MAX_REPS, &n)) {
@@ -1076,7 +1092,7 @@ static int parse_args(int argc, char **argv, args_t *a) {
       a->algos = v;
       i++;
     } else if (strcmp(o, "--plans") == 0) {
-      if (!list_option(o, "a plan", v, plan_names, MAX_PLANS)) return 0;
+      if (strcmp(v, "all") != 0 && !list_option(o, "a plan", v, plan_names, MAX_PLANS)) return 0;
       a->plans = v;
       i++;
     } else if (strcmp(o, "--dims") == 0) {
@@ -1089,7 +1105,8 @@ static int parse_args(int argc, char **argv, args_t *a) {
       }
       i++;
     } else {
-      fprintf(stderr, "gpu_bench: %s: unknown option\n%s", o, usage);
+      fprintf(stderr, "gpu_bench: %s: unknown option\n", o);
+      print_usage(stderr);
       return 0;
     }
   }
@@ -1310,7 +1327,7 @@ int main(int argc, char **argv) {
                        a.simple_cap_ms, r, &failures);
     for (int j = 0; j < MAX_PLANS && a.plans && !stop; j++) {
       const char *plan = plan_algos[j].name + strlen(PLAN_PREFIX);
-      if (in_list(a.plans, plan))
+      if (in_list(strcmp(a.plans, "all") == 0 ? NULL : a.plans, plan))
         stop = run_row(&timer, owner, plan_ctx, plan_error, &plan_algos[j], plan, s, &sd, a.reps,
                        a.simple_cap_ms, r, &failures);
     }

@@ -247,7 +247,7 @@ sanitize() {
   if [ -n "$compute" ]; then CK_RUN_CASE=edges one "$compute"; fi
   one "$build/bench/gpu_bench" --reps 10 --algo auto \
     --dims 2x70x300x16,2x20x300x16,8x1x600x20,70x1x300x20,1x100x9x3,1x300x4x3,2x130x520x136 \
-    --plans thread,block1,block8,split1,split8,tile,splittile,tile16,splittile16,warp,splitwarp,stream,splitstream
+    --plans all
   if [ -n "$compute" ]; then
     for c in flash grid invariance; do CK_RUN_CASE=$c one "$compute"; done
   fi
