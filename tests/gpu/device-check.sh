@@ -226,7 +226,7 @@ gpu_tests() {
 
 # One compute-sanitizer tool over the GPU code, quickest and most telling runs first, each cut at
 # SANITIZER_TIMEOUT and DEADLINE: test_gpu_compute one test case at a time (CK_RUN_CASE: edges,
-# flash, grid, invariance), gpu_bench on small shapes with every flash plan forced, then the
+# flash, grid, invariance, fuzz), gpu_bench on small shapes with every flash plan forced, then the
 # other GPU suites. API errors are not reported: test_gpu_errors provokes them on purpose, and
 # attn checks every CUDA call itself.
 sanitize() {
@@ -249,7 +249,7 @@ sanitize() {
     --dims 2x70x300x16,2x20x300x16,8x1x600x20,70x1x300x20,1x100x9x3,1x300x4x3,2x130x520x136 \
     --plans all
   if [ -n "$compute" ]; then
-    for c in flash grid invariance; do CK_RUN_CASE=$c one "$compute"; done
+    for c in flash grid invariance fuzz; do CK_RUN_CASE=$c one "$compute"; done
   fi
   for bin in ${runs[@]+"${runs[@]}"}; do one "$bin"; done
   return "$rc"

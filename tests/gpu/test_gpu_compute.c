@@ -6,7 +6,8 @@
  *
  * The flash kernels' plans are checked against each other bit for bit, on the grid and on three
  * shapes of their own (BLOCK<8> by default on a varlen batch, float4 rows over several slices,
- * dv wider than a block), and with NaN and -inf in long sets.
+ * dv wider than a block), with NaN and -inf in long sets, and on seeded random problems biased
+ * toward the edges where the plans switch (the "fuzz" case).
  *
  * The grid covers the awkward shapes (n = 1, d = 1, d not a multiple of 4, n longer than a
  * block and than the softmax's short-row limit, d and dv wider than a warp and a block,
@@ -16,8 +17,12 @@
  * usable device.
  */
 #include <math.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gpu_util.h"
 
@@ -413,55 +418,91 @@ static int stream_runs(const attn_test_problem_t *p, int kind) {
   return 2 * (2 * 32 * (sk + sv) + sk) * (int64_t)sizeof(float) <= 99 * 1024;
 }
 
-/* The flash kernels' plans (a thread per query; blocks of 1, 8 or 64 queries walking their
- * spans; blocks of 1, 8 or 64 queries per span, then the combine) give bit-identical contexts
- * and lse,
- * within tolerance of the reference: the plan is free to follow the shape without breaking batch
- * invariance. A plan that cannot run a call is ignored (the default runs). _i = shape * 4 +
- * score kind. */
-START_TEST(test_flash_plans) {
-  /* Strict forcing ("name!": the call fails unless that plan runs it) wherever the plan can run
-   * the shape: BLOCK everywhere (dv <= 768 in every shape), TILE for dot-like scores of batches
-   * without offsets, WARP where dv <= 256, THREAD where k (d, or h for additive scores) and dv
-   * are at most 16, STREAM where stream_runs says so. */
-  enum { ALWAYS, IF_SMALL, IF_TILE, IF_WARP, IF_STREAM };
-  static const struct {
-    const char *name;
-    int strict;
-  } plans[] = {{"thread", IF_SMALL},      {"block1", ALWAYS},     {"block8", ALWAYS},
-               {"split1", ALWAYS},        {"split8", ALWAYS},     {"tile", IF_TILE},
-               {"splittile", IF_TILE},    {"tile16", IF_TILE},    {"splittile16", IF_TILE},
-               {"warp", IF_WARP},         {"splitwarp", IF_WARP}, {"stream", IF_STREAM},
-               {"splitstream", IF_STREAM}};
-  const int shape = _i / 4, kind = _i % 4;
-  attn_test_problem_t p;
+/* The plans ATTN_CU_FLASH can force, each with the rule for where it can run a call (and so is
+ * forced strictly, "name!": the call fails unless that plan runs it): BLOCK everywhere (dv <= 768
+ * in every problem of these tests), TILE for dot-like scores of batches without offsets, WARP
+ * where dv <= 256, THREAD where k (d, or h for additive scores) and dv are at most 16, STREAM
+ * where stream_runs says so. */
+enum { RUNS_ALWAYS, RUNS_IF_SMALL, RUNS_IF_TILE, RUNS_IF_WARP, RUNS_IF_STREAM };
+static const struct {
+  const char *name;
+  int runs; /* RUNS_* */
+} FLASH_PLANS[] = {
+    {"thread", RUNS_IF_SMALL},      {"block1", RUNS_ALWAYS},     {"block8", RUNS_ALWAYS},
+    {"split1", RUNS_ALWAYS},        {"split8", RUNS_ALWAYS},     {"tile", RUNS_IF_TILE},
+    {"splittile", RUNS_IF_TILE},    {"tile16", RUNS_IF_TILE},    {"splittile16", RUNS_IF_TILE},
+    {"warp", RUNS_IF_WARP},         {"splitwarp", RUNS_IF_WARP}, {"stream", RUNS_IF_STREAM},
+    {"splitstream", RUNS_IF_STREAM}};
+#define FLASH_NPLANS (int)(sizeof FLASH_PLANS / sizeof FLASH_PLANS[0])
+
+/* The values of ATTN_CU_FLASH to run a problem under: "" (the default plan) first, then every
+ * plan of FLASH_PLANS. plans[] points into name[] (so the list is not to be copied). */
+typedef struct flash_plan_list {
+  int count;
+  char name[FLASH_NPLANS + 1][16];
+  const char *plans[FLASH_NPLANS + 1];
+} flash_plan_list_t;
+
+/* The plans for p (score kind p->spec.kind), each strict where `strict` is set and its rule says
+ * that it can run p. */
+static void flash_plan_list(const attn_test_problem_t *p, int strict, flash_plan_list_t *l) {
+  const int kind = p->spec.kind;
+  const int64_t k = kind == ATTN_SCORE_ADDITIVE ? p->spec.h : p->shape.d;
+  const int runs[] = {1, k <= 16 && p->shape.dv <= 16,
+                      kind != ATTN_SCORE_ADDITIVE && !p->shape.query_offsets, p->shape.dv <= 256,
+                      stream_runs(p, kind)};
+  l->count = FLASH_NPLANS + 1;
+  l->name[0][0] = '\0';
+  for (int i = 0; i < FLASH_NPLANS; i++)
+    snprintf(l->name[i + 1], sizeof l->name[i + 1], "%s%s", FLASH_PLANS[i].name,
+             strict && runs[FLASH_PLANS[i].runs] ? "!" : "");
+  for (int i = 0; i < l->count; i++)
+    l->plans[i] = l->name[i];
+}
+
+/* The forward of p on a context of `algo` under each of the flash plans plans[0 .. n - 1]
+ * (plans[0] first, "" for the default), each within tolerance of the reference and bit for bit
+ * equal to the first; `label` names the problem in the messages. */
+static void check_plans_agree(const attn_test_problem_t *p, const char *const *plans, int n,
+                              const char *label, attn_algo_t algo) {
   attn_test_out_t ref, first;
-  grid_problem(&p, shape, kind);
-  const int64_t k = kind == ATTN_SCORE_ADDITIVE ? p.spec.h : p.shape.d;
-  const int strict[] = {1, k <= 16 && p.shape.dv <= 16,
-                        kind != ATTN_SCORE_ADDITIVE && !p.shape.query_offsets, p.shape.dv <= 256,
-                        stream_runs(&p, kind)};
-  gpu_reference(&p, ATTN_TEST_FORWARD, NULL, NULL, &ref);
-  attn_tols_t tols = attn_test_tols(&p);
-  attn_context_t *ctx = gpu_context(ATTN_ALGO_FUSED);
-  attn_test_out_init(&first, &p, 0, 0, 1);
-  char what[128];
-  snprintf(what, sizeof what, "shape %d kind %d flash default plan", shape, kind);
-  run(ctx, &p, ATTN_TEST_FORWARD, NULL, NULL, &first, what);
-  expect_match(&p, &first, &ref, &tols, what);
-  for (size_t i = 0; i < sizeof plans / sizeof plans[0]; i++) {
+  gpu_reference(p, ATTN_TEST_FORWARD, NULL, NULL, &ref);
+  const attn_tols_t tols = attn_test_tols(p);
+  attn_context_t *ctx = gpu_context(algo);
+  attn_test_out_init(&first, p, 0, 0, 1);
+  for (int k = 0; k < n; k++) {
     attn_test_out_t o;
-    attn_test_out_init(&o, &p, 0, 0, 1);
-    char force[16];
-    snprintf(force, sizeof force, "%s%s", plans[i].name, strict[plans[i].strict] ? "!" : "");
-    snprintf(what, sizeof what, "shape %d kind %d flash plan %s", shape, kind, force);
-    run_flash_plan(ctx, &p, force, &ref, &tols, &o, what);
-    expect_match(&p, &o, &first, NULL, what);
+    attn_test_out_init(&o, p, 0, 0, 1);
+    char what[384];
+    snprintf(what, sizeof what, "%s flash plan '%s'", label, plans[k]);
+    run_flash_plan(ctx, p, plans[k], &ref, &tols, &o, what);
+    if (k == 0) {
+      attn_test_out_free(&first);
+      first = o;
+      continue;
+    }
+    expect_match(p, &o, &first, NULL, what);
     attn_test_out_free(&o);
   }
   attn_context_destroy(ctx);
   attn_test_out_free(&first);
   attn_test_out_free(&ref);
+}
+
+/* The flash kernels' plans (a thread per query; blocks of 1, 8 or 64 queries walking their
+ * spans; blocks of 1, 8 or 64 queries per span, then the combine) give bit-identical contexts
+ * and lse, within tolerance of the reference: the plan is free to follow the shape without
+ * breaking batch invariance. Each plan is forced strictly where it can run the shape; elsewhere
+ * a plan that cannot run it is ignored (the default runs). _i = shape * 4 + score kind. */
+START_TEST(test_flash_plans) {
+  const int shape = _i / 4, kind = _i % 4;
+  attn_test_problem_t p;
+  grid_problem(&p, shape, kind);
+  flash_plan_list_t plans;
+  flash_plan_list(&p, 1, &plans);
+  char label[32];
+  snprintf(label, sizeof label, "shape %d kind %d", shape, kind);
+  check_plans_agree(&p, plans.plans, plans.count, label, ATTN_ALGO_FUSED);
   attn_test_problem_free(&p);
 }
 END_TEST
@@ -474,9 +515,6 @@ END_TEST
  * dot, scaled dot; _i / 2: sets of 8 spans (the split plans' combine folds them in one group of 8,
  * the NaNs in spans 5 to 7) or of 34 (groups of 32 and 2, NaNs in spans 15 and 32). */
 START_TEST(test_flash_nonfinite) {
-  static const char *plans[] = {"",       "thread",    "block1",    "block8",     "split1",
-                                "split8", "tile",      "splittile", "tile16",     "splittile16",
-                                "warp",   "splitwarp", "stream",    "splitstream"};
   static const int64_t n[2] = {1900, 8500}, nan_a[2] = {1500, 8300}, nan_v1[2] = {1700, 8400},
                        nan_v2[2] = {1850, 4000};
   const int big = _i / 2;
@@ -487,6 +525,8 @@ START_TEST(test_flash_nonfinite) {
   spec.seed = 77;
   attn_test_problem_t p;
   attn_test_problem_init(&p, &spec);
+  flash_plan_list_t plans; /* every plan, none strict */
+  flash_plan_list(&p, 0, &plans);
   const attn_test_set_t s0 = attn_test_set(&p, 0), s1 = attn_test_set(&p, 1);
   const attn_test_set_t s2 = attn_test_set(&p, 2), s3 = attn_test_set(&p, 3);
   p.a[s0.a + (size_t)(nan_a[big] * p.ma.ld) + 5] = NAN;   /* set 0: every score NaN */
@@ -507,12 +547,12 @@ START_TEST(test_flash_nonfinite) {
   const attn_tols_t tols = attn_test_tols(&p);
   attn_context_t *ctx = gpu_context(ATTN_ALGO_FUSED);
   attn_test_out_init(&first, &p, 0, 0, 1);
-  for (size_t k = 0; k < sizeof plans / sizeof plans[0]; k++) {
+  for (int k = 0; k < plans.count; k++) {
     attn_test_out_t o;
     attn_test_out_init(&o, &p, 0, 0, 1);
     char what[96];
-    snprintf(what, sizeof what, "kind %d flash plan '%s'", (int)spec.kind, plans[k]);
-    run_flash_plan(ctx, &p, plans[k], &ref, &tols, &o, what);
+    snprintf(what, sizeof what, "kind %d flash plan '%s'", (int)spec.kind, plans.plans[k]);
+    run_flash_plan(ctx, &p, plans.plans[k], &ref, &tols, &o, what);
     for (int64_t i = 0; i < p.shape.m; i++) {
       const float *c0 = o.c + s0.c + (size_t)(i * p.ldc), *c1 = o.c + s1.c + (size_t)(i * p.ldc);
       const float *c2 = o.c + s2.c + (size_t)(i * p.ldc), *c3 = o.c + s3.c + (size_t)(i * p.ldc);
@@ -554,35 +594,6 @@ START_TEST(test_flash_nonfinite) {
 }
 END_TEST
 
-/* The forward of p under each of the flash plans plans[0 .. n - 1] (plans[0] first, "" for the
- * default), each within tolerance of the reference and bit for bit equal to the first; `label`
- * names the problem in the messages. */
-static void check_plans_agree(const attn_test_problem_t *p, const char *const *plans, int n,
-                              const char *label) {
-  attn_test_out_t ref, first;
-  gpu_reference(p, ATTN_TEST_FORWARD, NULL, NULL, &ref);
-  const attn_tols_t tols = attn_test_tols(p);
-  attn_context_t *ctx = gpu_context(ATTN_ALGO_FUSED);
-  attn_test_out_init(&first, p, 0, 0, 1);
-  for (int k = 0; k < n; k++) {
-    attn_test_out_t o;
-    attn_test_out_init(&o, p, 0, 0, 1);
-    char what[128];
-    snprintf(what, sizeof what, "%s flash plan '%s'", label, plans[k]);
-    run_flash_plan(ctx, p, plans[k], &ref, &tols, &o, what);
-    if (k == 0) {
-      attn_test_out_free(&first);
-      first = o;
-      continue;
-    }
-    expect_match(p, &o, &first, NULL, what);
-    attn_test_out_free(&o);
-  }
-  attn_context_destroy(ctx);
-  attn_test_out_free(&first);
-  attn_test_out_free(&ref);
-}
-
 /* STREAM on wide rows: d past 128 (two copies a row into shared memory, and q' staged in two
  * passes) with dv = 20 of its own, and dv = 128 of its own with d = 16, both forced strictly;
  * and d = 256 with dv = 128 (the plan's widest, 198 KiB of shared memory), forced where the
@@ -607,7 +618,7 @@ START_TEST(test_flash_stream_wide) {
                          strict ? "splitstream!" : "splitstream"};
   char label[64];
   snprintf(label, sizeof label, "d %lld dv %lld", (long long)spec.d, (long long)spec.dv);
-  check_plans_agree(&p, plans, 3, label);
+  check_plans_agree(&p, plans, 3, label, ATTN_ALGO_FUSED);
   attn_test_problem_free(&p);
 }
 END_TEST
@@ -663,7 +674,7 @@ START_TEST(test_flash_wide_dv) {
   attn_test_problem_init(&p, &spec);
   char label[64];
   snprintf(label, sizeof label, "kind %d dv 6150", (int)spec.kind);
-  check_plans_agree(&p, plans, _i ? 1 : 5, label);
+  check_plans_agree(&p, plans, _i ? 1 : 5, label, ATTN_ALGO_FUSED);
   attn_test_problem_free(&p);
 }
 END_TEST
@@ -698,10 +709,217 @@ START_TEST(test_flash_strict_refuses) {
 }
 END_TEST
 
-/* Four test cases, so that a slow run (compute-sanitizer: tests/gpu/device-check.sh) can pick
+/* Seeded random problems for test_flash_fuzz, biased toward the edges where the flash plans
+ * switch or their fast paths stop: query counts around 8, 16, 48 and 64 (BLOCK<8>, TILE<16>,
+ * TILE<64>), annotation counts around a chunk (32), a span (256) and 8 spans; widths around 4
+ * (the short-set kernel), 16 (THREAD), 32 (BLOCK's slices), 128 and 256 (STREAM, WARP), not
+ * multiples of 4 (scalar loads). The last FUZZ_DV_ONLY widths are for separate values only. */
+static const int64_t FUZZ_M[] = {0, 1, 2, 7, 8, 9, 15, 16, 17, 33, 47, 48, 63, 64, 65};
+static const int64_t FUZZ_N[] = {1, 3, 4, 5, 8, 9, 31, 32, 33, 255, 256, 257, 511, 513, 2047, 2049};
+static const int64_t FUZZ_D[] = {1,  2,  3,  4,  5,   7,   8,   12,  16,  17,
+                                 31, 32, 56, 64, 128, 132, 129, 200, 256, 260};
+#define FUZZ_DV_ONLY   4
+#define FUZZ_MAX_BATCH 4
+/* Bound on a problem's work (see fuzz_work): the case's time on the emulator. */
+#define FUZZ_MAX_WORK 16000000
+#define FUZZ_SEEDS    128 /* test_flash_fuzz's default seeds: about 30 s on the emulator, 2 cores */
+#define NELEMS(x)     (int)(sizeof(x) / sizeof((x)[0]))
+
+/* An entry of edges[0 .. count - 1] three times in four, else uniform in [lo, hi]. */
+static int64_t fuzz_pick(attn_rng_t *rng, const int64_t *edges, int count, int64_t lo, int64_t hi) {
+  if (attn_rng_uniform(rng) < 0.75) return edges[attn_rng_int(rng, 0, count - 1)];
+  return attn_rng_int(rng, lo, hi);
+}
+
+/* A valid length for a set of n annotations, below n: 0, n - 1, an edge of FUZZ_N below n, or
+ * any. */
+static int32_t fuzz_length(attn_rng_t *rng, int64_t n) {
+  const double u = attn_rng_uniform(rng);
+  int edges = 0;
+  while (edges < NELEMS(FUZZ_N) && FUZZ_N[edges] < n)
+    edges++;
+  if (n <= 1 || u < 0.2) return 0;
+  if (u < 0.35) return (int32_t)(n - 1);
+  if (u < 0.7 && edges > 0) return (int32_t)FUZZ_N[attn_rng_int(rng, 0, edges - 1)];
+  return (int32_t)attn_rng_int(rng, 0, n - 1);
+}
+
+/* The cost of the forward of s on the emulator under every plan, in multiply-adds, about: for
+ * each (query, valid annotation) pair a score and a context row, and as much again as 128
+ * columns (the emulator's own cost of a pair, measured); and the projections of general and
+ * additive scores. */
+static int64_t fuzz_work(const attn_test_spec_t *s) {
+  const int64_t dv = s->separate_values ? s->dv : s->d;
+  const int64_t k = s->kind == ATTN_SCORE_ADDITIVE ? s->h : s->d;
+  int64_t work = 0;
+  for (int64_t b = 0; b < s->batch; b++) {
+    const int64_t m = s->set_m ? s->set_m[b] : s->m, n = s->set_n ? s->set_n[b] : s->n;
+    const int64_t valid = s->lengths ? s->lengths[b] : n;
+    work += m * valid * (128 + k + dv);
+    if (s->kind == ATTN_SCORE_GENERAL) work += m * s->d * s->d;
+    if (s->kind == ATTN_SCORE_ADDITIVE) work += (m + n) * s->d * s->h;
+  }
+  return work;
+}
+
+/* Draws the problem of fuzz seed `seed` into *s, redrawing until its work is within
+ * FUZZ_MAX_WORK. set_m, set_n and lengths [FUZZ_MAX_BATCH] hold the spec's arrays (and so must
+ * outlive the problem made from it). */
+static void fuzz_spec(uint64_t seed, attn_test_spec_t *s, int32_t *set_m, int32_t *set_n,
+                      int32_t *lengths) {
+  attn_rng_t rng;
+  attn_rng_seed(&rng, seed);
+  do {
+    const int varlen = attn_rng_uniform(&rng) < 0.4;
+    const int64_t batch = attn_rng_int(&rng, 1, varlen ? FUZZ_MAX_BATCH : 3);
+    *s =
+        attn_test_spec(batch, 0, 0, fuzz_pick(&rng, FUZZ_D, NELEMS(FUZZ_D) - FUZZ_DV_ONLY, 1, 140));
+    s->m = fuzz_pick(&rng, FUZZ_M, NELEMS(FUZZ_M), 0, 70);
+    s->n = fuzz_pick(&rng, FUZZ_N, NELEMS(FUZZ_N), 1, 2300);
+    if (varlen) { /* sets of their own sizes, some without queries or annotations */
+      for (int64_t b = 0; b < batch; b++) {
+        set_m[b] = attn_rng_uniform(&rng) < 0.1
+                       ? 0
+                       : (int32_t)fuzz_pick(&rng, FUZZ_M, NELEMS(FUZZ_M), 0, 70);
+        set_n[b] = attn_rng_uniform(&rng) < 0.15
+                       ? 0
+                       : (int32_t)fuzz_pick(&rng, FUZZ_N, NELEMS(FUZZ_N), 1, 2300);
+      }
+      s->set_m = set_m;
+      s->set_n = set_n;
+    } else {
+      s->set_gap = attn_rng_uniform(&rng) < 0.5 ? 0 : attn_rng_int(&rng, 1, 7);
+      s->shared_annotations = attn_rng_uniform(&rng) < 0.2;
+    }
+    if (attn_rng_uniform(&rng) < 0.35) { /* masks */
+      for (int64_t b = 0; b < batch; b++)
+        lengths[b] = fuzz_length(&rng, varlen ? set_n[b] : s->n);
+      s->lengths = lengths;
+    }
+    s->ld_gap = attn_rng_uniform(&rng) < 0.5 ? 0 : attn_rng_int(&rng, 1, 5);
+    s->separate_values = attn_rng_uniform(&rng) < 0.5;
+    if (s->separate_values) s->dv = fuzz_pick(&rng, FUZZ_D, NELEMS(FUZZ_D), 1, 270);
+    s->kind = (attn_score_kind_t)attn_rng_int(&rng, 0, 3);
+    if (s->kind == ATTN_SCORE_SCALED_DOT)
+      s->scale = attn_rng_uniform(&rng) < 0.5 ? 0.0f : (float)(2.0 * attn_rng_uniform(&rng) - 0.5);
+    if (s->kind == ATTN_SCORE_ADDITIVE)
+      s->h = fuzz_pick(&rng, FUZZ_D, NELEMS(FUZZ_D) - FUZZ_DV_ONLY, 1, 140);
+    s->outliers = attn_rng_uniform(&rng) < 0.25 ? 0.02 : 0.0;
+    s->seed = (uint64_t)attn_rng_int(&rng, 1, INT32_MAX);
+  } while (fuzz_work(s) > FUZZ_MAX_WORK);
+}
+
+/* Appends printf-style text to label[size]. */
+static void fuzz_cat(char *label, size_t size, const char *format, ...) {
+  const size_t len = strlen(label);
+  va_list args;
+  va_start(args, format);
+  vsnprintf(label + len, size - len, format, args);
+  va_end(args);
+}
+
+/* Appends " name {x0,x1,...}" (x[0 .. n - 1]) to label[size]. */
+static void fuzz_cat_array(char *label, size_t size, const char *name, const int32_t *x,
+                           int64_t n) {
+  fuzz_cat(label, size, " %s {", name);
+  for (int64_t b = 0; b < n; b++)
+    fuzz_cat(label, size, "%s%d", b ? "," : "", (int)x[b]);
+  fuzz_cat(label, size, "}");
+}
+
+/* The problem of fuzz seed `seed` (spec s) in words, for the failure messages. */
+static void fuzz_label(char *label, size_t size, uint64_t seed, const attn_test_spec_t *s) {
+  label[0] = '\0';
+  fuzz_cat(label, size, "fuzz seed %llu: batch %lld", (unsigned long long)seed,
+           (long long)s->batch);
+  if (s->set_m) {
+    fuzz_cat_array(label, size, "m", s->set_m, s->batch);
+    fuzz_cat_array(label, size, "n", s->set_n, s->batch);
+  } else {
+    fuzz_cat(label, size, " m %lld n %lld", (long long)s->m, (long long)s->n);
+  }
+  if (s->lengths) fuzz_cat_array(label, size, "lengths", s->lengths, s->batch);
+  static const char *kinds[] = {"dot", "scaled_dot", "general", "additive"};
+  fuzz_cat(label, size, " d %lld dv %lld%s %s", (long long)s->d,
+           (long long)(s->separate_values ? s->dv : s->d), s->separate_values ? " (own)" : "",
+           kinds[s->kind]);
+  if (s->kind == ATTN_SCORE_SCALED_DOT) fuzz_cat(label, size, " scale %.9g", (double)s->scale);
+  if (s->kind == ATTN_SCORE_ADDITIVE) fuzz_cat(label, size, " h %lld", (long long)s->h);
+  fuzz_cat(label, size, " ld_gap %lld set_gap %lld%s%s", (long long)s->ld_gap,
+           (long long)s->set_gap, s->shared_annotations ? " shared" : "",
+           s->outliers > 0 ? " outliers" : "");
+}
+
+/* The problem the running fuzz seed checks, written to stderr if the process dies in it: the
+ * emulator aborts on a divergent barrier or a bad access, where no check message names it. The
+ * handlers are set around each seed by a checked fixture (whose teardown runs after a failure
+ * too); SA_RESETHAND lets the default action follow once the label is out. */
+static char fuzz_current[512];
+static struct sigaction fuzz_old_abrt, fuzz_old_segv;
+
+static void fuzz_died(int sig) {
+  (void)sig;
+  const ssize_t r = write(2, fuzz_current, strlen(fuzz_current));
+  (void)r;
+}
+
+static void fuzz_setup(void) {
+  struct sigaction died;
+  memset(&died, 0, sizeof died);
+  died.sa_handler = fuzz_died;
+  died.sa_flags = (int)SA_RESETHAND;
+  sigaction(SIGABRT, &died, &fuzz_old_abrt);
+  sigaction(SIGSEGV, &died, &fuzz_old_segv);
+}
+
+static void fuzz_teardown(void) {
+  sigaction(SIGABRT, &fuzz_old_abrt, NULL);
+  sigaction(SIGSEGV, &fuzz_old_segv, NULL);
+  fuzz_current[0] = '\0';
+}
+
+/* The seeds test_flash_fuzz runs, [*first, *end): ATTN_FUZZ_SEEDS=FIRST[-LAST], else 0 ..
+ * FUZZ_SEEDS - 1. */
+static void fuzz_seeds(int *first, int *end) {
+  const char *e = getenv("ATTN_FUZZ_SEEDS");
+  *first = 0;
+  *end = FUZZ_SEEDS;
+  if (!e || !*e) return;
+  char *rest, *last = NULL;
+  const long a = strtol(e, &rest, 10), b = *rest == '-' ? strtol(rest + 1, &last, 10) : a;
+  if (rest == e || (last ? *last : *rest) || a < 0 || b < a || b >= INT32_MAX) {
+    fprintf(stderr, "ATTN_FUZZ_SEEDS='%s' is not FIRST or FIRST-LAST (0 <= FIRST <= LAST)\n", e);
+    exit(2);
+  }
+  *first = (int)a;
+  *end = (int)b + 1;
+}
+
+/* A randomized differential test of the flash plans: for each seed a random problem (fuzz_spec),
+ * whose default forward (AUTO) and every forced plan (strict where test_flash_plans forces it)
+ * match the reference within tolerance and give the default's context and lse bit for bit.
+ * _i: the seed. ATTN_FUZZ_SEEDS=FIRST[-LAST] runs other seeds (one to reproduce a failure, many
+ * on a GPU). */
+START_TEST(test_flash_fuzz) {
+  int32_t set_m[FUZZ_MAX_BATCH], set_n[FUZZ_MAX_BATCH], lengths[FUZZ_MAX_BATCH];
+  attn_test_spec_t spec;
+  fuzz_spec((uint64_t)_i, &spec, set_m, set_n, lengths);
+  char label[400];
+  fuzz_label(label, sizeof label, (uint64_t)_i, &spec);
+  snprintf(fuzz_current, sizeof fuzz_current, "died in %s\n", label);
+  attn_test_problem_t p;
+  attn_test_problem_init(&p, &spec);
+  flash_plan_list_t plans;
+  flash_plan_list(&p, 1, &plans);
+  check_plans_agree(&p, plans.plans, plans.count, label, ATTN_ALGO_AUTO);
+  attn_test_problem_free(&p);
+}
+END_TEST
+
+/* Five test cases, so that a slow run (compute-sanitizer: tests/gpu/device-check.sh) can pick
  * one with CK_RUN_CASE: "edges" (every flash variant on non-finite inputs, a wide dv, strict
- * forcing; quick), "flash" (every plan on every shape), "grid" (every algorithm against the
- * reference, determinism) and "invariance". */
+ * forcing; quick), "flash" (every plan on every shape), "fuzz" (every plan on random problems),
+ * "grid" (every algorithm against the reference, determinism) and "invariance". */
 static TCase *timed_case(Suite *s, const char *name) {
   TCase *tc = tcase_create(name);
   tcase_set_timeout(tc, 600);
@@ -719,6 +937,11 @@ static Suite *gpu_compute_suite(void) {
   tcase_add_loop_test(edges, test_flash_strict_refuses, 0, 2);
   tcase_add_test(edges, test_minus_inf_row);
   tcase_add_loop_test(timed_case(s, "flash"), test_flash_plans, 0, (GRID_SIZE + FLASH_SHAPES) * 4);
+  TCase *fuzz = timed_case(s, "fuzz");
+  int first, end;
+  fuzz_seeds(&first, &end);
+  tcase_add_checked_fixture(fuzz, fuzz_setup, fuzz_teardown);
+  tcase_add_loop_test(fuzz, test_flash_fuzz, first, end);
   TCase *grid = timed_case(s, "grid");
   tcase_add_loop_test(grid, test_grid, 0, GRID_SIZE * 4);
   tcase_add_loop_test(grid, test_deterministic, 0, GRID_SIZE * NALGOS);
