@@ -330,7 +330,10 @@ export LD_LIBRARY_PATH=$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIB
 # Nsight Compute on the flash kernels of AUTO, one benchmark shape at a time: the first two
 # flash launches (the kernel, and the combine kernel where spans are split), the basic section
 # set with the warp state, scheduler and instruction statistics, clocks as the card has them
-# (METHOD.md: leave the card's settings alone).
+# (METHOD.md: leave the card's settings alone). Then the shared shape's TILE kernel once more
+# with the source counters (warp stall samples by SASS instruction), kept in OUT as
+# ncu-tile-shared.ncu-rep and printed instruction by instruction to ncu-tile-shared-sass.csv:
+# where its loops stall, which the third run's 57% issue rate left open.
 profile() {
   local shape rc=0
   for shape in walkthrough decode shared long; do
@@ -339,6 +342,17 @@ profile() {
       --section SchedulerStats --section InstructionStats -k regex:flash --launch-count 2 \
       "$build/bench/gpu_bench" --reps 10 --algo auto --shape "$shape"
   done
+  echo "=== ncu: source counters of TILE, gpu_bench --shape shared --algo auto"
+  tracked 90 ncu --clock-control none --section SourceCounters --section WarpStateStats \
+    -k regex:flash_tile --launch-count 1 --export "$out/ncu-tile-shared" --force-overwrite \
+    "$build/bench/gpu_bench" --reps 10 --algo auto --shape shared
+  if [ -f "$out/ncu-tile-shared.ncu-rep" ]; then
+    # Not counted as a failure: an older ncu may lack --page source; the report file stays.
+    # shellcheck disable=SC2016 # $1 and $2 are the inner shell's
+    limited 60 bash -c 'ncu --import "$1" --page source --print-source sass --csv >"$2"' _ \
+      "$out/ncu-tile-shared.ncu-rep" "$out/ncu-tile-shared-sass.csv"
+    echo "=== exit $? (the SASS page; not counted)"
+  fi
   return "$rc"
 }
 
