@@ -1931,6 +1931,12 @@ bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
                                            : plan->variant == ATTN_CU_FLASH_STREAM ? STREAM_WARPS
                                                                                    : 1);
 
+  plan->smem = plan->variant == ATTN_CU_FLASH_STREAM ? stream_smem
+               : plan->variant == ATTN_CU_FLASH_TILE
+                   ? (plan->tile == 16 ? tile_smem<16>::BYTES : tile_smem<64>::BYTES)
+               : plan->variant == ATTN_CU_FLASH_BLOCK
+                   ? (size_t)plan->tile * (size_t)p->dv * sizeof(float)
+                   : 0;
   const int64_t span_bound = (p->n + FLASH_SPAN - 1) / FLASH_SPAN;
   plan->spans = 1;
   plan->partial_floats = 0;
@@ -1990,12 +1996,8 @@ attn_cuda_status_t attn_cu_flash_forward(attn_cuda_t *cu, cudaStream_t stream,
     return ATTN_CUDA_OK;
   }
   if (plan.variant == ATTN_CU_FLASH_STREAM) {
-    const bool own_v =
-        stream_own_values(si.a.data, si.a.ld, si.a.stride, si.k, V.data, V.ld, V.stride, dv);
     const dim3 grid(attn_cu_blocks(rows, STREAM_WARPS), (unsigned)plan.spans);
-    flash_stream_kernel<<<grid, STREAM_THREADS,
-                          STREAM_WARPS * stream_warp_floats(si.k, dv, own_v) * sizeof(float),
-                          stream>>>(a, bad);
+    flash_stream_kernel<<<grid, STREAM_THREADS, plan.smem, stream>>>(a, bad);
   } else if (plan.variant == ATTN_CU_FLASH_WARP) {
     const dim3 grid(attn_cu_blocks(rows, FLASH_WARPS), (unsigned)plan.spans);
     if (dv <= 128)
@@ -2004,15 +2006,14 @@ attn_cuda_status_t attn_cu_flash_forward(attn_cuda_t *cu, cudaStream_t stream,
       flash_warp_kernel<2><<<grid, FLASH_THREADS, 0, stream>>>(a, bad);
   } else {
     const dim3 grid(attn_cu_blocks(a.tiles, 1), (unsigned)plan.spans);
-    const size_t smem = (size_t)plan.tile * (size_t)dv * sizeof(float);
     if (plan.variant == ATTN_CU_FLASH_TILE && plan.tile == 16)
-      flash_tile_kernel<16><<<grid, FLASH_THREADS, tile_smem<16>::BYTES, stream>>>(a, bad);
+      flash_tile_kernel<16><<<grid, FLASH_THREADS, plan.smem, stream>>>(a, bad);
     else if (plan.variant == ATTN_CU_FLASH_TILE)
-      flash_tile_kernel<64><<<grid, FLASH_THREADS, tile_smem<64>::BYTES, stream>>>(a, bad);
+      flash_tile_kernel<64><<<grid, FLASH_THREADS, plan.smem, stream>>>(a, bad);
     else if (plan.tile == 8)
-      flash_block_kernel<8><<<grid, FLASH_THREADS, smem, stream>>>(a, bad);
+      flash_block_kernel<8><<<grid, FLASH_THREADS, plan.smem, stream>>>(a, bad);
     else
-      flash_block_kernel<1><<<grid, FLASH_THREADS, smem, stream>>>(a, bad);
+      flash_block_kernel<1><<<grid, FLASH_THREADS, plan.smem, stream>>>(a, bad);
   }
   ATTN_CU_CHECK(cu, cudaGetLastError());
   if (plan.spans > 1) {

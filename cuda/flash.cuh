@@ -29,6 +29,7 @@ struct attn_cu_flash_plan {
   int tile;              /* BLOCK, TILE: queries per block (1, 8; 64, 16); WARP: 1 */
   int64_t spans;         /* 1: a block walks its set's spans; > 1: a block per span, then combine */
   size_t partial_floats; /* workspace for the span partials (0 when spans == 1) */
+  size_t smem;           /* dynamic shared memory a block of the kernel takes, in bytes */
 };
 
 /* Sets cu up for the flash kernels at context creation: whether the device gives a block the
