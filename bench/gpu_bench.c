@@ -41,6 +41,7 @@
  */
 #include "attn.h"
 #include "bench_stats.h"
+#include "flash_plans.h"
 #include "tolerance.h"
 
 #include <cublas_v2.h>
@@ -102,16 +103,11 @@ static const algo_def_t algos[MAX_ALGOS] = {
  * ATTN_CU_FLASH (cuda/flash.cu), strictly ("name!"), so that a plan that cannot run a shape
  * reports so instead of running another plan. */
 #define PLAN_PREFIX "fused:"
-/* The plans, in the order of their rows: the one list of them here. */
-/* clang-format off */
-#define FLASH_PLANS(X) \
-  X(thread) X(block1) X(block8) X(split1) X(split8) X(tile) X(splittile) X(tile16) \
-  X(splittile16) X(warp) X(splitwarp) X(stream) X(splitstream)
-/* clang-format on */
-#define PLAN_ALGO(p) {PLAN_PREFIX #p, ATTN_ALGO_FUSED},
-#define PLAN_NAME(p) #p,
-static const algo_def_t plan_algos[MAX_PLANS] = {FLASH_PLANS(PLAN_ALGO)};
-static const char *const plan_names[] = {FLASH_PLANS(PLAN_NAME)};
+/* The plans, in the order of their rows (cuda/flash_plans.h). */
+#define PLAN_ALGO(name, variant, tile, split) {PLAN_PREFIX #name, ATTN_ALGO_FUSED},
+#define PLAN_NAME(name, variant, tile, split) #name,
+static const algo_def_t plan_algos[MAX_PLANS] = {ATTN_FLASH_PLANS(PLAN_ALGO)};
+static const char *const plan_names[] = {ATTN_FLASH_PLANS(PLAN_NAME)};
 _Static_assert(sizeof plan_names / sizeof *plan_names == MAX_PLANS, "MAX_PLANS counts the plans");
 
 /* ------------------------------------------------------------------------------------------ */
@@ -959,7 +955,7 @@ static const char usage_head[] =
     "  --algo LIST        comma-separated subset of auto,fused,rows,gemm,simple (default: all)\n"
     "  --plans LIST       also time FUSED with each named flash plan forced (ATTN_CU_FLASH),\n"
     "                     or with every one of them (all); the plans:\n"
-    "                    ";
+    "                     ";
 static const char usage_tail[] =
     "\n"
     "                     a plan that cannot run a shape shows n/a (tuning the dispatcher's\n"
@@ -971,16 +967,16 @@ static const char usage_tail[] =
     "                     figures: a test of this program where there is no GPU\n"
     "Exit status: 0 ok; 1 a check failed or attn failed; 2 usage; 77 no usable CUDA device.\n";
 
-/* The usage, with the plan names from their table, wrapped. */
+/* The usage, with the plan names from their table as a comma-separated list, wrapped. */
 static void print_usage(FILE *f) {
   fputs(usage_head, f);
-  for (int i = 0, col = 20; i < MAX_PLANS; i++) {
-    const int w = 1 + (int)strlen(plan_names[i]);
-    if (col + w > 94) {
-      fputs("\n                    ", f);
-      col = 20;
+  for (int i = 0, col = 21; i < MAX_PLANS; i++) {
+    const int w = (int)strlen(plan_names[i]) + (i + 1 < MAX_PLANS);
+    if (col + w > 90) {
+      fputs("\n                     ", f);
+      col = 21;
     }
-    fprintf(f, " %s", plan_names[i]);
+    fprintf(f, "%s%s", plan_names[i], i + 1 < MAX_PLANS ? "," : "");
     col += w;
   }
   fputs(usage_tail, f);
@@ -1092,7 +1088,10 @@ static int parse_args(int argc, char **argv, args_t *a) {
       a->algos = v;
       i++;
     } else if (strcmp(o, "--plans") == 0) {
-      if (strcmp(v, "all") != 0 && !list_option(o, "a plan", v, plan_names, MAX_PLANS)) return 0;
+      if (strcmp(v, "all") != 0 && !list_option(o, "a plan", v, plan_names, MAX_PLANS)) {
+        fprintf(stderr, "gpu_bench: --plans: or 'all', for every plan\n");
+        return 0;
+      }
       a->plans = v;
       i++;
     } else if (strcmp(o, "--dims") == 0) {

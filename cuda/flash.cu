@@ -63,6 +63,7 @@
  * No atomics anywhere: deterministic run to run.
  */
 #include "flash.cuh"
+#include "flash_plans.h"
 #include "validate.cuh"
 
 #include <cuda_pipeline.h>
@@ -1775,13 +1776,11 @@ static flash_forced flash_force() {
     int tile;
     bool split;
   } plans[] = {
-      {"thread", ATTN_CU_FLASH_THREAD, 1, false},    {"block1", ATTN_CU_FLASH_BLOCK, 1, false},
-      {"block8", ATTN_CU_FLASH_BLOCK, 8, false},     {"split1", ATTN_CU_FLASH_BLOCK, 1, true},
-      {"split8", ATTN_CU_FLASH_BLOCK, 8, true},      {"tile", ATTN_CU_FLASH_TILE, 64, false},
-      {"splittile", ATTN_CU_FLASH_TILE, 64, true},   {"tile16", ATTN_CU_FLASH_TILE, 16, false},
-      {"splittile16", ATTN_CU_FLASH_TILE, 16, true}, {"warp", ATTN_CU_FLASH_WARP, 1, false},
-      {"splitwarp", ATTN_CU_FLASH_WARP, 1, true},    {"stream", ATTN_CU_FLASH_STREAM, 1, false},
-      {"splitstream", ATTN_CU_FLASH_STREAM, 1, true}};
+#define FLASH_PLAN_ROW(name, variant, tile, split)                                                 \
+  {#name, ATTN_CU_FLASH_##variant, tile, split != 0},
+      ATTN_FLASH_PLANS(FLASH_PLAN_ROW)
+#undef FLASH_PLAN_ROW
+  };
   flash_forced f = {false, false, false, ATTN_CU_FLASH_BLOCK, 1};
   const char *e = getenv("ATTN_CU_FLASH");
   char name[16];

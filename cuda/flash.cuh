@@ -40,10 +40,9 @@ attn_cuda_status_t attn_cu_flash_init(attn_cuda_t *cu);
 /* Whether the flash forward can run p (a forward call without scores or weights whose dv fits
  * the block's shared memory, or that the TILE variant takes) on cu's device and, when it can,
  * its plan in *plan. A split whose partial workspace would pass 128 MiB (or overflow) is not
- * planned. ATTN_CU_FLASH (tests only) forces a variant and tiling: "thread", "block1",
- * "block8", "split1", "split8", "tile", "splittile", "tile16", "splittile16", "warp",
- * "splitwarp", "stream" or "splitstream"; a forced plan that cannot run p is ignored, unless the
- * name ends in '!' (see attn_cu_flash_check_forced). */
+ * planned. ATTN_CU_FLASH (tests only) forces a variant and tiling, named as in flash_plans.h
+ * ("thread", "block1", ..., "splitstream"); a forced plan that cannot run p is ignored, unless
+ * the name ends in '!' (see attn_cu_flash_check_forced). */
 bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
                            attn_cu_flash_plan *plan);
 

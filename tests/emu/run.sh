@@ -4,8 +4,8 @@
 # on a machine without a GPU. Not a substitute for a GPU run (see README.md here).
 #
 #   tests/emu/run.sh [SUITE...]     default: test_gpu_compute test_gpu_errors test_walkthrough
-#                                   test_bad_input gpu_bench (about 2 minutes; test_properties
-#                                   adds 5)
+#                                   test_bad_input gpu_bench (about 4 minutes on 2 cores;
+#                                   test_properties adds 5)
 # gpu_bench is bench/gpu_bench.c on small shapes of its own with every flash plan forced
 # (--dims, --plans): its timing, checking and plan rows, not figures.
 # Builds into build-emu/ (EMU_BUILD_DIR to change). Needs x86-64 Linux, g++, gcc, python3 and
@@ -42,7 +42,7 @@ mkdir -p "$OUT/src" "$OUT/obj" "$OUT/bin"
 for f in "$ROOT"/cuda/*.cu; do
   python3 "$EMU_DIR/prep.py" "$f" "$OUT/src/$(basename "$f" .cu).cpp"
 done
-cp "$ROOT"/cuda/*.cuh "$ROOT"/cuda/attn_cuda.h "$OUT/src/"
+cp "$ROOT"/cuda/*.cuh "$ROOT"/cuda/*.h "$OUT/src/"
 
 # -fsanitize=alignment: a float2 or float4 access off its alignment (a fault on a GPU) stops the
 # run with its source line.
@@ -84,7 +84,7 @@ failed=0
 for t in "${SUITES[@]}"; do
   if [[ "$t" == gpu_bench ]]; then
     gcc -std=c11 -O1 -g -D_POSIX_C_SOURCE=200809L -I"$EMU_DIR/shim" -I"$ROOT/include" \
-      -I"$ROOT/tests" "$ROOT/bench/gpu_bench.c" "$OUT"/obj/*.o -o "$OUT/bin/$t" -lstdc++ -lm \
+      -I"$ROOT/tests" -I"$ROOT/cuda" "$ROOT/bench/gpu_bench.c" "$OUT"/obj/*.o -o "$OUT/bin/$t" -lstdc++ -lm \
       -lpthread "${SANITIZE[@]}"
     echo "==> $t (emulated CUDA)"
     # A TILE<64> shape (two sets of 70 queries), a TILE<16> one (two sets of 20), two
@@ -101,7 +101,7 @@ for t in "${SUITES[@]}"; do
   src="$ROOT/tests/$t.c"
   [[ -f "$src" ]] || src="$ROOT/tests/gpu/$t.c"
   gcc -std=c11 -O1 -g -D_POSIX_C_SOURCE=200809L -I"$ROOT/include" -I"$ROOT/tests" \
-    -I"$ROOT/tests/gpu" "$src" "$ROOT/tests/test_util.c" "$OUT"/obj/*.o -o "$OUT/bin/$t" \
+    -I"$ROOT/tests/gpu" -I"$ROOT/cuda" "$src" "$ROOT/tests/test_util.c" "$OUT"/obj/*.o -o "$OUT/bin/$t" \
     -lstdc++ "${CHECK_LIBS[@]}" -lm -lpthread "${SANITIZE[@]}"
   echo "==> $t (emulated CUDA)"
   if ! "$OUT/bin/$t"; then

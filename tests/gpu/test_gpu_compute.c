@@ -4,10 +4,11 @@
  * REFERENCE backend within tests/tolerance.h and against the SIMPLE kernels; two runs
  * bit-identical; a query's result independent of the batch around it.
  *
- * The flash kernels' plans are checked against each other bit for bit, on the grid and on three
- * shapes of their own (BLOCK<8> by default on a varlen batch, float4 rows over several slices,
- * dv wider than a block), with NaN and -inf in long sets, and on seeded random problems biased
- * toward the edges where the plans switch (the "fuzz" case).
+ * The flash kernels' plans are checked against each other bit for bit, on the grid and on
+ * shapes of their own (FLASH_SHAPES: BLOCK<8> by default on a varlen batch, float4 rows over
+ * several slices, dv wider than a block, the short-set kernel, TILE<16>, the combine's groups of
+ * spans, ...), with NaN and -inf in long sets, and on seeded random problems biased toward the
+ * edges where the plans switch (the "fuzz" case).
  *
  * The grid covers the awkward shapes (n = 1, d = 1, d not a multiple of 4, n longer than a
  * block and than the softmax's short-row limit, d and dv wider than a warp and a block,
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "flash_plans.h"
 #include "gpu_util.h"
 
 static const int32_t VARLEN_M[4] = {3, 0, 2, 4};      /* set 1 has no queries */
@@ -418,25 +420,22 @@ static int stream_runs(const attn_test_problem_t *p, int kind) {
   return 2 * (2 * 32 * (sk + sv) + sk) * (int64_t)sizeof(float) <= 99 * 1024;
 }
 
-/* The plans ATTN_CU_FLASH can force, each with the rule for where it can run a call (and so is
- * forced strictly, "name!": the call fails unless that plan runs it): BLOCK everywhere (dv <= 768
- * in every problem of these tests), TILE for dot-like scores of batches without offsets, WARP
- * where dv <= 256, THREAD where k (d, or h for additive scores) and dv are at most 16, STREAM
- * where stream_runs says so. */
-enum { RUNS_ALWAYS, RUNS_IF_SMALL, RUNS_IF_TILE, RUNS_IF_WARP, RUNS_IF_STREAM };
+/* The plans ATTN_CU_FLASH can force (cuda/flash_plans.h), each with the rule for where it can run
+ * a call (and so is forced strictly, "name!": the call fails unless that plan runs it), by its
+ * variant: BLOCK everywhere (dv <= 768 in every problem of these tests), TILE for dot-like scores
+ * of batches without offsets, WARP where dv <= 256, THREAD where k (d, or h for additive scores)
+ * and dv are at most 16, STREAM where stream_runs says so. */
+enum { RUNS_BLOCK, RUNS_THREAD, RUNS_TILE, RUNS_WARP, RUNS_STREAM };
+#define PLAN_RULE(name, variant, tile, split) {#name, RUNS_##variant},
 static const struct {
   const char *name;
   int runs; /* RUNS_* */
-} FLASH_PLANS[] = {
-    {"thread", RUNS_IF_SMALL},      {"block1", RUNS_ALWAYS},     {"block8", RUNS_ALWAYS},
-    {"split1", RUNS_ALWAYS},        {"split8", RUNS_ALWAYS},     {"tile", RUNS_IF_TILE},
-    {"splittile", RUNS_IF_TILE},    {"tile16", RUNS_IF_TILE},    {"splittile16", RUNS_IF_TILE},
-    {"warp", RUNS_IF_WARP},         {"splitwarp", RUNS_IF_WARP}, {"stream", RUNS_IF_STREAM},
-    {"splitstream", RUNS_IF_STREAM}};
-#define FLASH_NPLANS (int)(sizeof FLASH_PLANS / sizeof FLASH_PLANS[0])
+} flash_plan_rules[] = {ATTN_FLASH_PLANS(PLAN_RULE)};
+#undef PLAN_RULE
+#define FLASH_NPLANS (int)(sizeof flash_plan_rules / sizeof flash_plan_rules[0])
 
 /* The values of ATTN_CU_FLASH to run a problem under: "" (the default plan) first, then every
- * plan of FLASH_PLANS. plans[] points into name[] (so the list is not to be copied). */
+ * plan of flash_plan_rules. plans[] points into name[] (so the list is not to be copied). */
 typedef struct flash_plan_list {
   int count;
   char name[FLASH_NPLANS + 1][16];
@@ -454,8 +453,8 @@ static void flash_plan_list(const attn_test_problem_t *p, int strict, flash_plan
   l->count = FLASH_NPLANS + 1;
   l->name[0][0] = '\0';
   for (int i = 0; i < FLASH_NPLANS; i++)
-    snprintf(l->name[i + 1], sizeof l->name[i + 1], "%s%s", FLASH_PLANS[i].name,
-             strict && runs[FLASH_PLANS[i].runs] ? "!" : "");
+    snprintf(l->name[i + 1], sizeof l->name[i + 1], "%s%s", flash_plan_rules[i].name,
+             strict && runs[flash_plan_rules[i].runs] ? "!" : "");
   for (int i = 0; i < l->count; i++)
     l->plans[i] = l->name[i];
 }
@@ -473,7 +472,7 @@ static void check_plans_agree(const attn_test_problem_t *p, const char *const *p
   for (int k = 0; k < n; k++) {
     attn_test_out_t o;
     attn_test_out_init(&o, p, 0, 0, 1);
-    char what[384];
+    char what[512];
     snprintf(what, sizeof what, "%s flash plan '%s'", label, plans[k]);
     run_flash_plan(ctx, p, plans[k], &ref, &tols, &o, what);
     if (k == 0) {
@@ -762,9 +761,9 @@ static int64_t fuzz_work(const attn_test_spec_t *s) {
   return work;
 }
 
-/* Draws the problem of fuzz seed `seed` into *s, redrawing until its work is within
- * FUZZ_MAX_WORK. set_m, set_n and lengths [FUZZ_MAX_BATCH] hold the spec's arrays (and so must
- * outlive the problem made from it). */
+/* Draws the problem of fuzz seed `seed` into *s, redrawing until it has work (a query row
+ * against a valid annotation) and its work is within FUZZ_MAX_WORK. set_m, set_n and lengths
+ * [FUZZ_MAX_BATCH] hold the spec's arrays (and so must outlive the problem made from it). */
 static void fuzz_spec(uint64_t seed, attn_test_spec_t *s, int32_t *set_m, int32_t *set_n,
                       int32_t *lengths) {
   attn_rng_t rng;
@@ -788,7 +787,8 @@ static void fuzz_spec(uint64_t seed, attn_test_spec_t *s, int32_t *set_m, int32_
       s->set_m = set_m;
       s->set_n = set_n;
     } else {
-      s->set_gap = attn_rng_uniform(&rng) < 0.5 ? 0 : attn_rng_int(&rng, 1, 7);
+      const double g = attn_rng_uniform(&rng); /* multiples of 4 keep rows 16-byte aligned */
+      s->set_gap = g < 0.5 ? 0 : g < 0.75 ? 4 * attn_rng_int(&rng, 1, 2) : attn_rng_int(&rng, 1, 7);
       s->shared_annotations = attn_rng_uniform(&rng) < 0.2;
     }
     if (attn_rng_uniform(&rng) < 0.35) { /* masks */
@@ -796,7 +796,8 @@ static void fuzz_spec(uint64_t seed, attn_test_spec_t *s, int32_t *set_m, int32_
         lengths[b] = fuzz_length(&rng, varlen ? set_n[b] : s->n);
       s->lengths = lengths;
     }
-    s->ld_gap = attn_rng_uniform(&rng) < 0.5 ? 0 : attn_rng_int(&rng, 1, 5);
+    const double g = attn_rng_uniform(&rng);
+    s->ld_gap = g < 0.4 ? 0 : g < 0.7 ? 4 : attn_rng_int(&rng, 1, 5);
     s->separate_values = attn_rng_uniform(&rng) < 0.5;
     if (s->separate_values) s->dv = fuzz_pick(&rng, FUZZ_D, NELEMS(FUZZ_D), 1, 270);
     s->kind = (attn_score_kind_t)attn_rng_int(&rng, 0, 3);
@@ -805,11 +806,22 @@ static void fuzz_spec(uint64_t seed, attn_test_spec_t *s, int32_t *set_m, int32_
     if (s->kind == ATTN_SCORE_ADDITIVE)
       s->h = fuzz_pick(&rng, FUZZ_D, NELEMS(FUZZ_D) - FUZZ_DV_ONLY, 1, 140);
     s->outliers = attn_rng_uniform(&rng) < 0.25 ? 0.02 : 0.0;
+    if (attn_rng_uniform(&rng) < 0.25) { /* STREAM's kind: dot-like, 16-byte rows, dv <= 128 */
+      s->kind = attn_rng_uniform(&rng) < 0.5 ? ATTN_SCORE_DOT : ATTN_SCORE_SCALED_DOT;
+      s->d = (s->d + 3) / 4 * 4 < 256 ? (s->d + 3) / 4 * 4 : 256;
+      s->ld_gap = s->ld_gap % 4 ? 4 : s->ld_gap;
+      s->set_gap = (s->set_gap + 3) / 4 * 4;
+      if (s->separate_values) s->dv = (s->dv + 3) / 4 * 4 < 128 ? (s->dv + 3) / 4 * 4 : 128;
+    }
+    if (attn_rng_uniform(&rng) < 0.2) /* large scores: maxima that move from chunk to chunk */
+      s->q_scale = s->a_scale = (float)(10.0 + 20.0 * attn_rng_uniform(&rng));
     s->seed = (uint64_t)attn_rng_int(&rng, 1, INT32_MAX);
-  } while (fuzz_work(s) > FUZZ_MAX_WORK);
+  } while (fuzz_work(s) == 0 || fuzz_work(s) > FUZZ_MAX_WORK);
 }
 
 /* Appends printf-style text to label[size]. */
+static void fuzz_cat(char *label, size_t size, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
 static void fuzz_cat(char *label, size_t size, const char *format, ...) {
   const size_t len = strlen(label);
   va_list args;
@@ -848,6 +860,7 @@ static void fuzz_label(char *label, size_t size, uint64_t seed, const attn_test_
   fuzz_cat(label, size, " ld_gap %lld set_gap %lld%s%s", (long long)s->ld_gap,
            (long long)s->set_gap, s->shared_annotations ? " shared" : "",
            s->outliers > 0 ? " outliers" : "");
+  if (s->q_scale != 1.0f) fuzz_cat(label, size, " input scale %.9g", (double)s->q_scale);
 }
 
 /* The problem the running fuzz seed checks, written to stderr if the process dies in it: the
@@ -855,19 +868,21 @@ static void fuzz_label(char *label, size_t size, uint64_t seed, const attn_test_
  * handlers are set around each seed by a checked fixture (whose teardown runs after a failure
  * too); SA_RESETHAND lets the default action follow once the label is out. */
 static char fuzz_current[512];
+static volatile sig_atomic_t fuzz_current_len;
 static struct sigaction fuzz_old_abrt, fuzz_old_segv;
 
+/* Writes the label, puts back the handler that was there before (a sanitizer's, say) and
+ * returns: a fault happens again, and abort() raises again, into that handler. */
 static void fuzz_died(int sig) {
-  (void)sig;
-  const ssize_t r = write(2, fuzz_current, strlen(fuzz_current));
+  const ssize_t r = write(2, fuzz_current, (size_t)fuzz_current_len);
   (void)r;
+  sigaction(sig, sig == SIGABRT ? &fuzz_old_abrt : &fuzz_old_segv, NULL);
 }
 
 static void fuzz_setup(void) {
   struct sigaction died;
   memset(&died, 0, sizeof died);
   died.sa_handler = fuzz_died;
-  died.sa_flags = (int)SA_RESETHAND;
   sigaction(SIGABRT, &died, &fuzz_old_abrt);
   sigaction(SIGSEGV, &died, &fuzz_old_segv);
 }
@@ -875,7 +890,7 @@ static void fuzz_setup(void) {
 static void fuzz_teardown(void) {
   sigaction(SIGABRT, &fuzz_old_abrt, NULL);
   sigaction(SIGSEGV, &fuzz_old_segv, NULL);
-  fuzz_current[0] = '\0';
+  fuzz_current_len = 0;
 }
 
 /* The seeds test_flash_fuzz runs, [*first, *end): ATTN_FUZZ_SEEDS=FIRST[-LAST], else 0 ..
@@ -887,7 +902,7 @@ static void fuzz_seeds(int *first, int *end) {
   if (!e || !*e) return;
   char *rest, *last = NULL;
   const long a = strtol(e, &rest, 10), b = *rest == '-' ? strtol(rest + 1, &last, 10) : a;
-  if (rest == e || (last ? *last : *rest) || a < 0 || b < a || b >= INT32_MAX) {
+  if (rest == e || (last ? last == rest + 1 || *last : *rest) || a < 0 || b < a || b >= INT32_MAX) {
     fprintf(stderr, "ATTN_FUZZ_SEEDS='%s' is not FIRST or FIRST-LAST (0 <= FIRST <= LAST)\n", e);
     exit(2);
   }
@@ -896,7 +911,7 @@ static void fuzz_seeds(int *first, int *end) {
 }
 
 /* A randomized differential test of the flash plans: for each seed a random problem (fuzz_spec),
- * whose default forward (AUTO) and every forced plan (strict where test_flash_plans forces it)
+ * whose default forward and every forced plan (strict where test_flash_plans forces it)
  * match the reference within tolerance and give the default's context and lse bit for bit.
  * _i: the seed. ATTN_FUZZ_SEEDS=FIRST[-LAST] runs other seeds (one to reproduce a failure, many
  * on a GPU). */
@@ -907,11 +922,12 @@ START_TEST(test_flash_fuzz) {
   char label[400];
   fuzz_label(label, sizeof label, (uint64_t)_i, &spec);
   snprintf(fuzz_current, sizeof fuzz_current, "died in %s\n", label);
+  fuzz_current_len = (sig_atomic_t)strlen(fuzz_current);
   attn_test_problem_t p;
   attn_test_problem_init(&p, &spec);
   flash_plan_list_t plans;
   flash_plan_list(&p, 1, &plans);
-  check_plans_agree(&p, plans.plans, plans.count, label, ATTN_ALGO_AUTO);
+  check_plans_agree(&p, plans.plans, plans.count, label, ATTN_ALGO_FUSED);
   attn_test_problem_free(&p);
 }
 END_TEST
