@@ -5,7 +5,7 @@
 #
 # Usage: bench/gpu-sweep.sh [GPU_BENCH [JSON]]
 #   GPU_BENCH  a CUDA build's bench/gpu_bench (default: build-gpu-bench/bench/gpu_bench, which
-#              bench/gpu-vs-torch.sh builds)
+#              bench/gpu-vs-torch.sh builds), from commit e087808 on (--plans all)
 #   JSON       also write every figure there
 # Environment: SWEEP_REPS (timed calls per figure, >= 10, default 10).
 # Exit status: gpu_bench's (0 every check passed; 1 a wrong result or an error; 77 no device).

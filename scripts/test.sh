@@ -10,7 +10,7 @@
 #      in build-asan/ and runs ctest there; any sanitizer report fails the run;
 #   5. builds the CUDA backend for the CPU emulator of CUDA in build-emu/ and runs the GPU suites
 #      on it against the reference, and bench/gpu_bench with every flash plan forced
-#      (tests/emu/run.sh; x86-64 only; about 2 minutes): the only place the kernels of cuda/
+#      (tests/emu/run.sh; x86-64 only; about 4 minutes): the only place the kernels of cuda/
 #      execute on a machine without a GPU.
 # Exits non-zero when any step fails and ends with a short summary.
 #

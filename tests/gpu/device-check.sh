@@ -12,7 +12,8 @@
 #   5. runs bench/gpu-sweep.sh (every flash plan forced on the dispatcher's deciding shapes),
 #      and with AB_BASE set, bench/gpu-ab.sh against that baseline,
 #   6. profiles the flash kernels of AUTO on the four benchmark shapes with Nsight Compute (ncu,
-#      its basic section set, clocks left alone) when ncu is on PATH,
+#      its basic section set, clocks left alone) when ncu is on PATH, and the shared shape's TILE
+#      kernel once more with its warp stall samples by SASS instruction (see profile),
 #   7. then, side by side (correctness only: nothing is timed any more), runs the GPU code under
 #      compute-sanitizer memcheck, racecheck, synccheck and initcheck (see sanitize), and the
 #      suites not labelled gpu (ctest -LE gpu),
@@ -226,8 +227,8 @@ gpu_tests() {
 
 # One compute-sanitizer tool over the GPU code, quickest and most telling runs first, each cut at
 # SANITIZER_TIMEOUT and DEADLINE: test_gpu_compute one test case at a time (CK_RUN_CASE: edges,
-# flash, grid, invariance, fuzz), gpu_bench on small shapes with every flash plan forced, then the
-# other GPU suites. API errors are not reported: test_gpu_errors provokes them on purpose, and
+# then 32 seeds of fuzz, then flash, grid and invariance after gpu_bench), gpu_bench on small
+# shapes with every flash plan forced, then the other GPU suites. API errors are not reported: test_gpu_errors provokes them on purpose, and
 # attn checks every CUDA call itself.
 sanitize() {
   local tool=$1 rc=0 bin c
@@ -244,12 +245,15 @@ sanitize() {
     CK_TIMEOUT_MULTIPLIER=10 tracked "$sanitizer_timeout" compute-sanitizer --tool "$tool" \
       --error-exitcode 99 --report-api-errors no --print-limit 20 "$@"
   }
-  if [ -n "$compute" ]; then CK_RUN_CASE=edges one "$compute"; fi
+  if [ -n "$compute" ]; then
+    CK_RUN_CASE=edges one "$compute"
+    CK_RUN_CASE=fuzz ATTN_FUZZ_SEEDS=0-31 one "$compute"
+  fi
   one "$build/bench/gpu_bench" --reps 10 --algo auto \
     --dims 2x70x300x16,2x20x300x16,8x1x600x20,70x1x300x20,1x100x9x3,1x300x4x3,2x130x520x136 \
     --plans all
   if [ -n "$compute" ]; then
-    for c in flash grid invariance fuzz; do CK_RUN_CASE=$c one "$compute"; done
+    for c in flash grid invariance; do CK_RUN_CASE=$c one "$compute"; done
   fi
   for bin in ${runs[@]+"${runs[@]}"}; do one "$bin"; done
   return "$rc"
@@ -333,7 +337,7 @@ export LD_LIBRARY_PATH=$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIB
 # (METHOD.md: leave the card's settings alone). Then the shared shape's TILE kernel once more
 # with the source counters (warp stall samples by SASS instruction), kept in OUT as
 # ncu-tile-shared.ncu-rep and printed instruction by instruction to ncu-tile-shared-sass.csv:
-# where its loops stall, which the third run's 57% issue rate left open.
+# where its loops stall, which the second run's 57% issue rate left open.
 profile() {
   local shape rc=0
   for shape in walkthrough decode shared long; do
@@ -343,14 +347,16 @@ profile() {
       "$build/bench/gpu_bench" --reps 10 --algo auto --shape "$shape"
   done
   echo "=== ncu: source counters of TILE, gpu_bench --shape shared --algo auto"
+  rm -f "$out/ncu-tile-shared.ncu-rep" "$out/ncu-tile-shared-sass.csv" # not an earlier run's
   tracked 90 ncu --clock-control none --section SourceCounters --section WarpStateStats \
     -k regex:flash_tile --launch-count 1 --export "$out/ncu-tile-shared" --force-overwrite \
     "$build/bench/gpu_bench" --reps 10 --algo auto --shape shared
   if [ -f "$out/ncu-tile-shared.ncu-rep" ]; then
     # Not counted as a failure: an older ncu may lack --page source; the report file stays.
     # shellcheck disable=SC2016 # $1 and $2 are the inner shell's
-    limited 60 bash -c 'ncu --import "$1" --page source --print-source sass --csv >"$2"' _ \
-      "$out/ncu-tile-shared.ncu-rep" "$out/ncu-tile-shared-sass.csv"
+    limited 60 bash -c 'ncu --import "$1" --page source --print-source sass --csv >"$2" ||
+      { r=$?; rm -f "$2"; exit "$r"; }' _ "$out/ncu-tile-shared.ncu-rep" \
+      "$out/ncu-tile-shared-sass.csv"
     echo "=== exit $? (the SASS page; not counted)"
   fi
   return "$rc"
