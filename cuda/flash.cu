@@ -1257,24 +1257,13 @@ tile_fetch_full(const float *const (&qp)[tile_smem<QT>::RQ / 4],
                 const float *const (&ap)[tile_cfg<QT>::ROWS / FLASH_THREADS], int64_t k0,
                 float (&rq)[tile_smem<QT>::RQ], float (&ra)[tile_smem<QT>::RA]) {
 #pragma unroll
-  for (int i = 0; i < tile_smem<QT>::RQ / 4; i++) {
-    const float4 x = threadIdx.x + FLASH_THREADS * i < QT * 4 ? *(const float4 *)(qp[i] + k0)
-                                                              : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    rq[4 * i] = x.x;
-    rq[4 * i + 1] = x.y;
-    rq[4 * i + 2] = x.z;
-    rq[4 * i + 3] = x.w;
-  }
+  for (int i = 0; i < tile_smem<QT>::RQ / 4; i++)
+    flash_load4(qp[i] + k0, threadIdx.x + FLASH_THREADS * i < QT * 4 ? 4 : 0, true, rq + 4 * i);
 #pragma unroll
   for (int rr = 0; rr < tile_cfg<QT>::ROWS / FLASH_THREADS; rr++)
 #pragma unroll
-    for (int i = 0; i < 4; i++) {
-      const float4 x = *(const float4 *)(ap[rr] + k0 + 4 * i);
-      ra[16 * rr + 4 * i] = x.x;
-      ra[16 * rr + 4 * i + 1] = x.y;
-      ra[16 * rr + 4 * i + 2] = x.z;
-      ra[16 * rr + 4 * i + 3] = x.w;
-    }
+    for (int i = 0; i < 4; i++)
+      flash_load4(ap[rr] + k0 + 4 * i, 4, true, ra + 16 * rr + 4 * i);
 }
 
 /* Scores of rows [j0, j0 + rows) of set s (a span: rows <= FLASH_SPAN) against the tile's

@@ -768,6 +768,7 @@ static void fuzz_spec(uint64_t seed, attn_test_spec_t *s, int32_t *set_m, int32_
                       int32_t *lengths) {
   attn_rng_t rng;
   attn_rng_seed(&rng, seed);
+  int64_t work;
   do {
     const int varlen = attn_rng_uniform(&rng) < 0.4;
     const int64_t batch = attn_rng_int(&rng, 1, varlen ? FUZZ_MAX_BATCH : 3);
@@ -816,7 +817,8 @@ static void fuzz_spec(uint64_t seed, attn_test_spec_t *s, int32_t *set_m, int32_
     if (attn_rng_uniform(&rng) < 0.2) /* large scores: maxima that move from chunk to chunk */
       s->q_scale = s->a_scale = (float)(10.0 + 20.0 * attn_rng_uniform(&rng));
     s->seed = (uint64_t)attn_rng_int(&rng, 1, INT32_MAX);
-  } while (fuzz_work(s) == 0 || fuzz_work(s) > FUZZ_MAX_WORK);
+    work = fuzz_work(s);
+  } while (work == 0 || work > FUZZ_MAX_WORK);
 }
 
 /* Appends printf-style text to label[size]. */
