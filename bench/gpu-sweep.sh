@@ -51,7 +51,8 @@ dims=$dims,1x2000x64x8,1x20000x64x8,1x200000x16x16,1x4096x256x16
 dims=$dims,256x4x1024x128,128x8x1024x128,1x500000x8x4,1x500000x32x4
 dims=$dims,4096x1x256x128,1024x1x4096x128,2048x2x1024x256
 
-args=(--reps "$reps" --algo auto,gemm --plans all
-  --shape walkthrough,decode,shared,long --dims "$dims")
+algos=auto,gemm
+shapes=walkthrough,decode,shared,long
+args=(--reps "$reps" --algo "$algos" --plans all --shape "$shapes" --dims "$dims")
 if [ -n "$json" ]; then args+=(--json "$json"); fi
 exec "$bench" "${args[@]}"

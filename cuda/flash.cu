@@ -121,7 +121,7 @@
  * H200), and so for the dot-like short-set kernel (96; the additive one spills at 102 on sm_80
  * and takes 4); WARP 4 (on sm_90 WARP<1> 118 with batches of 8 loads, 106 with 4; capped at 64 or
  * 80 it spills); BLOCK and TILE 2 (BLOCK<1> takes about 155 registers, so 3 fit; BLOCK<8> about
- * 210, TILE<64> 207, TILE<16> 226 on sm_90). */
+ * 210, TILE<64> 215, TILE<16> 197 on sm_90). */
 #define FLASH_THREAD_MIN_BLOCKS  4
 #define FLASH_THREAD4_MIN_BLOCKS 5
 #define FLASH_WARP_MIN_BLOCKS    4
@@ -1181,6 +1181,7 @@ template <int QT> struct tile_smem {
   static constexpr int STAT = 2 * QT * TILE_CHUNKS + 6 * QT;
   static constexpr size_t BYTES = (size_t)(P + 2 * QA + STAT) * sizeof(float);
   static_assert(TILE_VROWS * tile_cfg<QT>::COLS <= QA, "value slices fit the staging buffers");
+  static_assert(TILE_VROWS % 32 == 0, "value groups start where p's XOR pattern starts over");
   static_assert(FLASH_THREADS / tile_cfg<QT>::H * 8 == QT &&
                     tile_cfg<QT>::H * tile_cfg<QT>::SR == tile_cfg<QT>::ROWS &&
                     tile_cfg<QT>::H * tile_cfg<QT>::NC == tile_cfg<QT>::COLS &&
@@ -1449,14 +1450,22 @@ static __device__ void tile_context(const flash_args &a, const attn_cu_set &s, i
                            nr < TILE_VROWS ? nr : TILE_VROWS, c0, next);
         __pipeline_commit();
       }
-      const float *Vs = stage + (gi & 1) * QA;
-      const int row0 = gi * TILE_VROWS;
+      const float *Vs = stage + (gi & 1) * QA + h * C::NC;
+      /* The group's weights: row0 is a multiple of 32, where p's XOR pattern starts over, so
+       * that p(row0 + j, q) = row0 QT + p(j, q). */
+      const float *Pg = P + gi * TILE_VROWS * QT;
+      const auto row = [&](int j) {
+        tile_outer<C::NC>(Pg + C::p(j, C::q(g, 0)), Pg + C::p(j, C::q(g, 4)), Vs + j * C::COLS, 0,
+                          x);
+      };
+      if (vr == TILE_VROWS) { /* unrolled whole: each address a register made once + an offset */
+#pragma unroll
+        for (int j = 0; j < TILE_VROWS; j++)
+          row(j);
+      } else { /* a set's last chunk */
 #pragma unroll 4
-      for (int j = 0; j < vr; j++) { /* vr = 32 but in a set's last chunk */
-        /* TILE<64>'s second group is always 32 floats on (the XOR leaves bit 5 alone). */
-        const float *x0 = P + C::p(row0 + j, C::q(g, 0));
-        const float *x1 = QT == 64 ? x0 + 32 : P + C::p(row0 + j, C::q(g, 4));
-        tile_outer<C::NC>(x0, x1, Vs + j * C::COLS + h * C::NC, 0, x);
+        for (int j = 0; j < vr; j++)
+          row(j);
       }
       if (gi % per_chunk == per_chunk - 1 || gi == groups - 1) { /* the chunk is complete */
         const int c = gi / per_chunk;

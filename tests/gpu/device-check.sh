@@ -408,13 +408,12 @@ fi
 
 say ""
 say "## Summaries"
-for log in "$out"/sweep.log; do
-  [ -f "$log" ] || continue
-  say "- sweep.log: $(grep -E '^checks:' "$log" | tail -1)"
-  sed -n '/^fastest forced plan/,/^$/p' "$log" | while IFS= read -r line; do
+if [ -f "$out/sweep.log" ]; then
+  say "- sweep.log: $(grep -E '^checks:' "$out/sweep.log" | tail -1)"
+  sed -n '/^fastest forced plan/,/^$/p' "$out/sweep.log" | while IFS= read -r line; do
     [ -n "$line" ] && say "    $line"
   done
-done
+fi
 if [ -f "$out/ab.log" ]; then
   say "- ab.log (new / base below 1: the working tree is faster):"
   sed -n '/^| shape/,/^failures/p' "$out/ab.log" | while IFS= read -r line; do say "    $line"; done
