@@ -370,50 +370,13 @@ static void fused_item(const cpu_call_t *c, const attn_set_t *set, int64_t i0, i
 }
 
 /* Tiny d and dv (the walkthrough's 3): the same pass with the scalar loops inlined. */
-static float small_dot(const float *x, const float *y, int64_t n) {
-  return attn_cpu_scalar_dot(x, y, n);
-}
-static void small_axpy(float *y, float a, const float *x, int64_t n) {
-  attn_cpu_scalar_axpy(y, a, x, n);
-}
-static void small_scal(float *y, float a, int64_t n) {
-  attn_cpu_scalar_scal(y, a, n);
-}
-static float small_max(const float *x, int64_t n) {
-  return attn_cpu_scalar_max(x, n);
-}
-static int small_has_nan(const float *x, int64_t n) {
-  return attn_cpu_scalar_has_nan(x, n);
-}
-static float small_exp_sum(float *x, float shift, int64_t n) {
-  return attn_cpu_scalar_exp_sum(x, shift, n);
-}
-static void small_dots(const float *u, const float *a, int64_t lda, int64_t count, int64_t d,
-                       float scale, float *s, int64_t ahead) {
-  (void)ahead;
-  attn_cpu_scalar_dots(u, a, lda, count, d, scale, s);
-}
-static void small_axpy_rows(float *y, const float *p, const float *v, int64_t ldv, int64_t count,
-                            int64_t n) {
-  attn_cpu_scalar_axpy_rows(y, p, v, ldv, count, n);
-}
-static void small_dots_axpy(const float *u, const float *a, int64_t lda, int64_t count, int64_t d,
-                            float scale, float *s, int64_t ahead, float *y, const float *p,
-                            const float *v, int64_t ldv, int64_t pcount, int64_t n) {
-  small_dots(u, a, lda, count, d, scale, s, ahead);
-  small_axpy_rows(y, p, v, ldv, pcount, n);
-}
-static const attn_cpu_kernels_t small_kernels = {
-    "scalar",      small_dot,  small_axpy,      small_scal,      small_max, small_has_nan,
-    small_exp_sum, small_dots, small_axpy_rows, small_dots_axpy, NULL};
-
 static int small_shape(const attn_problem_t *p) {
   return p->d <= SMALL_WIDTH && p->dv <= SMALL_WIDTH && !is_additive(p);
 }
 
 static void fused_item_small(const cpu_call_t *c, const attn_set_t *set, int64_t i0, int64_t rows,
                              float *ws) {
-  fused_pass(c, &small_kernels, set, i0, rows, FUSED_CHUNK, ws);
+  fused_pass(c, &attn_cpu_scalar_kernels, set, i0, rows, FUSED_CHUNK, ws);
 }
 
 /* FUSED on AVX-512 for tiny d and dv, context and lse only: one query per vector lane. */

@@ -17,51 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ------------------------------------------------------------------------------------------ */
-/* Portable C: the inline scalar loops of cpu_kernels.h                                       */
-/* ------------------------------------------------------------------------------------------ */
-
-static float generic_dot(const float *x, const float *y, int64_t n) {
-  return attn_cpu_scalar_dot(x, y, n);
-}
-static void generic_axpy(float *y, float a, const float *x, int64_t n) {
-  attn_cpu_scalar_axpy(y, a, x, n);
-}
-static void generic_scal(float *y, float a, int64_t n) {
-  attn_cpu_scalar_scal(y, a, n);
-}
-static float generic_max(const float *x, int64_t n) {
-  return attn_cpu_scalar_max(x, n);
-}
-static int generic_has_nan(const float *x, int64_t n) {
-  return attn_cpu_scalar_has_nan(x, n);
-}
-static float generic_exp_sum(float *x, float shift, int64_t n) {
-  return attn_cpu_scalar_exp_sum(x, shift, n);
-}
-
-static void generic_dots(const float *u, const float *a, int64_t lda, int64_t count, int64_t d,
-                         float scale, float *s, int64_t ahead) {
-  (void)ahead;
-  attn_cpu_scalar_dots(u, a, lda, count, d, scale, s);
-}
-static void generic_axpy_rows(float *y, const float *p, const float *v, int64_t ldv, int64_t count,
-                              int64_t n) {
-  attn_cpu_scalar_axpy_rows(y, p, v, ldv, count, n);
-}
-
-static void generic_dots_axpy(const float *u, const float *a, int64_t lda, int64_t count, int64_t d,
-                              float scale, float *s, int64_t ahead, float *y, const float *p,
-                              const float *v, int64_t ldv, int64_t pcount, int64_t n) {
-  generic_dots(u, a, lda, count, d, scale, s, ahead);
-  generic_axpy_rows(y, p, v, ldv, pcount, n);
-}
-
-static const attn_cpu_kernels_t generic_kernels = {
-    "generic",         generic_dot,  generic_axpy,
-    generic_scal,      generic_max,  generic_has_nan,
-    generic_exp_sum,   generic_dots, generic_axpy_rows,
-    generic_dots_axpy, NULL};
+/* Portable C: attn_cpu_scalar_kernels, the inline scalar loops of cpu_kernels.h. */
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -585,7 +541,7 @@ static const attn_cpu_kernels_t *pick_kernels(void) {
   if (allow2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
     return &avx2_kernels;
 #endif
-  return &generic_kernels;
+  return &attn_cpu_scalar_kernels;
 }
 
 static const attn_cpu_kernels_t *chosen_kernels;

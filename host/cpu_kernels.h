@@ -157,8 +157,10 @@ static inline float attn_cpu_scalar_exp(float x) {
   return p * scale;
 }
 
+/* No prefetch here (ahead is unused): the portable build leaves it to the hardware. */
 static inline void attn_cpu_scalar_dots(const float *u, const float *a, int64_t lda, int64_t count,
-                                        int64_t d, float scale, float *s) {
+                                        int64_t d, float scale, float *s, int64_t ahead) {
+  (void)ahead;
   for (int64_t j = 0; j < count; j++)
     s[j] = scale * attn_cpu_scalar_dot(u, a + j * lda, d);
 }
@@ -177,5 +179,29 @@ static inline float attn_cpu_scalar_exp_sum(float *x, float shift, int64_t n) {
   }
   return s;
 }
+
+static inline void attn_cpu_scalar_dots_axpy(const float *u, const float *a, int64_t lda,
+                                             int64_t count, int64_t d, float scale, float *s,
+                                             int64_t ahead, float *y, const float *p,
+                                             const float *v, int64_t ldv, int64_t pcount,
+                                             int64_t n) {
+  attn_cpu_scalar_dots(u, a, lda, count, d, scale, s, ahead);
+  attn_cpu_scalar_axpy_rows(y, p, v, ldv, pcount, n);
+}
+
+/* The scalar loops as a table: the portable build's kernels (attn_cpu_kernels() where the CPU has
+ * neither AVX2 nor AVX-512), and, static in each file that includes this one, a constant that an
+ * always-inline pass can take to have every loop inlined (the backend's path for tiny d). */
+static const attn_cpu_kernels_t attn_cpu_scalar_kernels = {"generic",
+                                                           attn_cpu_scalar_dot,
+                                                           attn_cpu_scalar_axpy,
+                                                           attn_cpu_scalar_scal,
+                                                           attn_cpu_scalar_max,
+                                                           attn_cpu_scalar_has_nan,
+                                                           attn_cpu_scalar_exp_sum,
+                                                           attn_cpu_scalar_dots,
+                                                           attn_cpu_scalar_axpy_rows,
+                                                           attn_cpu_scalar_dots_axpy,
+                                                           NULL};
 
 #endif
