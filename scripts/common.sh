@@ -5,6 +5,7 @@
 #   build/         ATTN_CUDA=AUTO or ON (the default configuration)
 #   build-nocuda/  ATTN_CUDA=OFF
 #   build-asan/    CPU-only Debug build with address and undefined-behaviour sanitizers (test.sh)
+#   build-clang/   CPU-only build with clang (test.sh)
 #   build-emu/     the CUDA backend built for the CPU emulator of CUDA (tests/emu, test.sh)
 # The CUDA toolkit itself is not installed here: with ATTN_CUDA=AUTO the CUDA backend is built
 # when nvcc is found (/usr/local/cuda/bin/nvcc or $CUDACXX) and left out otherwise.
@@ -17,7 +18,8 @@
 #   python3-numpy              .npy test data and the numpy comparison
 #   libcairo2-dev              heatmap images of the command-line tool
 #   clang                      the fuzzer (libFuzzer comes with its recommended packages,
-#                              which is why apt-get installs recommends here)
+#                              which is why apt-get installs recommends here; so does LLVM's
+#                              OpenMP runtime) and test.sh's clang build
 #   clang-format               the formatting check in test.sh
 ATTN_PACKAGES=(cmake gcc g++ make pkg-config check libsubunit-dev libopenblas-dev python3-numpy
   libcairo2-dev clang clang-format)

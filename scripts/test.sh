@@ -8,14 +8,16 @@
 #      OFF) and runs ctest; GPU suites skip (exit 77) when no device is usable;
 #   4. builds the CPU-only Debug configuration with address and undefined-behaviour sanitizers
 #      in build-asan/ and runs ctest there; any sanitizer report fails the run;
-#   5. builds the CUDA backend for the CPU emulator of CUDA in build-emu/ and runs the GPU suites
+#   5. builds the CPU-only configuration with clang in build-clang/ (warnings as errors, LLVM's
+#      OpenMP runtime) and runs ctest there (skipped when clang is not on PATH);
+#   6. builds the CUDA backend for the CPU emulator of CUDA in build-emu/ and runs the GPU suites
 #      on it against the reference, and bench/gpu_bench with every flash plan forced
 #      (tests/emu/run.sh; x86-64 only; about 4 minutes): the only place the kernels of cuda/
 #      execute on a machine without a GPU.
 # Exits non-zero when any step fails and ends with a short summary.
 #
 # Environment: ATTN_CUDA=AUTO|ON|OFF (default AUTO), ATTN_JOBS (default: all cores), ATTN_EMU=0
-# to leave out step 5.
+# to leave out step 6.
 # Steps are functions run through run_step and the summary through a trap, so shellcheck cannot
 # see them being called.
 # shellcheck disable=SC2317
@@ -129,6 +131,21 @@ if [[ "${STEP_RESULTS[-1]}" == PASS ]]; then
   run_step "ctest build-asan/ (sanitizer reports fatal)" run_ctest_sanitized "$ASAN_DIR"
 else
   skip_step "ctest build-asan/ (build failed)"
+fi
+
+# gcc builds everything above; clang (and with it LLVM's OpenMP runtime, whose behaviour differs
+# from libgomp's) gets a CPU-only build of its own.
+CLANG_DIR="$ATTN_ROOT/build-clang"
+if command -v clang >/dev/null 2>&1; then
+  run_step "build ATTN_CUDA=OFF with clang (build-clang/)" \
+    attn_build OFF "$CLANG_DIR" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang
+  if [[ "${STEP_RESULTS[-1]}" == PASS ]]; then
+    run_step "ctest build-clang/" run_ctest "$CLANG_DIR"
+  else
+    skip_step "ctest build-clang/ (build failed)"
+  fi
+else
+  skip_step "clang build (clang not found)"
 fi
 
 if [[ "${ATTN_EMU:-1}" == 0 ]]; then
