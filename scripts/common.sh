@@ -18,11 +18,13 @@
 #   python3-numpy              .npy test data and the numpy comparison
 #   libcairo2-dev              heatmap images of the command-line tool
 #   clang                      the fuzzer (libFuzzer comes with its recommended packages,
-#                              which is why apt-get installs recommends here; so does LLVM's
-#                              OpenMP runtime) and test.sh's clang build
+#                              which is why apt-get installs recommends here) and test.sh's
+#                              clang build
+#   libomp-dev                 LLVM's OpenMP runtime, for the clang build's threads (clang
+#                              neither depends on it nor recommends it)
 #   clang-format               the formatting check in test.sh
 ATTN_PACKAGES=(cmake gcc g++ make pkg-config check libsubunit-dev libopenblas-dev python3-numpy
-  libcairo2-dev clang clang-format)
+  libcairo2-dev clang libomp-dev clang-format)
 
 ATTN_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ATTN_JOBS="${ATTN_JOBS:-$(nproc 2>/dev/null || echo 2)}"

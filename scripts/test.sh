@@ -93,6 +93,16 @@ check_format() {
 }
 
 # A hung test fails after 15 minutes instead of CTest's default 25.
+# The clang build, which must have found LLVM's OpenMP runtime: without it the CPU backend runs
+# one thread and the runtime's behaviour this build is for goes unchecked.
+build_clang() {
+  attn_build OFF "$1" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang || return
+  if ! grep -q 'attn: CPU backend threads: OpenMP' "$1/attn-configure.log"; then
+    echo "clang found no OpenMP runtime (install libomp-dev)" >&2
+    return 1
+  fi
+}
+
 run_ctest() {
   ctest --test-dir "$1" --output-on-failure --no-tests=error --timeout 900 -j "$ATTN_JOBS"
 }
@@ -137,8 +147,7 @@ fi
 # from libgomp's) gets a CPU-only build of its own.
 CLANG_DIR="$ATTN_ROOT/build-clang"
 if command -v clang >/dev/null 2>&1; then
-  run_step "build ATTN_CUDA=OFF with clang (build-clang/)" \
-    attn_build OFF "$CLANG_DIR" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=clang
+  run_step "build ATTN_CUDA=OFF with clang and OpenMP (build-clang/)" build_clang "$CLANG_DIR"
   if [[ "${STEP_RESULTS[-1]}" == PASS ]]; then
     run_step "ctest build-clang/" run_ctest "$CLANG_DIR"
   else
