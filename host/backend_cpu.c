@@ -714,7 +714,8 @@ static void run_item(const cpu_call_t *c, int64_t item, int thread) {
   int path = st->path[lo];
   int64_t per = item_rows(path, set.valid), i0 = (item - st->prefix[lo]) * per;
   int64_t rows = set.m - i0 < per ? set.m - i0 : per;
-  float *ws = st->ws + (size_t)thread * st->ws_per_thread;
+  /* NULL where the call needs no workspace (softmax): NULL + 0 is undefined behaviour in C. */
+  float *ws = st->ws ? st->ws + (size_t)thread * st->ws_per_thread : NULL;
   switch (p->op) {
   case ATTN_OP_SCORES:
     scores_item(c, &set, path, i0, rows, ws);

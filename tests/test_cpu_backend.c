@@ -347,8 +347,14 @@ END_TEST
 
 /* Allocation counting: this executable's malloc family forwards to glibc's and counts calls
  * while `counting` is set (ELF interposition also catches the library's calls). Not under
- * AddressSanitizer, which owns malloc itself; the reuse checks still run there. */
-#if defined(__SANITIZE_ADDRESS__)
+ * AddressSanitizer, which owns malloc itself; the reuse checks still run there. gcc says ASan
+ * with __SANITIZE_ADDRESS__, clang with __has_feature(address_sanitizer). */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ATTN_TEST_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(ATTN_TEST_ASAN)
 static volatile int counting;
 static volatile long allocations;
 #else
