@@ -5,7 +5,7 @@
 #   build/         ATTN_CUDA=AUTO or ON (the default configuration)
 #   build-nocuda/  ATTN_CUDA=OFF
 #   build-asan/    CPU-only Debug build with address and undefined-behaviour sanitizers (test.sh)
-#   build-clang/   CPU-only build with clang (test.sh)
+#   build-clang/   CPU-only build with clang and its undefined-behaviour sanitizer (test.sh)
 #   build-emu/     the CUDA backend built for the CPU emulator of CUDA (tests/emu, test.sh)
 # The CUDA toolkit itself is not installed here: with ATTN_CUDA=AUTO the CUDA backend is built
 # when nvcc is found (/usr/local/cuda/bin/nvcc or $CUDACXX) and left out otherwise.
