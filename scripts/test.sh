@@ -93,7 +93,6 @@ check_format() {
   fi
 }
 
-# A hung test fails after 15 minutes instead of CTest's default 25.
 # The clang build, which must have found LLVM's OpenMP runtime: without it the CPU backend runs
 # one thread and the runtime's behaviour this build is for goes unchecked. No AddressSanitizer
 # here: it owns malloc, so test_cpu_backend could not count allocations (and LeakSanitizer
@@ -107,6 +106,7 @@ build_clang() {
   fi
 }
 
+# A hung test fails after 15 minutes instead of CTest's default 25.
 run_ctest() {
   ctest --test-dir "$1" --output-on-failure --no-tests=error --timeout 900 -j "$ATTN_JOBS"
 }
