@@ -14,8 +14,8 @@
 # implementation, both medians of each side and the ratio new/base of their means (below 1: the
 # working tree is faster), and the worst spread between a side's two runs, to read the ratios
 # against. Options BASE_REV's gpu_bench does not know fail its runs (--dims and --plans exist
-# from commit 34650a5 on, --plans all from e087808 on). --cpu runs both on the CPU backend, wall-clock: a test of this script
-# on machines without a GPU, not a comparison of GPU code.
+# from commit 34650a5 on, --plans all from e087808 on). --cpu runs both on the CPU backend,
+# wall-clock: a test of this script on machines without a GPU, not a comparison of GPU code.
 #
 # Environment: ATTN_AB_OUT (default <repo>/build-gpu-ab), JOBS (build parallelism), PYTHON.
 # Exit status: 0 done, every check of both sides passed; 1 a failure (build, run, a wrong

@@ -84,8 +84,8 @@ failed=0
 for t in "${SUITES[@]}"; do
   if [[ "$t" == gpu_bench ]]; then
     gcc -std=c11 -O1 -g -D_POSIX_C_SOURCE=200809L -I"$EMU_DIR/shim" -I"$ROOT/include" \
-      -I"$ROOT/tests" -I"$ROOT/cuda" "$ROOT/bench/gpu_bench.c" "$OUT"/obj/*.o -o "$OUT/bin/$t" -lstdc++ -lm \
-      -lpthread "${SANITIZE[@]}"
+      -I"$ROOT/tests" -I"$ROOT/cuda" "$ROOT/bench/gpu_bench.c" "$OUT"/obj/*.o -o "$OUT/bin/$t" \
+      -lstdc++ -lm -lpthread "${SANITIZE[@]}"
     echo "==> $t (emulated CUDA)"
     # A TILE<64> shape (two sets of 70 queries), a TILE<16> one (two sets of 20), two
     # decode-like batches (one query a set; AUTO runs the second, of 70 rows, on WARP), two
@@ -101,8 +101,8 @@ for t in "${SUITES[@]}"; do
   src="$ROOT/tests/$t.c"
   [[ -f "$src" ]] || src="$ROOT/tests/gpu/$t.c"
   gcc -std=c11 -O1 -g -D_POSIX_C_SOURCE=200809L -I"$ROOT/include" -I"$ROOT/tests" \
-    -I"$ROOT/tests/gpu" -I"$ROOT/cuda" "$src" "$ROOT/tests/test_util.c" "$OUT"/obj/*.o -o "$OUT/bin/$t" \
-    -lstdc++ "${CHECK_LIBS[@]}" -lm -lpthread "${SANITIZE[@]}"
+    -I"$ROOT/tests/gpu" -I"$ROOT/cuda" "$src" "$ROOT/tests/test_util.c" "$OUT"/obj/*.o \
+    -o "$OUT/bin/$t" -lstdc++ "${CHECK_LIBS[@]}" -lm -lpthread "${SANITIZE[@]}"
   echo "==> $t (emulated CUDA)"
   if ! "$OUT/bin/$t"; then
     failed=1

@@ -228,8 +228,8 @@ gpu_tests() {
 # One compute-sanitizer tool over the GPU code, quickest and most telling runs first, each cut at
 # SANITIZER_TIMEOUT and DEADLINE: test_gpu_compute one test case at a time (CK_RUN_CASE: edges,
 # then 32 seeds of fuzz, then flash, grid and invariance after gpu_bench), gpu_bench on small
-# shapes with every flash plan forced, then the other GPU suites. API errors are not reported: test_gpu_errors provokes them on purpose, and
-# attn checks every CUDA call itself.
+# shapes with every flash plan forced, then the other GPU suites. API errors are not reported:
+# test_gpu_errors provokes them on purpose, and attn checks every CUDA call itself.
 sanitize() {
   local tool=$1 rc=0 bin c
   local runs=() compute=""

@@ -459,15 +459,16 @@ static void flash_plan_list(const attn_test_problem_t *p, int strict, flash_plan
     l->plans[i] = l->name[i];
 }
 
-/* The forward of p on a context of `algo` under each of the flash plans plans[0 .. n - 1]
- * (plans[0] first, "" for the default), each within tolerance of the reference and bit for bit
- * equal to the first; `label` names the problem in the messages. */
+/* The forward of p on a FUSED context (ATTN_ALGO in the environment cannot turn it into another
+ * algorithm) under each of the flash plans plans[0 .. n - 1] (plans[0] first, "" for the
+ * default), each within tolerance of the reference and bit for bit equal to the first; `label`
+ * names the problem in the messages. */
 static void check_plans_agree(const attn_test_problem_t *p, const char *const *plans, int n,
-                              const char *label, attn_algo_t algo) {
+                              const char *label) {
   attn_test_out_t ref, first;
   gpu_reference(p, ATTN_TEST_FORWARD, NULL, NULL, &ref);
   const attn_tols_t tols = attn_test_tols(p);
-  attn_context_t *ctx = gpu_context(algo);
+  attn_context_t *ctx = gpu_context(ATTN_ALGO_FUSED);
   attn_test_out_init(&first, p, 0, 0, 1);
   for (int k = 0; k < n; k++) {
     attn_test_out_t o;
@@ -501,7 +502,7 @@ START_TEST(test_flash_plans) {
   flash_plan_list(&p, 1, &plans);
   char label[32];
   snprintf(label, sizeof label, "shape %d kind %d", shape, kind);
-  check_plans_agree(&p, plans.plans, plans.count, label, ATTN_ALGO_FUSED);
+  check_plans_agree(&p, plans.plans, plans.count, label);
   attn_test_problem_free(&p);
 }
 END_TEST
@@ -617,7 +618,7 @@ START_TEST(test_flash_stream_wide) {
                          strict ? "splitstream!" : "splitstream"};
   char label[64];
   snprintf(label, sizeof label, "d %lld dv %lld", (long long)spec.d, (long long)spec.dv);
-  check_plans_agree(&p, plans, 3, label, ATTN_ALGO_FUSED);
+  check_plans_agree(&p, plans, 3, label);
   attn_test_problem_free(&p);
 }
 END_TEST
@@ -673,7 +674,7 @@ START_TEST(test_flash_wide_dv) {
   attn_test_problem_init(&p, &spec);
   char label[64];
   snprintf(label, sizeof label, "kind %d dv 6150", (int)spec.kind);
-  check_plans_agree(&p, plans, _i ? 1 : 5, label, ATTN_ALGO_FUSED);
+  check_plans_agree(&p, plans, _i ? 1 : 5, label);
   attn_test_problem_free(&p);
 }
 END_TEST
@@ -868,7 +869,7 @@ static void fuzz_label(char *label, size_t size, uint64_t seed, const attn_test_
 /* The problem the running fuzz seed checks, written to stderr if the process dies in it: the
  * emulator aborts on a divergent barrier or a bad access, where no check message names it. The
  * handlers are set around each seed by a checked fixture (whose teardown runs after a failure
- * too); SA_RESETHAND lets the default action follow once the label is out. */
+ * too); fuzz_died hands the signal on to the handler it replaced once the label is out. */
 static char fuzz_current[512];
 static volatile sig_atomic_t fuzz_current_len;
 static struct sigaction fuzz_old_abrt, fuzz_old_segv;
@@ -929,7 +930,7 @@ START_TEST(test_flash_fuzz) {
   attn_test_problem_init(&p, &spec);
   flash_plan_list_t plans;
   flash_plan_list(&p, 1, &plans);
-  check_plans_agree(&p, plans.plans, plans.count, label, ATTN_ALGO_FUSED);
+  check_plans_agree(&p, plans.plans, plans.count, label);
   attn_test_problem_free(&p);
 }
 END_TEST
