@@ -59,26 +59,54 @@ static attn_status_t create_fail(attn_status_t status, const char *fmt, ...) {
   return status;
 }
 
+/* The enum value in [0, last] whose name (attn_backend_name or attn_algo_name) is `name`, or -1:
+ * the name functions are the one list of names. */
+static int value_of_name(const char *name, const char *(*name_of)(int), int last) {
+  for (int v = 0; v <= last; v++)
+    if (strcmp(name, name_of(v)) == 0) return v;
+  return -1;
+}
+static const char *backend_name_of(int v) {
+  return attn_backend_name((attn_backend_t)v);
+}
+static const char *algo_name_of(int v) {
+  return attn_algo_name((attn_algo_t)v);
+}
+
+#define BACKEND_NAMES "auto, cuda, cpu, reference"
+#define ALGO_NAMES    "auto, simple, gemm, fused, rows"
+
+attn_status_t attn_backend_from_name(const char *name, attn_backend_t *out) {
+  create_error[0] = '\0';
+  if (!name) return create_fail(ATTN_ERR_NULL_POINTER, "name: NULL");
+  if (!out) return create_fail(ATTN_ERR_NULL_POINTER, "out: NULL");
+  const int v = value_of_name(name, backend_name_of, ATTN_BACKEND_REFERENCE);
+  if (v < 0)
+    return create_fail(ATTN_ERR_INVALID_ARG, "name: '%.64s' is not one of " BACKEND_NAMES, name);
+  *out = (attn_backend_t)v;
+  return ATTN_OK;
+}
+
+attn_status_t attn_algo_from_name(const char *name, attn_algo_t *out) {
+  create_error[0] = '\0';
+  if (!name) return create_fail(ATTN_ERR_NULL_POINTER, "name: NULL");
+  if (!out) return create_fail(ATTN_ERR_NULL_POINTER, "out: NULL");
+  const int v = value_of_name(name, algo_name_of, ATTN_ALGO_ROWS);
+  if (v < 0)
+    return create_fail(ATTN_ERR_INVALID_ARG, "name: '%.64s' is not one of " ALGO_NAMES, name);
+  *out = (attn_algo_t)v;
+  return ATTN_OK;
+}
+
 /* ATTN_ALGO overrides an AUTO algorithm so that a whole program can be switched to one path. */
 static attn_status_t resolve_algo(attn_options_t *o) {
   const char *env = getenv("ATTN_ALGO");
   if (o->algo != ATTN_ALGO_AUTO || !env || !*env) return ATTN_OK;
-  static const struct {
-    const char *name;
-    attn_algo_t algo;
-  } names[] = {{"auto", ATTN_ALGO_AUTO},
-               {"simple", ATTN_ALGO_SIMPLE},
-               {"gemm", ATTN_ALGO_GEMM},
-               {"fused", ATTN_ALGO_FUSED},
-               {"rows", ATTN_ALGO_ROWS}};
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-    if (strcmp(env, names[i].name) == 0) {
-      o->algo = names[i].algo;
-      return ATTN_OK;
-    }
-  }
-  return create_fail(ATTN_ERR_INVALID_ARG,
-                     "ATTN_ALGO: '%s' is not one of auto, simple, gemm, fused, rows", env);
+  const int v = value_of_name(env, algo_name_of, ATTN_ALGO_ROWS);
+  if (v < 0)
+    return create_fail(ATTN_ERR_INVALID_ARG, "ATTN_ALGO: '%.64s' is not one of " ALGO_NAMES, env);
+  o->algo = (attn_algo_t)v;
+  return ATTN_OK;
 }
 
 static attn_status_t check_options(const attn_options_t *o) {
@@ -190,6 +218,10 @@ void attn_context_destroy(attn_context_t *ctx) {
 
 attn_backend_t attn_context_backend(const attn_context_t *ctx) {
   return ctx ? ctx->backend : ATTN_BACKEND_AUTO;
+}
+
+attn_algo_t attn_context_algo(const attn_context_t *ctx) {
+  return ctx ? ctx->options.algo : ATTN_ALGO_AUTO;
 }
 
 const char *attn_context_backend_reason(const attn_context_t *ctx) {

@@ -77,6 +77,22 @@ const char *attn_backend_name(attn_backend_t backend) {
   return "unknown";
 }
 
+const char *attn_algo_name(attn_algo_t algo) {
+  switch (algo) {
+  case ATTN_ALGO_AUTO:
+    return "auto";
+  case ATTN_ALGO_SIMPLE:
+    return "simple";
+  case ATTN_ALGO_GEMM:
+    return "gemm";
+  case ATTN_ALGO_FUSED:
+    return "fused";
+  case ATTN_ALGO_ROWS:
+    return "rows";
+  }
+  return "unknown";
+}
+
 attn_score_t attn_score_dot(void) {
   attn_score_t s = {0};
   s.kind = ATTN_SCORE_DOT;

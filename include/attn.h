@@ -149,7 +149,8 @@ typedef struct attn_context attn_context_t;
  * The reason of a failure is in attn_create_error() on the calling thread. */
 ATTN_API attn_status_t attn_context_create(const attn_options_t *opts, attn_context_t **ctx);
 
-/* The message of the last failing attn_context_create() on this thread ("" if none). */
+/* The message of the last failing call without a context on this thread: attn_context_create(),
+ * attn_backend_from_name() or attn_algo_from_name() ("" if none). Each of them clears it first. */
 ATTN_API const char *attn_create_error(void);
 
 /* Destroys a context and everything it owns (workspace, handles). Buffers allocated from the
@@ -161,8 +162,20 @@ ATTN_API attn_backend_t attn_context_backend(const attn_context_t *ctx);
 /* Why that backend was picked, e.g. "CUDA device 0 (NVIDIA H100) usable" or
  * "CPU: no CUDA driver". A string owned by the context. */
 ATTN_API const char *attn_context_backend_reason(const attn_context_t *ctx);
-/* The static name of a backend: "auto", "cuda", "cpu", "reference". */
+/* The algorithm the context runs: opts->algo, or the one ATTN_ALGO named for an AUTO context. */
+ATTN_API attn_algo_t attn_context_algo(const attn_context_t *ctx);
+
+/* The static name of a backend: "auto", "cuda", "cpu", "reference" ("unknown" for other values). */
 ATTN_API const char *attn_backend_name(attn_backend_t backend);
+/* The static name of an algorithm: "auto", "simple", "gemm", "fused", "rows" (the names ATTN_ALGO
+ * takes; "unknown" for other values). */
+ATTN_API const char *attn_algo_name(attn_algo_t algo);
+/* The backend or algorithm of a name as attn_backend_name() or attn_algo_name() give it (exact,
+ * case-sensitive), for command-line flags and configuration files. *out is set only on success.
+ * Errors: ATTN_ERR_NULL_POINTER (name or out), ATTN_ERR_INVALID_ARG (no such name); the message
+ * is in attn_create_error(). */
+ATTN_API attn_status_t attn_backend_from_name(const char *name, attn_backend_t *out);
+ATTN_API attn_status_t attn_algo_from_name(const char *name, attn_algo_t *out);
 
 /* The message of the context's last failure ("" if none). Owned by the context; valid until
  * the next call on it. */

@@ -143,18 +143,6 @@ static void require_ok(attn_status_t status, attn_context_t *ctx, const char *ca
   exit(1);
 }
 
-static int parse_backend(const char *name, attn_backend_t *backend) {
-  static const attn_backend_t all[] = {ATTN_BACKEND_AUTO, ATTN_BACKEND_CUDA, ATTN_BACKEND_CPU,
-                                       ATTN_BACKEND_REFERENCE};
-  for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-    if (strcmp(name, attn_backend_name(all[i])) == 0) {
-      *backend = all[i];
-      return 1;
-    }
-  }
-  return 0;
-}
-
 /* --- Pictures ----------------------------------------------------------------------------------
  */
 
@@ -204,7 +192,7 @@ static void draw_pictures(const float *applied, const float *context) {
 
 int main(int argc, char **argv) {
   attn_options_t opts = attn_default_options();
-  if (argc > 2 || (argc == 2 && !parse_backend(argv[1], &opts.backend))) {
+  if (argc > 2 || (argc == 2 && attn_backend_from_name(argv[1], &opts.backend) != ATTN_OK)) {
     fprintf(stderr, "usage: %s [auto|cuda|cpu|reference]\n", argv[0]);
     return 2;
   }

@@ -115,35 +115,101 @@ START_TEST(test_explicit_cuda) {
 }
 END_TEST
 
+/* The documented names, in enum order. */
+static const char *const BACKEND_NAMES[] = {"auto", "cuda", "cpu", "reference"};
+static const char *const ALGO_NAMES[] = {"auto", "simple", "gemm", "fused", "rows"};
+
 START_TEST(test_backend_names) {
-  ck_assert_str_eq(attn_backend_name(ATTN_BACKEND_AUTO), "auto");
-  ck_assert_str_eq(attn_backend_name(ATTN_BACKEND_CUDA), "cuda");
-  ck_assert_str_eq(attn_backend_name(ATTN_BACKEND_CPU), "cpu");
-  ck_assert_str_eq(attn_backend_name(ATTN_BACKEND_REFERENCE), "reference");
-  ck_assert_ptr_nonnull(attn_backend_name((attn_backend_t)42));
+  for (int b = ATTN_BACKEND_AUTO; b <= ATTN_BACKEND_REFERENCE; b++) {
+    ck_assert_str_eq(attn_backend_name((attn_backend_t)b), BACKEND_NAMES[b]);
+    attn_backend_t got = (attn_backend_t)42;
+    ck_assert_int_eq(attn_backend_from_name(BACKEND_NAMES[b], &got), ATTN_OK);
+    ck_assert_int_eq((int)got, b);
+    ck_assert_str_eq(attn_create_error(), "");
+  }
+  ck_assert_str_eq(attn_backend_name((attn_backend_t)42), "unknown");
+  ck_assert_str_eq(attn_backend_name((attn_backend_t)-1), "unknown");
 }
 END_TEST
 
-/* ATTN_ALGO names an algorithm for AUTO contexts; every documented name is accepted. */
+START_TEST(test_algo_names) {
+  for (int a = ATTN_ALGO_AUTO; a <= ATTN_ALGO_ROWS; a++) {
+    ck_assert_str_eq(attn_algo_name((attn_algo_t)a), ALGO_NAMES[a]);
+    attn_algo_t got = (attn_algo_t)42;
+    ck_assert_int_eq(attn_algo_from_name(ALGO_NAMES[a], &got), ATTN_OK);
+    ck_assert_int_eq((int)got, a);
+    ck_assert_str_eq(attn_create_error(), "");
+  }
+  ck_assert_str_eq(attn_algo_name((attn_algo_t)42), "unknown");
+  ck_assert_str_eq(attn_algo_name((attn_algo_t)-1), "unknown");
+}
+END_TEST
+
+/* A name that is not one leaves *out as it was and says why in attn_create_error(); "unknown",
+ * what the name functions give for other values, is not a name; the match is exact. */
+START_TEST(test_names_rejected) {
+  static const char *const bad[] = {"", "unknown", "CPU", "cpu ", "gpu", "fuse", "rowss"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    attn_backend_t b = (attn_backend_t)42;
+    ck_assert_int_eq(attn_backend_from_name(bad[i], &b), ATTN_ERR_INVALID_ARG);
+    ck_assert_int_eq((int)b, 42);
+    ck_assert_msg(strstr(attn_create_error(), "name:") && strstr(attn_create_error(), "reference"),
+                  "'%s': %s", bad[i], attn_create_error());
+    attn_algo_t a = (attn_algo_t)42;
+    ck_assert_int_eq(attn_algo_from_name(bad[i], &a), ATTN_ERR_INVALID_ARG);
+    ck_assert_int_eq((int)a, 42);
+    ck_assert_msg(strstr(attn_create_error(), "name:") && strstr(attn_create_error(), "rows"),
+                  "'%s': %s", bad[i], attn_create_error());
+  }
+  attn_backend_t b = (attn_backend_t)42;
+  attn_algo_t a = (attn_algo_t)42;
+  ck_assert_int_eq(attn_backend_from_name(NULL, &b), ATTN_ERR_NULL_POINTER);
+  ck_assert_str_eq(attn_create_error(), "name: NULL");
+  ck_assert_int_eq(attn_backend_from_name("cpu", NULL), ATTN_ERR_NULL_POINTER);
+  ck_assert_str_eq(attn_create_error(), "out: NULL");
+  ck_assert_int_eq(attn_algo_from_name(NULL, &a), ATTN_ERR_NULL_POINTER);
+  ck_assert_str_eq(attn_create_error(), "name: NULL");
+  ck_assert_int_eq(attn_algo_from_name("gemm", NULL), ATTN_ERR_NULL_POINTER);
+  ck_assert_str_eq(attn_create_error(), "out: NULL");
+  ck_assert_int_eq((int)b, 42);
+  ck_assert_int_eq((int)a, 42);
+  /* A long name is cut in the message, not overflowed. */
+  char long_name[2000];
+  memset(long_name, 'x', sizeof long_name - 1);
+  long_name[sizeof long_name - 1] = '\0';
+  ck_assert_int_eq(attn_algo_from_name(long_name, &a), ATTN_ERR_INVALID_ARG);
+  ck_assert_ptr_nonnull(strstr(attn_create_error(), "is not one of"));
+}
+END_TEST
+
+/* ATTN_ALGO names the algorithm of AUTO contexts, every documented name; an algorithm given in
+ * the options wins over it (an unknown name: test_bad_input). */
 START_TEST(test_algo_environment) {
-  static const char *names[5] = {"auto", "simple", "gemm", "fused", "rows"};
   for (int i = 0; i < 5; i++) {
-    ck_assert_int_eq(setenv("ATTN_ALGO", names[i], 1), 0);
-    attn_context_t *ctx = NULL;
     attn_options_t o = attn_default_options();
     o.backend = ATTN_BACKEND_CPU;
+    ck_assert_int_eq(setenv("ATTN_ALGO", ALGO_NAMES[i], 1), 0);
+    attn_context_t *ctx = NULL, *fixed = NULL;
     attn_status_t st = attn_context_create(&o, &ctx);
+    o.algo = ATTN_ALGO_SIMPLE;
+    attn_status_t st_fixed = attn_context_create(&o, &fixed);
     ck_assert_int_eq(unsetenv("ATTN_ALGO"), 0);
-    ck_assert_msg(st == ATTN_OK, "ATTN_ALGO=%s: %s", names[i], attn_create_error());
+    ck_assert_msg(st == ATTN_OK, "ATTN_ALGO=%s: %s", ALGO_NAMES[i], attn_create_error());
+    ck_assert_int_eq(st_fixed, ATTN_OK);
+    ck_assert_int_eq((int)attn_context_algo(ctx), i);
+    ck_assert_int_eq((int)attn_context_algo(fixed), ATTN_ALGO_SIMPLE);
     attn_context_destroy(ctx);
+    attn_context_destroy(fixed);
   }
   for (int algo = ATTN_ALGO_AUTO; algo <= ATTN_ALGO_ROWS; algo++) {
     attn_context_t *ctx = NULL;
     attn_options_t o = attn_default_options();
     o.algo = (attn_algo_t)algo;
     ck_assert_int_eq(attn_context_create(&o, &ctx), ATTN_OK);
+    ck_assert_int_eq((int)attn_context_algo(ctx), algo);
     attn_context_destroy(ctx);
   }
+  ck_assert_int_eq((int)attn_context_algo(NULL), ATTN_ALGO_AUTO);
 }
 END_TEST
 
@@ -393,6 +459,8 @@ static Suite *make_context_suite(void) {
   tcase_add_test(tc, test_explicit_backends);
   tcase_add_test(tc, test_explicit_cuda);
   tcase_add_test(tc, test_backend_names);
+  tcase_add_test(tc, test_algo_names);
+  tcase_add_test(tc, test_names_rejected);
   tcase_add_test(tc, test_algo_environment);
   tcase_add_test(tc, test_stream_get_set);
   tcase_add_test(tc, test_last_error_lifecycle);

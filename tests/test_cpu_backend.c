@@ -29,7 +29,6 @@ extern char **environ;
 
 static const attn_algo_t ALGOS[] = {ATTN_ALGO_AUTO, ATTN_ALGO_SIMPLE, ATTN_ALGO_GEMM,
                                     ATTN_ALGO_FUSED};
-static const char *ALGO_NAMES[] = {"auto", "simple", "gemm", "fused"};
 static const int THREADS[] = {1, 2, 0};
 
 static attn_context_t *cpu_context(attn_algo_t algo, int threads) {
@@ -117,7 +116,7 @@ START_TEST(test_forward_vs_reference) {
           run_ok(ctx, &p, ATTN_TEST_FORWARD, NULL, NULL, &o);
           char what[160];
           snprintf(what, sizeof what, "%s, score %d, %s, %d threads, S/W %d", sc->name, kind,
-                   ALGO_NAMES[a], THREADS[t], want);
+                   attn_algo_name(ALGOS[a]), THREADS[t], want);
           ck_assert_msg(attn_test_compare(&p, &o, &ref, &tols, what) == 0, "%s", what);
           attn_test_out_free(&o);
           attn_context_destroy(ctx);
@@ -153,7 +152,8 @@ START_TEST(test_steps_vs_reference) {
     for (int t = 0; t < 2; t++) {
       attn_context_t *ctx = cpu_context(ALGOS[a], THREADS[t]);
       char what[160];
-      snprintf(what, sizeof what, "%s, %s, %d threads", sc->name, ALGO_NAMES[a], THREADS[t]);
+      snprintf(what, sizeof what, "%s, %s, %d threads", sc->name, attn_algo_name(ALGOS[a]),
+               THREADS[t]);
       attn_test_out_t os, ow, oc;
       attn_test_out_init(&os, &p, 1, 0, 0);
       attn_test_out_no_context(&os);
@@ -204,8 +204,8 @@ START_TEST(test_thread_count_and_run_invariance) {
           attn_test_out_init(&o, &p, want, want, 1);
           run_ok(ctx, &p, ATTN_TEST_FORWARD, NULL, NULL, &o);
           char what[160];
-          snprintf(what, sizeof what, "%s, %s, %d threads vs 1, run %d", sc->name, ALGO_NAMES[a],
-                   MORE_THREADS[t], rep);
+          snprintf(what, sizeof what, "%s, %s, %d threads vs 1, run %d", sc->name,
+                   attn_algo_name(ALGOS[a]), MORE_THREADS[t], rep);
           ck_assert_msg(attn_test_compare(&p, &o, &base, NULL, what) == 0, "%s", what);
           attn_test_out_free(&o);
         }
@@ -250,13 +250,13 @@ START_TEST(test_position_invariance) {
           for (int64_t r = 0; r < rows; r++) {
             int64_t i = r0 + r;
             ck_assert_msg(same_bits(o.c + r * sub.ldc, all.c + i * p.ldc, (size_t)p.shape.dv),
-                          "%s: context of query %lld differs (%lld rows from %lld)", ALGO_NAMES[a],
-                          (long long)i, (long long)rows, (long long)r0);
+                          "%s: context of query %lld differs (%lld rows from %lld)",
+                          attn_algo_name(ALGOS[a]), (long long)i, (long long)rows, (long long)r0);
             ck_assert_msg(same_bits(o.lse + r, all.lse + i, 1), "%s: lse of query %lld",
-                          ALGO_NAMES[a], (long long)i);
+                          attn_algo_name(ALGOS[a]), (long long)i);
             if (want)
               ck_assert_msg(same_bits(o.w + r * sub.lds, all.w + i * p.lds, 100),
-                            "%s: weights of query %lld", ALGO_NAMES[a], (long long)i);
+                            "%s: weights of query %lld", attn_algo_name(ALGOS[a]), (long long)i);
           }
           attn_test_out_free(&o);
           attn_test_problem_free(&sub);
@@ -424,14 +424,14 @@ START_TEST(test_workspace_reuse) {
       attn_status_t st_b =
           attn_test_run(ctx, &pb, ATTN_TEST_FORWARD, ATTN_TEST_DIRECT, NULL, NULL, &ob);
       counting = 0;
-      ck_assert_msg(allocations == 0, "%s: the reserved call allocated %ld times", ALGO_NAMES[a],
-                    (long)allocations);
+      ck_assert_msg(allocations == 0, "%s: the reserved call allocated %ld times",
+                    attn_algo_name(ALGOS[a]), (long)allocations);
       counting = round;
       attn_status_t st_s =
           attn_test_run(ctx, &ps, ATTN_TEST_FORWARD, ATTN_TEST_DIRECT, NULL, NULL, &os);
       counting = 0;
-      ck_assert_msg(allocations == 0, "%s: a steady-state call allocated %ld times", ALGO_NAMES[a],
-                    (long)allocations);
+      ck_assert_msg(allocations == 0, "%s: a steady-state call allocated %ld times",
+                    attn_algo_name(ALGOS[a]), (long)allocations);
       ck_assert_int_eq(st_b, ATTN_OK);
       ck_assert_int_eq(st_s, ATTN_OK);
       ck_assert_int_eq(attn_test_compare(&pb, &ob, &fresh_b, NULL, "reused, large"), 0);

@@ -518,7 +518,6 @@ int attn_test_variants(attn_test_variant_t out[ATTN_TEST_MAX_VARIANTS]) {
 }
 
 int attn_test_algo_variants(attn_test_variant_t out[ATTN_TEST_MAX_VARIANTS]) {
-  static const char *algos[] = {"auto", "simple", "gemm", "fused", "rows"};
   attn_backend_t backends[ATTN_TEST_MAX_BACKENDS];
   int nb = attn_test_backends(backends), count = 0;
   for (int i = 0; i < nb; i++) {
@@ -530,7 +529,8 @@ int attn_test_algo_variants(attn_test_variant_t out[ATTN_TEST_MAX_VARIANTS]) {
       attn_test_variant_t *v = &out[count];
       add_variant(out, &count, backends[i], path, 0);
       v->algo = (attn_algo_t)algo;
-      snprintf(v->name, sizeof v->name, "%s/%s", attn_backend_name(backends[i]), algos[algo]);
+      snprintf(v->name, sizeof v->name, "%s/%s", attn_backend_name(backends[i]),
+               attn_algo_name((attn_algo_t)algo));
     }
   }
   return count;

@@ -1,12 +1,11 @@
 /*
  * cmd_info.c - `attn info`: the version, how this attn was built (compile definitions from
- * tools/CMakeLists.txt), the CUDA devices that are usable, and the backend AUTO picks and why.
+ * tools/CMakeLists.txt), the CUDA devices that are usable, the backend AUTO picks and why, and
+ * the algorithm it runs (ATTN_ALGO's, if set).
  */
 #include "cli.h"
 
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #ifndef ATTN_INFO_CUDA_ARCHITECTURES
 #define ATTN_INFO_CUDA_ARCHITECTURES "none"
@@ -35,6 +34,7 @@ static void print_devices(void) {
     attn_options_t opts = attn_default_options();
     opts.backend = ATTN_BACKEND_CUDA;
     opts.device = device;
+    opts.algo = ATTN_ALGO_FUSED; /* not AUTO: ATTN_ALGO, a bad one included, is not the probe's */
     attn_context_t *ctx;
     if (attn_context_create(&opts, &ctx) != ATTN_OK) {
       if (!found) printf("devices:   none (%s)\n", attn_create_error());
@@ -52,7 +52,7 @@ int cli_info(int argc, char **argv) {
   if (rc) return rc;
   if (help) {
     printf("usage: attn info\n\nPrints the version, the build options, the CUDA devices found and "
-           "the backend AUTO picks here.\n");
+           "the backend AUTO picks here, with the algorithm it runs.\n");
     return 0;
   }
   printf("attn %s (tool built against %d.%d.%d)\n", attn_version_string(), ATTN_VERSION_MAJOR,
@@ -67,8 +67,6 @@ int cli_info(int argc, char **argv) {
   printf("cairo:     no (--heatmap unavailable; --show works)\n");
 #endif
   if (ATTN_INFO_SANITIZE[0]) printf("sanitize:  %s\n", ATTN_INFO_SANITIZE);
-  const char *algo = getenv("ATTN_ALGO");
-  if (algo) printf("ATTN_ALGO: %s\n", algo);
   print_devices();
   attn_context_t *ctx;
   attn_status_t st = attn_context_create(NULL, &ctx);
@@ -79,6 +77,8 @@ int cli_info(int argc, char **argv) {
   }
   printf("auto:      %s (%s)\n", attn_backend_name(attn_context_backend(ctx)),
          attn_context_backend_reason(ctx));
+  const attn_algo_t algo = attn_context_algo(ctx);
+  printf("algorithm: %s%s\n", attn_algo_name(algo), algo != ATTN_ALGO_AUTO ? " (ATTN_ALGO)" : "");
   attn_context_destroy(ctx);
   return 0;
 }

@@ -92,15 +92,8 @@ int cli_parse_float(const char *option, const char *text, float *out) {
 }
 
 int cli_parse_backend(const char *text, attn_backend_t *out) {
-  static const attn_backend_t all[] = {ATTN_BACKEND_AUTO, ATTN_BACKEND_CUDA, ATTN_BACKEND_CPU,
-                                       ATTN_BACKEND_REFERENCE};
-  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
-    if (strcmp(text, attn_backend_name(all[i])) == 0) {
-      *out = all[i];
-      return 0;
-    }
-  }
-  cli_error("--backend: '%s' is not one of auto, cuda, cpu, reference", text);
+  if (attn_backend_from_name(text, out) == ATTN_OK) return 0;
+  cli_error("--backend: %s", attn_create_error());
   return CLI_EXIT_INPUT;
 }
 

@@ -46,10 +46,10 @@ def check(cond, what):
         raise Failure(what)
 
 
-def attn(args, cwd, expect=0):
-    """Runs attn; checks the exit status and that no sanitizer spoke."""
+def attn(args, cwd, expect=0, env=None):
+    """Runs attn (env: variables to add); checks the exit status and that no sanitizer spoke."""
     p = subprocess.run([ATTN] + [str(a) for a in args], cwd=cwd, capture_output=True, text=True,
-                       timeout=600)
+                       timeout=600, env=dict(os.environ, **env) if env else None)
     for marker in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
         check(marker not in p.stderr, "sanitizer report:\n" + p.stderr)
     if p.returncode != expect:
@@ -655,6 +655,13 @@ def info(d):
     if CUDA_BUILT is not None:
         expect = "cuda:      on" if CUDA_BUILT == "ON" else "cuda:      off"
         check(expect in p.stdout, "info should say '%s':\n%s" % (expect, p.stdout))
+    # The algorithm AUTO's context runs: ATTN_ALGO's when it names one (empty names none).
+    p = attn(["info"], d, env={"ATTN_ALGO": ""})
+    check("algorithm: auto\n" in p.stdout, p.stdout)
+    p = attn(["info"], d, env={"ATTN_ALGO": "gemm"})
+    check("algorithm: gemm (ATTN_ALGO)\n" in p.stdout, p.stdout)
+    p = attn(["info"], d, env={"ATTN_ALGO": "fastest"}, expect=2)
+    check("ATTN_ALGO: 'fastest'" in p.stderr, p.stderr)
     attn(["info", "--verbose"], d, expect=2)
     attn(["frobnicate"], d, expect=2)
     check("run" in attn(["--help"], d).stdout, "attn --help lists no commands")

@@ -39,11 +39,6 @@ static inline attn_context_t *gpu_context(attn_algo_t algo) {
   return ctx;
 }
 
-static inline const char *gpu_algo_name(attn_algo_t algo) {
-  static const char *names[] = {"auto", "simple", "gemm", "fused", "rows"};
-  return (int)algo >= 0 && (int)algo < 5 ? names[algo] : "?";
-}
-
 /* The REFERENCE backend's outputs of p for op (all optional outputs requested). */
 static inline void gpu_reference(const attn_test_problem_t *p, attn_test_op_t op, const float *in_s,
                                  const float *in_w, attn_test_out_t *o) {

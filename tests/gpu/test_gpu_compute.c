@@ -250,7 +250,7 @@ START_TEST(test_grid) {
       attn_test_out_t o;
       attn_test_out_init(&o, &p, outs & 1, outs & 2, outs & 4);
       snprintf(what, sizeof what, "shape %d kind %d %s forward outputs %d", shape, kind,
-               gpu_algo_name(ALGOS[a]), outs);
+               attn_algo_name(ALGOS[a]), outs);
       run(ctx, &p, ATTN_TEST_FORWARD, NULL, NULL, &o, what);
       expect_match(&p, &o, &ref, &tols, what);
       if (outs == 7 && a == 0) { /* keep SIMPLE's full output */
@@ -260,7 +260,7 @@ START_TEST(test_grid) {
       }
       if (outs == 7) {
         snprintf(what, sizeof what, "shape %d kind %d %s forward vs simple", shape, kind,
-                 gpu_algo_name(ALGOS[a]));
+                 attn_algo_name(ALGOS[a]));
         expect_match(&p, &o, &simple, &tols, what);
       }
       attn_test_out_free(&o);
@@ -269,7 +269,8 @@ START_TEST(test_grid) {
     attn_test_out_t o;
     attn_test_out_init(&o, &p, 1, 0, 0);
     attn_test_out_no_context(&o);
-    snprintf(what, sizeof what, "shape %d kind %d %s scores", shape, kind, gpu_algo_name(ALGOS[a]));
+    snprintf(what, sizeof what, "shape %d kind %d %s scores", shape, kind,
+             attn_algo_name(ALGOS[a]));
     run(ctx, &p, ATTN_TEST_SCORES, NULL, NULL, &o, what);
     expect_match(&p, &o, &ref, &tols, what);
     attn_test_out_free(&o);
@@ -277,14 +278,14 @@ START_TEST(test_grid) {
     attn_test_out_init(&o, &p, 0, 1, 1);
     attn_test_out_no_context(&o);
     snprintf(what, sizeof what, "shape %d kind %d %s softmax", shape, kind,
-             gpu_algo_name(ALGOS[a]));
+             attn_algo_name(ALGOS[a]));
     run(ctx, &p, ATTN_TEST_SOFTMAX, ref.s, NULL, &o, what);
     expect_match(&p, &o, &ref, &tols, what);
     attn_test_out_free(&o);
 
     attn_test_out_init(&o, &p, 0, 0, 0);
     snprintf(what, sizeof what, "shape %d kind %d %s weighted sum", shape, kind,
-             gpu_algo_name(ALGOS[a]));
+             attn_algo_name(ALGOS[a]));
     run(ctx, &p, ATTN_TEST_WEIGHTED_SUM, NULL, ref.w, &o, what);
     expect_match(&p, &o, &ref, &tols, what);
     attn_test_out_free(&o);
@@ -383,17 +384,17 @@ START_TEST(test_minus_inf_row) {
     const attn_outputs_t out = {attn_mat(c, 1, 0), attn_mat(NULL, 0, 0),
                                 attn_mat(with_w ? w : NULL, with_w ? 3 : 0, 0), lse};
     attn_status_t st = attn_forward_host(ctx, &shape, NULL, &in, &out);
-    ck_assert_msg(st == ATTN_OK, "%s: %s", gpu_algo_name(ALGOS[k % NALGOS]),
+    ck_assert_msg(st == ATTN_OK, "%s: %s", attn_algo_name(ALGOS[k % NALGOS]),
                   attn_context_last_error(ctx));
     ck_assert_msg(c[0] == 0.0f && !signbit(c[0]), "%s: context of the -inf row is %g",
-                  gpu_algo_name(ALGOS[k % NALGOS]), (double)c[0]);
-    ck_assert_msg(isinf(lse[0]) && lse[0] < 0, "%s: lse %g", gpu_algo_name(ALGOS[k % NALGOS]),
+                  attn_algo_name(ALGOS[k % NALGOS]), (double)c[0]);
+    ck_assert_msg(isinf(lse[0]) && lse[0] < 0, "%s: lse %g", attn_algo_name(ALGOS[k % NALGOS]),
                   (double)lse[0]);
     for (int j = 0; j < 3; j++)
-      ck_assert_msg(w[j] == 0.0f, "%s: weight %d is %g", gpu_algo_name(ALGOS[k % NALGOS]), j,
+      ck_assert_msg(w[j] == 0.0f, "%s: weight %d is %g", attn_algo_name(ALGOS[k % NALGOS]), j,
                     (double)w[j]);
     ck_assert_msg(isnan(c[1]), "%s: the NaN value must reach row 1",
-                  gpu_algo_name(ALGOS[k % NALGOS]));
+                  attn_algo_name(ALGOS[k % NALGOS]));
     attn_context_destroy(ctx);
   }
 }
