@@ -234,6 +234,11 @@ static attn_status_t check_score(attn_context_t *ctx, const attn_score_t *score,
   return st;
 }
 
+/* Floats of lse: a query row each (after check_lse, which checks the product). */
+static int64_t lse_count(const attn_problem_t *p) {
+  return is_varlen(p) ? p->m : p->batch * p->m;
+}
+
 static attn_status_t check_lse(attn_context_t *ctx, const attn_problem_t *p, const float *lse) {
   if (!lse) return ATTN_OK;
   int64_t count = 0;
@@ -253,6 +258,55 @@ static attn_status_t check_matrices(attn_context_t *ctx, const attn_problem_t *p
     if (!args[i].data) continue;
     attn_status_t st = check_matrix(ctx, p, &args[i]);
     if (st != ATTN_OK) return st;
+  }
+  return ATTN_OK;
+}
+
+/* Outputs must not be an input or another output (attn.h): an output that starts where one of
+ * them starts is refused. Only the same start is detected, not a partial overlap. A matrix with
+ * no elements (no rows, or rows of width 0) takes no part: nothing is read or written there.
+ * args[0 .. count) are the call's matrices, lse (an output of `lse_floats`) and the score's
+ * parameter arrays (inputs) join them. */
+static int has_elements(const attn_problem_t *p, const mat_arg_t *a) {
+  const int64_t width = a->width >= 0 ? a->width : p->max_set_n; /* -1: unknown, maybe some */
+  return a->data && a->rows > 0 && width != 0;
+}
+static attn_status_t check_distinct(attn_context_t *ctx, const attn_problem_t *p,
+                                    const mat_arg_t *args, int count, const float *lse,
+                                    int64_t lse_floats) {
+  enum { MAX_REGIONS = 12 };
+  struct {
+    const char *name;
+    const void *data;
+    int output;
+  } r[MAX_REGIONS];
+  int nr = 0;
+  for (int i = 0; i < count && nr < MAX_REGIONS; i++)
+    if (has_elements(p, &args[i])) {
+      r[nr].name = args[i].name;
+      r[nr].data = args[i].data;
+      r[nr++].output = args[i].output;
+    }
+  const struct {
+    const char *name;
+    const void *data;
+  } params[] = {{"lse", lse_floats > 0 ? lse : NULL},
+                {"score->w", p->score.w},
+                {"score->wq", p->score.wq},
+                {"score->wa", p->score.wa},
+                {"score->v", p->score.v}};
+  for (size_t i = 0; i < sizeof params / sizeof params[0] && nr < MAX_REGIONS; i++)
+    if (params[i].data) {
+      r[nr].name = params[i].name;
+      r[nr].data = params[i].data;
+      r[nr++].output = i == 0;
+    }
+  for (int i = 0; i < nr; i++) {
+    if (!r[i].output) continue;
+    for (int j = 0; j < nr; j++)
+      if (j != i && r[j].data == r[i].data && !(r[j].output && j > i))
+        return attn_fail(ctx, ATTN_ERR_INVALID_ARG, "%s: the same memory as %s (%p)", r[i].name,
+                         r[j].name, r[i].data);
   }
   return ATTN_OK;
 }
@@ -299,7 +353,9 @@ attn_status_t attn_check_scores(attn_context_t *ctx, int host_readable, const at
   p->queries = queries;
   p->annotations = annotations;
   p->scores = scores;
-  return check_matrices(ctx, p, args, 3);
+  st = check_matrices(ctx, p, args, 3);
+  if (st == ATTN_OK) st = check_distinct(ctx, p, args, 3, NULL, 0);
+  return st;
 }
 
 attn_status_t attn_check_softmax(attn_context_t *ctx, int host_readable, const attn_shape_t *shape,
@@ -317,6 +373,9 @@ attn_status_t attn_check_softmax(attn_context_t *ctx, int host_readable, const a
   p->lse = lse;
   st = check_matrices(ctx, p, args, 2);
   if (st == ATTN_OK) st = check_lse(ctx, p, lse);
+  /* weights on scores is in place (checked below); lse must be neither. */
+  if (st == ATTN_OK) st = check_distinct(ctx, p, args, 1, lse, lse_count(p));
+  if (st == ATTN_OK) st = check_distinct(ctx, p, args + 1, 1, lse, lse_count(p));
   /* In place means exactly S: a row written with another ld or stride overwrites scores that
    * another row (on another thread) has still to read. Layouts that never come into play
    * (one row, one set) may differ. */
@@ -346,7 +405,9 @@ attn_status_t attn_check_weighted_sum(attn_context_t *ctx, int host_readable,
   p->weights_in = weights;
   p->values = values;
   p->context = context;
-  return check_matrices(ctx, p, args, 3);
+  st = check_matrices(ctx, p, args, 3);
+  if (st == ATTN_OK) st = check_distinct(ctx, p, args, 3, NULL, 0);
+  return st;
 }
 
 attn_status_t attn_check_forward(attn_context_t *ctx, int host_readable, const attn_shape_t *shape,
@@ -382,6 +443,7 @@ attn_status_t attn_check_forward(attn_context_t *ctx, int host_readable, const a
   p->lse = out->lse;
   st = check_matrices(ctx, p, args, 6);
   if (st == ATTN_OK) st = check_lse(ctx, p, out->lse);
+  if (st == ATTN_OK) st = check_distinct(ctx, p, args, 6, out->lse, lse_count(p));
   return st;
 }
 

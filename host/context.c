@@ -117,6 +117,9 @@ static attn_status_t check_options(const attn_options_t *o) {
     return create_fail(ATTN_ERR_INVALID_ARG, "opts->device: %d is negative", o->device);
   if (o->cpu_threads < 0)
     return create_fail(ATTN_ERR_INVALID_ARG, "opts->cpu_threads: %d is negative", o->cpu_threads);
+  if (o->cpu_threads > ATTN_MAX_CPU_THREADS)
+    return create_fail(ATTN_ERR_INVALID_ARG, "opts->cpu_threads: %d > ATTN_MAX_CPU_THREADS %d",
+                       o->cpu_threads, ATTN_MAX_CPU_THREADS);
   if (o->algo < ATTN_ALGO_AUTO || o->algo > ATTN_ALGO_ROWS)
     return create_fail(ATTN_ERR_INVALID_ARG, "opts->algo: %d is not an attn_algo_t", (int)o->algo);
   return ATTN_OK;

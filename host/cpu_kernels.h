@@ -90,8 +90,9 @@ typedef struct attn_cpu_kernels {
  * shape (4096 sets x 256 x 128): the prefetches hold fill buffers the demand loads need. */
 #define ATTN_CPU_PREFETCH_PAGES 2
 static inline int64_t attn_cpu_prefetch_rows(int64_t lda) {
-  int64_t bytes = lda * (int64_t)sizeof(float);
-  return bytes >= 4096 || bytes <= 0 ? 1 : 4096 / bytes;
+  /* lda is compared before it is scaled: a one-row matrix may have any ld the checks accept. */
+  const int64_t page_floats = 4096 / (int64_t)sizeof(float);
+  return lda >= page_floats || lda <= 0 ? 1 : page_floats / lda;
 }
 
 /* The kernels for this CPU (thread-safe, cheap after the first call). */

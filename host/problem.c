@@ -9,7 +9,12 @@
 /* Element offset of set b's first row in a matrix with this ld / stride. */
 static int64_t set_offset(const attn_problem_t *p, int64_t b, int64_t ld, int64_t stride,
                           const int32_t *offsets) {
-  return p->query_offsets ? (int64_t)offsets[b] * ld : b * stride;
+  if (!p->query_offsets) return b * stride;
+  /* A set with no rows on this side is never read or written. Its pointer stays at the matrix's
+   * start: offsets[b] * ld, with offsets[b] the row count, is past what the checks bound (the
+   * last row, (rows - 1) ld), and may overflow for a large ld. */
+  if (offsets[b + 1] == offsets[b]) return 0;
+  return (int64_t)offsets[b] * ld;
 }
 
 static const float *in_at(const attn_problem_t *p, int64_t b, attn_const_matrix_t x,

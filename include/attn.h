@@ -21,7 +21,9 @@
  *     where the context computes: device memory for a CUDA context, host memory for a CPU or
  *     REFERENCE context. The *_host calls take host memory on every backend.
  *   - Outputs must not overlap each other or any input (the one exception: attn_softmax in
- *     place). Partial overlaps are not detected.
+ *     place). An output that starts where an input or another output starts (lse and the score
+ *     function's parameters included) is refused with ATTN_ERR_INVALID_ARG; partial overlaps
+ *     are not detected.
  *   - Every function that can fail returns attn_status_t. On failure nothing the caller passed
  *     as an output is touched, the context stays usable, and attn_context_last_error() holds a
  *     one-line message naming the argument and the reason.
@@ -127,11 +129,16 @@ typedef enum attn_algo {
                            recomputed per pass, never split across blocks); CPU: as FUSED */
 } attn_algo_t;
 
+/* The most CPU threads a context may ask for: more than any machine attn runs on has cores, and
+ * few enough that the OpenMP runtime can start the team (it ends the process when it cannot). */
+#define ATTN_MAX_CPU_THREADS 1024
+
 typedef struct attn_options {
   attn_backend_t backend; /* default ATTN_BACKEND_AUTO */
   int device;             /* CUDA device index, default 0 */
   void *stream;           /* a cudaStream_t; NULL = the default stream. Ignored on the CPU. */
-  int cpu_threads;        /* CPU worker threads; 0 = all cores (default) */
+  int cpu_threads;        /* CPU worker threads; 0 = all cores (default); at most
+                             ATTN_MAX_CPU_THREADS */
   attn_algo_t algo;       /* default ATTN_ALGO_AUTO; the environment variable ATTN_ALGO
                              (auto|simple|gemm|fused|rows) overrides AUTO at context creation */
 } attn_options_t;

@@ -267,6 +267,17 @@ MUT(m_hv_mis, a->score = attn_score_additive(H, fx.wq, D, fx.wa, D, MISALIGN(fx.
 /* in-place softmax with another layout than the scores' */
 MUT(m_inplace_ld, a->shape.batch = 1; a->out.weights = attn_mat(fx.s_in, a->s_in.ld + 1, 0))
 MUT(m_inplace_stride, a->out.weights = attn_mat(fx.s_in, a->s_in.ld, a->s_in.stride + 1))
+/* an output at the same address as an input or another output */
+MUT(m_alias_weights_scores, a->out.weights = a->out.scores)
+MUT(m_alias_scores_queries, a->out.scores.data = (float *)a->in.queries.data)
+MUT(m_alias_context_annotations, a->out.context.data = (float *)a->in.annotations.data)
+MUT(m_alias_context_values, a->out.context.data = (float *)a->in.values.data)
+MUT(m_alias_context_weights_in, a->out.context.data = (float *)a->w_in.data)
+MUT(m_alias_lse_weights, a->out.lse = a->out.weights.data)
+MUT(m_alias_lse_scores_in, a->out.lse = (float *)a->s_in.data)
+MUT(m_alias_scores_w, a->score = attn_score_general(fx.wmat, D); a->out.scores.data = fx.wmat)
+MUT(m_alias_context_v, a->score = attn_score_additive(H, fx.wq, D, fx.wa, D, fx.hv);
+    a->out.context.data = fx.hv)
 /* enums and options */
 MUT(m_kind_bad, a->score.kind = (attn_score_kind_t)9)
 MUT(m_kind_neg, a->score.kind = (attn_score_kind_t)-1)
@@ -374,6 +385,24 @@ static const bad_case_t CASES[] = {
 
     {"in place with another ld", m_inplace_ld, FN_SOFTMAX, ARG, "weights"},
     {"in place with another stride", m_inplace_stride, FN_SOFTMAX, ARG, "weights"},
+
+    {"weights on scores", m_alias_weights_scores, FN_FORWARD, ARG,
+     "weights: the same memory as scores"},
+    {"scores on queries", m_alias_scores_queries, FN_SCORES | FN_FORWARD, ARG,
+     "scores: the same memory as queries"},
+    {"context on annotations", m_alias_context_annotations, FN_FORWARD, ARG,
+     "context: the same memory as annotations"},
+    {"context on values", m_alias_context_values, FN_WSUM | FN_FORWARD, ARG,
+     "context: the same memory as values"},
+    {"context on weights", m_alias_context_weights_in, FN_WSUM, ARG,
+     "context: the same memory as weights"},
+    {"lse on weights", m_alias_lse_weights, FN_SOFTMAX | FN_FORWARD, ARG,
+     "lse: the same memory as weights"},
+    {"lse on scores", m_alias_lse_scores_in, FN_SOFTMAX, ARG, "lse: the same memory as scores"},
+    {"scores on general W", m_alias_scores_w, FN_SCORES | FN_FORWARD, ARG,
+     "scores: the same memory as score->w"},
+    {"context on additive v", m_alias_context_v, FN_FORWARD, ARG,
+     "context: the same memory as score->v"},
 
     {"score kind 9", m_kind_bad, FN_SCORING, ARG, "score->kind"},
     {"score kind -1", m_kind_neg, FN_SCORING, ARG, "score->kind"},
@@ -534,6 +563,64 @@ START_TEST(test_base_calls_valid) {
   }
   /* The valid calls wrote the outputs; put the sentinel back for the next test. */
   attn_test_fill_sentinel(fx.arena, fx.arena_count);
+}
+END_TEST
+
+/* Leading dimensions the checks accept because no second row exists (one row: any ld >= the
+ * width) and sets without rows in a varlen batch (their start, offsets[b] ld, lies past every row)
+ * must not lead a backend to form addresses out of range: the sanitizer builds (pointer and
+ * signed overflow) run this. One query and one annotation per set, so the weight is 1, the
+ * context the annotation itself and the lse the score. */
+START_TEST(test_extreme_layouts_valid) {
+  enum { K = 16 };
+  static const int64_t LDS[] = {(int64_t)1 << 40, (int64_t)1 << 60, INT64_MAX};
+  target_t ts[4];
+  int nt = targets(ts);
+  float q[K], a[2 * K], c[K], w[2], lse[1], score = 0.0f;
+  for (int t = 0; t < K; t++) {
+    q[t] = (float)(t % 5) - 2.0f;
+    a[t] = 0.25f * (float)t;
+    a[K + t] = -1.0f;
+    score = fmaf(q[t], a[t], score);
+  }
+  int checked = 0;
+  for (int t = 0; t < nt; t++) {
+    attn_context_t *ctx = attn_test_variant_context(&ts[t].variant);
+    for (size_t j = 0; j < sizeof LDS / sizeof LDS[0]; j++) {
+      for (int host = 0; host < 2; host++) {
+        if (!host && !ts[t].direct) continue;
+        /* One set: one row each, every ld huge. */
+        attn_shape_t one = {1, 1, 1, K, K, NULL, NULL, NULL};
+        attn_inputs_t in = {attn_cmat(q, LDS[j], 0), attn_cmat(a, LDS[j], 0),
+                            attn_cmat(NULL, 0, 0)};
+        attn_outputs_t out = {attn_mat(c, LDS[j], 0), attn_mat(NULL, 0, 0), attn_mat(w, LDS[j], 0),
+                              lse};
+        attn_status_t st = (host ? attn_forward_host : attn_forward)(ctx, &one, NULL, &in, &out);
+        if (st == ATTN_OK) st = attn_context_synchronize(ctx);
+        ck_assert_msg(st == ATTN_OK, "%s: one row, ld %lld: %s", ts[t].variant.name,
+                      (long long)LDS[j], attn_context_last_error(ctx));
+        ck_assert_msg(w[0] == 1.0f && memcmp(c, a, sizeof c) == 0, "%s: one row, ld %lld",
+                      ts[t].variant.name, (long long)LDS[j]);
+        ck_assert_msg(fabsf(lse[0] - score) <= 1e-5f * fabsf(score), "%s: lse %g, score %g",
+                      ts[t].variant.name, (double)lse[0], (double)score);
+        /* Two sets, the second without queries: its queries would start ld floats on. */
+        const int32_t qoff[3] = {0, 1, 1}, aoff[3] = {0, 1, 2};
+        attn_shape_t two = {2, 1, 2, K, K, qoff, aoff, NULL};
+        in.annotations = attn_cmat(a, K, 0);
+        out.weights = attn_mat(w, 2, 0);
+        w[1] = -7.0f;
+        st = (host ? attn_forward_host : attn_forward)(ctx, &two, NULL, &in, &out);
+        if (st == ATTN_OK) st = attn_context_synchronize(ctx);
+        ck_assert_msg(st == ATTN_OK, "%s: empty set, ld %lld: %s", ts[t].variant.name,
+                      (long long)LDS[j], attn_context_last_error(ctx));
+        ck_assert_msg(w[0] == 1.0f && w[1] == -7.0f && memcmp(c, a, sizeof c) == 0,
+                      "%s: empty set, ld %lld", ts[t].variant.name, (long long)LDS[j]);
+        checked++;
+      }
+    }
+    attn_context_destroy(ctx);
+  }
+  ck_assert_int_ge(checked, 2 * 3);
 }
 END_TEST
 
@@ -722,6 +809,20 @@ START_TEST(test_bad_context_calls) {
   ck_assert_int_eq(attn_context_create(&opts, &ctx), ATTN_ERR_INVALID_ARG);
   ck_assert_ptr_nonnull(strstr(attn_create_error(), "cpu_threads"));
   ck_assert_ptr_eq(ctx, poison);
+  /* More threads than the OpenMP runtime may be able to start (it ends the process when it
+   * cannot): refused at creation; the most allowed is accepted (creating starts no thread). */
+  opts.cpu_threads = ATTN_MAX_CPU_THREADS + 1;
+  ck_assert_int_eq(attn_context_create(&opts, &ctx), ATTN_ERR_INVALID_ARG);
+  ck_assert_ptr_nonnull(strstr(attn_create_error(), "cpu_threads: 1025 > ATTN_MAX_CPU_THREADS"));
+  ck_assert_ptr_eq(ctx, poison);
+  opts.cpu_threads = 100000;
+  ck_assert_int_eq(attn_context_create(&opts, &ctx), ATTN_ERR_INVALID_ARG);
+  ck_assert_ptr_eq(ctx, poison);
+  opts.cpu_threads = ATTN_MAX_CPU_THREADS;
+  opts.backend = ATTN_BACKEND_CPU;
+  ck_assert_int_eq(attn_context_create(&opts, &ctx), ATTN_OK);
+  attn_context_destroy(ctx);
+  ctx = poison;
 
   opts = attn_default_options();
   opts.device = -1;
@@ -761,6 +862,7 @@ static Suite *make_bad_input_suite(void) {
   tcase_add_test(tc, test_base_calls_valid);
   tcase_add_test(tc, test_bad_arguments);
   tcase_add_test(tc, test_unused_fields_ignored);
+  tcase_add_test(tc, test_extreme_layouts_valid);
   tcase_add_test(tc, test_wrong_side_pointer);
   suite_add_tcase(s, tc);
   tc = tcase_create("buffers and contexts");
