@@ -228,7 +228,8 @@ static int compare(const compare_args_t *a, const cli_problem_t *p) {
   int rc;
   if (a->device && (rc = cli_parse_int("device", a->device, 0, 1 << 20, &v))) return rc;
   if (a->device) opts.device = (int)v;
-  if (a->threads && (rc = cli_parse_int("threads", a->threads, 0, 1 << 16, &v))) return rc;
+  if (a->threads && (rc = cli_parse_int("threads", a->threads, 0, ATTN_MAX_CPU_THREADS, &v)))
+    return rc;
   if (a->threads) opts.cpu_threads = (int)v;
   if (a->repeat && (rc = cli_parse_int("repeat", a->repeat, 1, 64, &repeat))) return rc;
   attn_tols_t tols;

@@ -71,6 +71,22 @@ static int check_output_args(const run_args_t *a) {
     cli_error("run: --out C.npy is required");
     return CLI_EXIT_INPUT;
   }
+  /* Two outputs to one file: the later would silently replace the earlier. */
+  const struct {
+    const char *option, *path;
+  } outputs[] = {{"--out", a->out},
+                 {"--scores", a->scores},
+                 {"--weights", a->weights},
+                 {"--lse", a->lse},
+                 {"--heatmap", a->heatmap}};
+  const size_t count = sizeof outputs / sizeof outputs[0];
+  for (size_t i = 0; i < count; i++)
+    for (size_t j = i + 1; j < count; j++)
+      if (outputs[i].path && outputs[j].path && strcmp(outputs[i].path, outputs[j].path) == 0) {
+        cli_error("%s %s: the same file as %s", outputs[j].option, outputs[j].path,
+                  outputs[i].option);
+        return CLI_EXIT_INPUT;
+      }
   if (!a->heatmap) return 0;
 #ifdef ATTN_HAVE_CAIRO
   if (has_picture_suffix(a->heatmap)) return 0;
@@ -94,7 +110,7 @@ static int create_context(const run_args_t *a, attn_context_t **ctx) {
     opts.device = (int)v;
   }
   if (a->threads) {
-    if ((rc = cli_parse_int("threads", a->threads, 0, 1 << 16, &v))) return rc;
+    if ((rc = cli_parse_int("threads", a->threads, 0, ATTN_MAX_CPU_THREADS, &v))) return rc;
     opts.cpu_threads = (int)v;
   }
   attn_status_t st = attn_context_create(&opts, ctx);

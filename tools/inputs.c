@@ -183,10 +183,17 @@ static int load_layout(const cli_input_args_t *args, files_t *f, cli_problem_t *
     p->shape.query_offsets = p->query_offsets;
     p->shape.annotation_offsets = p->annotation_offsets;
     p->rows = p->shape.m;
+    /* The longest set sizes the score and weight outputs. Offsets that are not a prefix sum
+     * within [0, n] (the library rejects them, naming them) must not size them: they would ask
+     * for gigabytes before the check. Such offsets leave the width at n. */
     p->max_set_n = 0;
     for (int64_t b = 0; b < p->shape.batch; b++) {
-      int64_t len = (int64_t)p->annotation_offsets[b + 1] - p->annotation_offsets[b];
-      if (len > p->max_set_n) p->max_set_n = len;
+      const int64_t lo = p->annotation_offsets[b], hi = p->annotation_offsets[b + 1];
+      if (lo < 0 || hi < lo || hi > p->shape.n) {
+        p->max_set_n = p->shape.n;
+        break;
+      }
+      if (hi - lo > p->max_set_n) p->max_set_n = hi - lo;
     }
     p->width_sw = p->max_set_n;
   } else {

@@ -564,6 +564,10 @@ def files_that_disagree(d):
     save(d, "qo.npy", np.array([0, 2], np.int32))
     save(d, "ao.npy", np.array([0, 3, 4], np.int32))
     save(d, "aodec.npy", np.array([0, 5], np.int32))
+    # Offsets far past the annotations or negative: refused at once, before they size outputs.
+    save(d, "qo2.npy", np.array([0, 1, 2], np.int32))
+    save(d, "aohuge.npy", np.array([0, 3, 2000000000], np.int32))
+    save(d, "aoneg.npy", np.array([-2147483647, 3, 4], np.int32))
     save(d, "W.npy", f32(np.eye(4)))
     inputs = sorted(os.listdir(d))
     cases = [
@@ -578,6 +582,10 @@ def files_that_disagree(d):
           "ao.npy"], ["ao.npy", "qo.npy"]),
         (["--annotations", "a.npy", "--query-offsets", "qo.npy", "--annotation-offsets",
           "aodec.npy"], ["offsets"]),  # past the annotations: the library's check
+        (["--annotations", "a.npy", "--query-offsets", "qo2.npy", "--annotation-offsets",
+          "aohuge.npy"], ["offsets"]),
+        (["--annotations", "a.npy", "--query-offsets", "qo2.npy", "--annotation-offsets",
+          "aoneg.npy"], ["offsets"]),
         (["--annotations", "a.npy", "--query-offsets", "qo.npy"], ["go together"]),
         (["--annotations", "a.npy", "--score", "general", "--w", "W.npy"], ["W.npy", "W must be"]),
         (["--annotations", "a.npy", "--score", "general"], ["needs --w"]),
@@ -596,8 +604,20 @@ def files_that_disagree(d):
             check(word in p.stderr, "%s: message should contain '%s':\n%s" % (args, word,
                                                                                p.stderr))
         assert_no_outputs(d, inputs)
+    # With scores asked for, the bad offsets would have sized them (16 GB for aohuge).
+    for ao in ("aohuge.npy", "aoneg.npy"):
+        p = attn(["run", "--queries", "q.npy", "--annotations", "a.npy", "--query-offsets",
+                  "qo2.npy", "--annotation-offsets", ao, "--out", "c.npy", "--scores", "s.npy"],
+                 d, expect=2)
+        check("offsets" in p.stderr, p.stderr)
+        assert_no_outputs(d, inputs)
     p = attn(["run", "--queries", "q.npy", "--annotations", "a.npy"], d, expect=2)
     check("--out" in p.stderr, p.stderr)
+    # Two outputs to one file.
+    p = attn(["run", "--queries", "q.npy", "--annotations", "a.npy", "--out", "c.npy",
+              "--lse", "l.npy", "--weights", "c.npy"], d, expect=2)
+    check("--weights c.npy: the same file as --out" in p.stderr, p.stderr)
+    assert_no_outputs(d, inputs)
 
 
 @case("badfiles")
