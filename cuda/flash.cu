@@ -770,7 +770,7 @@ static __device__ __forceinline__ void stream_stage(const float *base, int64_t l
 
 static __global__ void __launch_bounds__(STREAM_THREADS)
     flash_stream_kernel(flash_args a, const int *bad) {
-  extern __shared__ float stream_smem[]; /* 16-byte aligned, as TILE's */
+  extern __shared__ __align__(16) float stream_smem[]; /* float4 and cp.async targets */
   if (attn_cu_call_is_bad(bad)) return;
   const attn_cu_score_in &si = a.si;
   const int lane = threadIdx.x % 32, k = (int)si.k, dv = (int)a.dv;
@@ -1554,7 +1554,7 @@ static __device__ void tile_weights(int qn, int rows, bool split, float *P, floa
 template <int QT>
 static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_BLOCK_MIN_BLOCKS)
     flash_tile_kernel(flash_args a, const int *bad) {
-  extern __shared__ float tile_smem_f[];
+  extern __shared__ __align__(16) float tile_smem_f[]; /* float4 and cp.async targets */
   using SM = tile_smem<QT>;
   if (attn_cu_call_is_bad(bad)) return;
   float *const P = tile_smem_f, *const stage = P + SM::P;

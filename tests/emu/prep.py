@@ -3,7 +3,7 @@
 
 Two rewrites, nothing else: a kernel launch `k<<<grid, block, smem, stream>>>(args);` becomes
 `{ emu_config(grid, block, smem, stream); emu_run([&] { k(args); }); }`, and a dynamic shared
-array `extern __shared__ float name[];` becomes a pointer to the emulator's per-block buffer.
+array `extern __shared__ [__align__(N)] float name[];` becomes a pointer to the emulator's per-block buffer.
 Everything else (the __global__ and __device__ qualifiers, threadIdx, shuffles, barriers) is
 supplied by the headers in shim/.
 """
@@ -11,7 +11,7 @@ import re
 import sys
 
 LAUNCH = re.compile(r'(\w+(?:<[^<>]*>)?)\s*<<<(.*?)>>>\s*\((.*?)\);', re.S)
-DYNAMIC_SHARED = re.compile(r'extern __shared__ float (\w+)\[\];')
+DYNAMIC_SHARED = re.compile(r'extern __shared__ (?:__align__\(\d+\) )?float (\w+)\[\];')
 
 with open(sys.argv[1]) as f:
     src = f.read()
