@@ -76,26 +76,34 @@ static const char *algo_name_of(int v) {
 #define BACKEND_NAMES "auto, cuda, cpu, reference"
 #define ALGO_NAMES    "auto, simple, gemm, fused, rows"
 
-attn_status_t attn_backend_from_name(const char *name, attn_backend_t *out) {
+/* The body of the two parsers: *out = the value of `name` in [0, last] (names: the list for the
+ * message). */
+static attn_status_t value_from_name(const char *name, int *out, const char *(*name_of)(int),
+                                     int last, const char *names) {
   create_error[0] = '\0';
   if (!name) return create_fail(ATTN_ERR_NULL_POINTER, "name: NULL");
   if (!out) return create_fail(ATTN_ERR_NULL_POINTER, "out: NULL");
-  const int v = value_of_name(name, backend_name_of, ATTN_BACKEND_REFERENCE);
+  const int v = value_of_name(name, name_of, last);
   if (v < 0)
-    return create_fail(ATTN_ERR_INVALID_ARG, "name: '%.64s' is not one of " BACKEND_NAMES, name);
-  *out = (attn_backend_t)v;
+    return create_fail(ATTN_ERR_INVALID_ARG, "name: '%.64s' is not one of %s", name, names);
+  *out = v;
   return ATTN_OK;
 }
 
+attn_status_t attn_backend_from_name(const char *name, attn_backend_t *out) {
+  int v = 0;
+  const attn_status_t st = value_from_name(name, out ? &v : NULL, backend_name_of,
+                                           ATTN_BACKEND_REFERENCE, BACKEND_NAMES);
+  if (st == ATTN_OK) *out = (attn_backend_t)v;
+  return st;
+}
+
 attn_status_t attn_algo_from_name(const char *name, attn_algo_t *out) {
-  create_error[0] = '\0';
-  if (!name) return create_fail(ATTN_ERR_NULL_POINTER, "name: NULL");
-  if (!out) return create_fail(ATTN_ERR_NULL_POINTER, "out: NULL");
-  const int v = value_of_name(name, algo_name_of, ATTN_ALGO_ROWS);
-  if (v < 0)
-    return create_fail(ATTN_ERR_INVALID_ARG, "name: '%.64s' is not one of " ALGO_NAMES, name);
-  *out = (attn_algo_t)v;
-  return ATTN_OK;
+  int v = 0;
+  const attn_status_t st =
+      value_from_name(name, out ? &v : NULL, algo_name_of, ATTN_ALGO_ROWS, ALGO_NAMES);
+  if (st == ATTN_OK) *out = (attn_algo_t)v;
+  return st;
 }
 
 /* ATTN_ALGO overrides an AUTO algorithm so that a whole program can be switched to one path. */

@@ -341,6 +341,10 @@ ATTN_API attn_status_t attn_scores(attn_context_t *ctx, const attn_shape_t *shap
 
 /* Step 2, softmax over each row's valid entries (max-subtracted, so scores in the thousands are
  * fine). Uses shape's batch, m, n, offsets and lengths; d and dv are unused (may be 0).
+ * Infinities: a row whose valid scores are all -inf is treated as a row without valid entries
+ * (zero weights, lse -inf), and a +inf or NaN score makes its row NaN. The fp32 backends compute
+ * scores in fp32, so a score beyond the float range (|s| > 3.4e38, from finite but huge
+ * inputs) is already +-inf there, while the REFERENCE backend, in double, still orders them.
  *   scores:  S [m x n] per set, required. Entries past a set's length are never read.
  *   weights: W [m x n] per set, required. May be exactly S (same data, ld, stride): in place.
  *   lse:     optional (NULL), log(sum(exp(s))) per query row: packed, one float per query,
