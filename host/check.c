@@ -234,7 +234,7 @@ static attn_status_t check_score(attn_context_t *ctx, const attn_score_t *score,
   return st;
 }
 
-/* Floats of lse: a query row each (after check_lse, which checks the product). */
+/* Floats of lse: a query row each (only where lse is given: check_lse checked the product). */
 static int64_t lse_count(const attn_problem_t *p) {
   return is_varlen(p) ? p->m : p->batch * p->m;
 }
@@ -265,8 +265,8 @@ static attn_status_t check_matrices(attn_context_t *ctx, const attn_problem_t *p
 /* Outputs must not be an input or another output (attn.h): an output that starts where one of
  * them starts is refused. Only the same start is detected, not a partial overlap. A matrix with
  * no elements (no rows, or rows of width 0) takes no part: nothing is read or written there.
- * args[0 .. count) are the call's matrices, lse (an output of `lse_floats`) and the score's
- * parameter arrays (inputs) join them. */
+ * args[0 .. count) are the call's matrices; lse (an output of `lse_floats`), the offsets and
+ * lengths arrays and the score's parameter arrays (inputs) join them. */
 static int has_elements(const attn_problem_t *p, const mat_arg_t *a) {
   const int64_t width = a->width >= 0 ? a->width : p->max_set_n; /* -1: unknown, maybe some */
   return a->data && a->rows > 0 && width != 0;
@@ -274,7 +274,7 @@ static int has_elements(const attn_problem_t *p, const mat_arg_t *a) {
 static attn_status_t check_distinct(attn_context_t *ctx, const attn_problem_t *p,
                                     const mat_arg_t *args, int count, const float *lse,
                                     int64_t lse_floats) {
-  enum { MAX_REGIONS = 12 };
+  enum { MAX_REGIONS = 16 };
   struct {
     const char *name;
     const void *data;
@@ -291,6 +291,9 @@ static attn_status_t check_distinct(attn_context_t *ctx, const attn_problem_t *p
     const char *name;
     const void *data;
   } params[] = {{"lse", lse_floats > 0 ? lse : NULL},
+                {"shape->query_offsets", p->query_offsets},
+                {"shape->annotation_offsets", p->annotation_offsets},
+                {"shape->lengths", p->lengths},
                 {"score->w", p->score.w},
                 {"score->wq", p->score.wq},
                 {"score->wa", p->score.wa},
@@ -374,8 +377,8 @@ attn_status_t attn_check_softmax(attn_context_t *ctx, int host_readable, const a
   st = check_matrices(ctx, p, args, 2);
   if (st == ATTN_OK) st = check_lse(ctx, p, lse);
   /* weights on scores is in place (checked below); lse must be neither. */
-  if (st == ATTN_OK) st = check_distinct(ctx, p, args, 1, lse, lse_count(p));
-  if (st == ATTN_OK) st = check_distinct(ctx, p, args + 1, 1, lse, lse_count(p));
+  if (st == ATTN_OK) st = check_distinct(ctx, p, args, 1, lse, lse ? lse_count(p) : 0);
+  if (st == ATTN_OK) st = check_distinct(ctx, p, args + 1, 1, lse, lse ? lse_count(p) : 0);
   /* In place means exactly S: a row written with another ld or stride overwrites scores that
    * another row (on another thread) has still to read. Layouts that never come into play
    * (one row, one set) may differ. */
@@ -443,7 +446,7 @@ attn_status_t attn_check_forward(attn_context_t *ctx, int host_readable, const a
   p->lse = out->lse;
   st = check_matrices(ctx, p, args, 6);
   if (st == ATTN_OK) st = check_lse(ctx, p, out->lse);
-  if (st == ATTN_OK) st = check_distinct(ctx, p, args, 6, out->lse, lse_count(p));
+  if (st == ATTN_OK) st = check_distinct(ctx, p, args, 6, out->lse, out->lse ? lse_count(p) : 0);
   return st;
 }
 

@@ -21,9 +21,9 @@
  *     where the context computes: device memory for a CUDA context, host memory for a CPU or
  *     REFERENCE context. The *_host calls take host memory on every backend.
  *   - Outputs must not overlap each other or any input (the one exception: attn_softmax in
- *     place). An output that starts where an input or another output starts (lse and the score
- *     function's parameters included) is refused with ATTN_ERR_INVALID_ARG; partial overlaps
- *     are not detected.
+ *     place). An output that starts where an input or another output starts (lse, the offsets
+ *     and lengths arrays and the score function's parameters included) is refused with
+ *     ATTN_ERR_INVALID_ARG; partial overlaps are not detected.
  *   - Every function that can fail returns attn_status_t. On failure nothing the caller passed
  *     as an output is touched, the context stays usable, and attn_context_last_error() holds a
  *     one-line message naming the argument and the reason.

@@ -275,6 +275,8 @@ MUT(m_alias_context_values, a->out.context.data = (float *)a->in.values.data)
 MUT(m_alias_context_weights_in, a->out.context.data = (float *)a->w_in.data)
 MUT(m_alias_lse_weights, a->out.lse = a->out.weights.data)
 MUT(m_alias_lse_scores_in, a->out.lse = (float *)a->s_in.data)
+MUT(m_alias_scores_qoff, make_varlen(a); a->out.scores.data = (float *)a->qoff)
+MUT(m_alias_lse_lengths, a->out.lse = (float *)a->len)
 MUT(m_alias_scores_w, a->score = attn_score_general(fx.wmat, D); a->out.scores.data = fx.wmat)
 MUT(m_alias_context_v, a->score = attn_score_additive(H, fx.wq, D, fx.wa, D, fx.hv);
     a->out.context.data = fx.hv)
@@ -399,6 +401,10 @@ static const bad_case_t CASES[] = {
     {"lse on weights", m_alias_lse_weights, FN_SOFTMAX | FN_FORWARD, ARG,
      "lse: the same memory as weights"},
     {"lse on scores", m_alias_lse_scores_in, FN_SOFTMAX, ARG, "lse: the same memory as scores"},
+    {"scores on the query offsets", m_alias_scores_qoff, FN_SCORES | FN_FORWARD, ARG,
+     "scores: the same memory as shape->query_offsets"},
+    {"lse on the lengths", m_alias_lse_lengths, FN_SOFTMAX | FN_FORWARD, ARG,
+     "lse: the same memory as shape->lengths"},
     {"scores on general W", m_alias_scores_w, FN_SCORES | FN_FORWARD, ARG,
      "scores: the same memory as score->w"},
     {"context on additive v", m_alias_context_v, FN_FORWARD, ARG,
@@ -562,6 +568,58 @@ START_TEST(test_base_calls_valid) {
     attn_context_destroy(ctx);
   }
   /* The valid calls wrote the outputs; put the sentinel back for the next test. */
+  attn_test_fill_sentinel(fx.arena, fx.arena_count);
+}
+END_TEST
+
+/* Shared addresses that are not overlaps stay valid: outputs without elements (m = 0; the score
+ * and weight rows of n = 0) may share one address, the weights may be the scores in place with
+ * an lse beside them, and inputs may be one another (queries = annotations = values). */
+START_TEST(test_shared_addresses_valid) {
+  target_t ts[4];
+  int nt = targets(ts);
+  for (int t = 0; t < nt; t++) {
+    attn_context_t *ctx = attn_test_variant_context(&ts[t].variant);
+    for (int host = 0; host < 2; host++) {
+      if (!host && !ts[t].direct) continue;
+      for (int k = 0; k < 4; k++) {
+        args_t a;
+        base_args(ctx, &a);
+        int fn = FN_FORWARD;
+        const char *what = "";
+        switch (k) {
+        case 0:
+          what = "m = 0, every output at one address";
+          a.shape.m = 0;
+          a.out.scores.data = a.out.weights.data = a.out.lse = a.out.context.data;
+          break;
+        case 1:
+          what = "n = 0, weights at the scores' address";
+          a.shape.n = 0;
+          a.shape.lengths = NULL;
+          a.out.weights = a.out.scores;
+          break;
+        case 2:
+          what = "softmax in place, with lse";
+          fn = FN_SOFTMAX;
+          a.out.weights = attn_mat((float *)a.s_in.data, a.s_in.ld, a.s_in.stride);
+          break;
+        default:
+          what = "queries = annotations = values";
+          a.shape.dv = a.shape.d;
+          a.in.queries = a.in.annotations;
+          a.in.values.data = NULL;
+          a.out.context = attn_mat(fx.c, a.shape.d, a.shape.m * a.shape.d);
+          break;
+        }
+        attn_status_t st = call_fn(fn, host, &a);
+        if (st == ATTN_OK) st = attn_context_synchronize(ctx);
+        ck_assert_msg(st == ATTN_OK, "%s: %s%s, %s: %s", ts[t].variant.name, fn_name(fn),
+                      host ? "_host" : "", what, attn_context_last_error(ctx));
+      }
+    }
+    attn_context_destroy(ctx);
+  }
   attn_test_fill_sentinel(fx.arena, fx.arena_count);
 }
 END_TEST
@@ -863,6 +921,7 @@ static Suite *make_bad_input_suite(void) {
   tcase_add_test(tc, test_bad_arguments);
   tcase_add_test(tc, test_unused_fields_ignored);
   tcase_add_test(tc, test_extreme_layouts_valid);
+  tcase_add_test(tc, test_shared_addresses_valid);
   tcase_add_test(tc, test_wrong_side_pointer);
   suite_add_tcase(s, tc);
   tc = tcase_create("buffers and contexts");
