@@ -4,8 +4,9 @@
 #   - with pkg-config: `pkg-config --cflags --libs attn` (the shared library) and
 #     `pkg-config --static ...` (the static one, with the libraries attn was built with);
 #   - with CMake: find_package(attn CONFIG) and the targets attn::attn and attn::attn_static
-#     (tests/install/consumer/).
-# Each of the four programs must run and print the walkthrough's weights and context. The
+#     (tests/install/consumer/), from a C project and from a C++-only one (C++20, where c++ is
+#     found), which cannot look for OpenMP's C flavour.
+# Each program must run and print the walkthrough's weights and context. The
 # installed tree is moved before the pkg-config builds, which must not care (attn.pc's paths are
 # relative to it). CTest runs it as `install_package`.
 #
@@ -63,17 +64,34 @@ run "pkg-config, shared" "$libdir" "$scratch/pc_shared"
   $("$pkgconfig" --static --libs attn | sed 's/\(^\| \)-lattn\( \|$\)/ /')
 run "pkg-config --static" /nonexistent "$scratch/pc_static"
 
-# CMake's find_package.
-"$cmake" -S "$root/tests/install/consumer" -B "$scratch/consumer" -DCMAKE_PREFIX_PATH="$prefix" \
-  -DCMAKE_C_COMPILER="$cc" -DEXAMPLE_SOURCE="$example" > "$scratch/consumer.log" 2>&1 ||
-  { cat "$scratch/consumer.log"; exit 1; }
-"$cmake" --build "$scratch/consumer" > "$scratch/consumer-build.log" 2>&1 ||
-  { cat "$scratch/consumer-build.log"; exit 1; }
-run "find_package, attn::attn" "$libdir" "$scratch/consumer/example_shared"
-run "find_package, attn::attn_static" /nonexistent "$scratch/consumer/example_static"
+# CMake's find_package: a C project, and a C++-only one (where a C++ compiler is found).
+# consumer NAME ARGS...: configures and builds tests/install/consumer into $scratch/NAME.
+consumer() {
+  local name=$1
+  shift
+  if ! "$cmake" -S "$root/tests/install/consumer" -B "$scratch/$name" \
+    -DCMAKE_PREFIX_PATH="$prefix" -DEXAMPLE_SOURCE="$example" "$@" > "$scratch/$name.log" 2>&1 ||
+    ! "$cmake" --build "$scratch/$name" >> "$scratch/$name.log" 2>&1; then
+    cat "$scratch/$name.log"
+    exit 1
+  fi
+}
+consumer c-project -DCMAKE_C_COMPILER="$cc"
+run "find_package, attn::attn" "$libdir" "$scratch/c-project/example_shared"
+run "find_package, attn::attn_static" /nonexistent "$scratch/c-project/example_static"
+programs=4
+if command -v c++ >/dev/null 2>&1; then
+  consumer cxx-project -DCONSUMER_CXX=ON
+  run "find_package, C++ project, attn::attn" "$libdir" "$scratch/cxx-project/example_shared"
+  run "find_package, C++ project, attn::attn_static" /nonexistent \
+    "$scratch/cxx-project/example_static"
+  programs=6
+else
+  echo "skip find_package in a C++ project (no c++ compiler)"
+fi
 
 if [ "$failures" -gt 0 ]; then
-  echo "$failures of 4 installed-package programs failed"
+  echo "$failures of $programs installed-package programs failed"
   exit 1
 fi
 echo "the installed package works with pkg-config and find_package (shared and static)"
