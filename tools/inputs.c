@@ -183,15 +183,18 @@ static int load_layout(const cli_input_args_t *args, files_t *f, cli_problem_t *
     p->shape.query_offsets = p->query_offsets;
     p->shape.annotation_offsets = p->annotation_offsets;
     p->rows = p->shape.m;
-    /* The longest set sizes the score and weight outputs. Offsets that are not a prefix sum
-     * within [0, n] (the library rejects them, naming them) must not size them: they would ask
-     * for gigabytes before the check. Such offsets leave the width at n. */
+    /* The longest set sizes the score and weight outputs, so the annotation offsets are
+     * checked here, before they do: offsets past the annotations would ask for gigabytes before
+     * the library's own check. */
     p->max_set_n = 0;
     for (int64_t b = 0; b < p->shape.batch; b++) {
       const int64_t lo = p->annotation_offsets[b], hi = p->annotation_offsets[b + 1];
       if (lo < 0 || hi < lo || hi > p->shape.n) {
-        p->max_set_n = p->shape.n;
-        break;
+        cli_error("%s: annotation offsets must rise within [0, %lld] (the annotation rows), not "
+                  "%lld then %lld at set %lld",
+                  args->annotation_offsets, (long long)p->shape.n, (long long)lo, (long long)hi,
+                  (long long)b);
+        return CLI_EXIT_INPUT;
       }
       if (hi - lo > p->max_set_n) p->max_set_n = hi - lo;
     }

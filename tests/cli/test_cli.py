@@ -581,11 +581,11 @@ def files_that_disagree(d):
         (["--annotations", "a.npy", "--query-offsets", "qo.npy", "--annotation-offsets",
           "ao.npy"], ["ao.npy", "qo.npy"]),
         (["--annotations", "a.npy", "--query-offsets", "qo.npy", "--annotation-offsets",
-          "aodec.npy"], ["offsets"]),  # past the annotations: the library's check
+          "aodec.npy"], ["aodec.npy", "annotation offsets"]),
         (["--annotations", "a.npy", "--query-offsets", "qo2.npy", "--annotation-offsets",
-          "aohuge.npy"], ["offsets"]),
+          "aohuge.npy"], ["aohuge.npy", "annotation offsets"]),
         (["--annotations", "a.npy", "--query-offsets", "qo2.npy", "--annotation-offsets",
-          "aoneg.npy"], ["offsets"]),
+          "aoneg.npy"], ["aoneg.npy", "annotation offsets"]),
         (["--annotations", "a.npy", "--query-offsets", "qo.npy"], ["go together"]),
         (["--annotations", "a.npy", "--score", "general", "--w", "W.npy"], ["W.npy", "W must be"]),
         (["--annotations", "a.npy", "--score", "general"], ["needs --w"]),
@@ -604,12 +604,13 @@ def files_that_disagree(d):
             check(word in p.stderr, "%s: message should contain '%s':\n%s" % (args, word,
                                                                                p.stderr))
         assert_no_outputs(d, inputs)
-    # With scores asked for, the bad offsets would have sized them (16 GB for aohuge).
+    # With scores asked for, the bad offsets would have sized them (16 GB for aohuge): the
+    # tool refuses them itself, naming the file, before it allocates anything.
     for ao in ("aohuge.npy", "aoneg.npy"):
         p = attn(["run", "--queries", "q.npy", "--annotations", "a.npy", "--query-offsets",
                   "qo2.npy", "--annotation-offsets", ao, "--out", "c.npy", "--scores", "s.npy"],
                  d, expect=2)
-        check("offsets" in p.stderr, p.stderr)
+        check(ao + ": annotation offsets must rise" in p.stderr, p.stderr)
         assert_no_outputs(d, inputs)
     p = attn(["run", "--queries", "q.npy", "--annotations", "a.npy"], d, expect=2)
     check("--out" in p.stderr, p.stderr)
