@@ -200,7 +200,7 @@ static void run_set(const attn_problem_t *p, const attn_set_t *set, scratch_t *w
 }
 
 static attn_status_t run(attn_context_t *ctx, const attn_problem_t *p) {
-  scratch_t w;
+  scratch_t w = {0}; /* set by scratch_alloc; zero for -O2 -g, which cannot see that */
   attn_status_t st = scratch_alloc(ctx, p, &w);
   if (st != ATTN_OK) return st;
   for (int64_t b = 0; b < p->batch; b++) {
