@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char run_usage[] =
@@ -66,12 +67,19 @@ static int has_picture_suffix(const char *path) {
   return n > 4 && (strcasecmp(path + n - 4, ".png") == 0 || strcasecmp(path + n - 4, ".svg") == 0);
 }
 
+static int same_file(const char *x, const char *y) {
+  struct stat sx, sy;
+  if (strcmp(x, y) == 0) return 1;
+  return stat(x, &sx) == 0 && stat(y, &sy) == 0 && sx.st_dev == sy.st_dev && sx.st_ino == sy.st_ino;
+}
+
 static int check_output_args(const run_args_t *a) {
   if (!a->out) {
     cli_error("run: --out C.npy is required");
     return CLI_EXIT_INPUT;
   }
-  /* Two outputs to one file: the later would silently replace the earlier. */
+  /* Two outputs to one file: the later would silently replace the earlier. The same name, or
+   * two names of one file that exists already (./c.npy and c.npy, a link). */
   const struct {
     const char *option, *path;
   } outputs[] = {{"--out", a->out},
@@ -82,7 +90,7 @@ static int check_output_args(const run_args_t *a) {
   const size_t count = sizeof outputs / sizeof outputs[0];
   for (size_t i = 0; i < count; i++)
     for (size_t j = i + 1; j < count; j++)
-      if (outputs[i].path && outputs[j].path && strcmp(outputs[i].path, outputs[j].path) == 0) {
+      if (outputs[i].path && outputs[j].path && same_file(outputs[i].path, outputs[j].path)) {
         cli_error("%s %s: the same file as %s", outputs[j].option, outputs[j].path,
                   outputs[i].option);
         return CLI_EXIT_INPUT;

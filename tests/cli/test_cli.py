@@ -619,6 +619,11 @@ def files_that_disagree(d):
               "--lse", "l.npy", "--weights", "c.npy"], d, expect=2)
     check("--weights c.npy: the same file as --out" in p.stderr, p.stderr)
     assert_no_outputs(d, inputs)
+    # Two names of one existing file.
+    p = attn(["run", "--queries", "q.npy", "--annotations", "a.npy", "--out", "./a.npy",
+              "--lse", "l.npy", "--weights", "a.npy"], d, expect=2)
+    check("--weights a.npy: the same file as --out" in p.stderr, p.stderr)
+    assert_no_outputs(d, inputs)
 
 
 @case("badfiles")
