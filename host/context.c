@@ -73,35 +73,40 @@ static const char *algo_name_of(int v) {
   return attn_algo_name((attn_algo_t)v);
 }
 
-#define BACKEND_NAMES "auto, cuda, cpu, reference"
-#define ALGO_NAMES    "auto, simple, gemm, fused, rows"
-
-/* The body of the two parsers: *out = the value of `name` in [0, last] (names: the list for the
- * message). */
-static attn_status_t value_from_name(const char *name, int *out, const char *(*name_of)(int),
-                                     int last, const char *names) {
-  create_error[0] = '\0';
-  if (!name) return create_fail(ATTN_ERR_NULL_POINTER, "name: NULL");
-  if (!out) return create_fail(ATTN_ERR_NULL_POINTER, "out: NULL");
+/* The value of `name` in [0, last] into *out; else the message "WHAT: 'name' is not one of" the
+ * names, listed from name_of too. The body of the two parsers and of ATTN_ALGO's reader. */
+static attn_status_t value_from_name(const char *what, const char *name, int *out,
+                                     const char *(*name_of)(int), int last) {
   const int v = value_of_name(name, name_of, last);
-  if (v < 0)
-    return create_fail(ATTN_ERR_INVALID_ARG, "name: '%.64s' is not one of %s", name, names);
-  *out = v;
-  return ATTN_OK;
+  if (v >= 0) {
+    *out = v;
+    return ATTN_OK;
+  }
+  char names[128] = "";
+  for (int i = 0; i <= last; i++) {
+    const size_t used = strlen(names);
+    snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", name_of(i));
+  }
+  return create_fail(ATTN_ERR_INVALID_ARG, "%s: '%.64s' is not one of %s", what, name, names);
 }
 
 attn_status_t attn_backend_from_name(const char *name, attn_backend_t *out) {
+  create_error[0] = '\0';
+  if (!name) return create_fail(ATTN_ERR_NULL_POINTER, "name: NULL");
+  if (!out) return create_fail(ATTN_ERR_NULL_POINTER, "out: NULL");
   int v = 0;
-  const attn_status_t st = value_from_name(name, out ? &v : NULL, backend_name_of,
-                                           ATTN_BACKEND_REFERENCE, BACKEND_NAMES);
+  const attn_status_t st =
+      value_from_name("name", name, &v, backend_name_of, ATTN_BACKEND_REFERENCE);
   if (st == ATTN_OK) *out = (attn_backend_t)v;
   return st;
 }
 
 attn_status_t attn_algo_from_name(const char *name, attn_algo_t *out) {
+  create_error[0] = '\0';
+  if (!name) return create_fail(ATTN_ERR_NULL_POINTER, "name: NULL");
+  if (!out) return create_fail(ATTN_ERR_NULL_POINTER, "out: NULL");
   int v = 0;
-  const attn_status_t st =
-      value_from_name(name, out ? &v : NULL, algo_name_of, ATTN_ALGO_ROWS, ALGO_NAMES);
+  const attn_status_t st = value_from_name("name", name, &v, algo_name_of, ATTN_ALGO_ROWS);
   if (st == ATTN_OK) *out = (attn_algo_t)v;
   return st;
 }
@@ -110,11 +115,10 @@ attn_status_t attn_algo_from_name(const char *name, attn_algo_t *out) {
 static attn_status_t resolve_algo(attn_options_t *o) {
   const char *env = getenv("ATTN_ALGO");
   if (o->algo != ATTN_ALGO_AUTO || !env || !*env) return ATTN_OK;
-  const int v = value_of_name(env, algo_name_of, ATTN_ALGO_ROWS);
-  if (v < 0)
-    return create_fail(ATTN_ERR_INVALID_ARG, "ATTN_ALGO: '%.64s' is not one of " ALGO_NAMES, env);
-  o->algo = (attn_algo_t)v;
-  return ATTN_OK;
+  int v = 0;
+  const attn_status_t st = value_from_name("ATTN_ALGO", env, &v, algo_name_of, ATTN_ALGO_ROWS);
+  if (st == ATTN_OK) o->algo = (attn_algo_t)v;
+  return st;
 }
 
 static attn_status_t check_options(const attn_options_t *o) {
