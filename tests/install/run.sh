@@ -52,6 +52,10 @@ run() {
 # pkg-config, shared and static.
 pc_dir=$(dirname "$(find "$prefix" -name attn.pc -print -quit)")
 export PKG_CONFIG_PATH="$pc_dir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+# The installed tree lies outside any sysroot the caller's pkg-config was pointed at
+# (tests/gpu/device-check.sh sets one for the Check it unpacks): pkg-config would prefix it to
+# attn.pc's paths, and the compiler would not find attn.h.
+unset PKG_CONFIG_SYSROOT_DIR
 libdir=$("$pkgconfig" --variable=libdir attn)
 echo "attn.pc: libdir $libdir; --libs: $("$pkgconfig" --libs attn); --static --libs:" \
   "$("$pkgconfig" --static --libs attn)"
