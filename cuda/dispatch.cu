@@ -8,9 +8,10 @@
  *     or a warp per query, or a block per 1, 8, 16 or 64 queries, split or not) changes no
  *     result bit, so it is chosen freely from the shape: see attn_cu_flash_plan_of. The TILE
  *     variant, register-blocked like an SGEMM (tiles of 64 queries, or 16 for sets of fewer
- *     than 48), takes the GEMM-shaped calls (sets of 16 queries or more, dot-like scores,
- *     batches without query and annotation offsets) and any dv; only a dv above 6144 that TILE
- *     cannot take (additive scores, offsets) sends a call to ROWS.
+ *     than 48 and where tiles of 64 would leave most multiprocessors idle), takes the
+ *     GEMM-shaped calls (sets of 4 queries or more, dot-like scores, batches without query
+ *     and annotation offsets) and any dv; only a dv above 6144 that TILE cannot take (additive
+ *     scores, offsets) sends a call to ROWS.
  *   - everything else (the three steps, and attn_forward asking for scores or weights): the
  *     ROWS kernels, a block per query row for scores and weighted sums, a warp or block per
  *     row for the softmax, and for attn_forward the three-pass row kernel (forward.cu).
@@ -22,13 +23,14 @@
  * and ROWS kernels compute each row in an order that depends only on that row's set. On the
  * GEMM-shaped case (thousands of queries sharing one large set) the flash TILE variant is the
  * invariant answer; cuBLAS may still be faster there, and a caller who wants it and can give up
- * invariance forces ATTN_ALGO_GEMM (on an H200, 8192 x 1024 x 512: cuBLAS 0.42 ms, TILE 0.73).
- * The flash plan's thresholds were measured on an H200 with bench/gpu-sweep.sh (every plan
- * forced on 28 shapes; the numbers are in flash.cu and bench/README.md): THREAD for sets of at
- * most 32 annotations when k and dv are at most 4 (8 otherwise), TILE from 16 queries a set
- * (tiles of 16 below 48 queries a set: not measured yet), BLOCK<8> from 8 (below 16 and where
- * TILE cannot run: additive scores, offsets), WARP below 8 when dv <= 256 and the call has 64
- * query rows or more (else BLOCK<1>), splitting below 4 tiles (16 warps) a multiprocessor.
+ * invariance forces ATTN_ALGO_GEMM (on an H100, 8192 x 1024 x 512: cuBLAS 0.42 ms, TILE 0.67).
+ * The flash plan's thresholds were measured on an H100 with bench/gpu-sweep.sh (every plan
+ * forced on 29 shapes; the numbers are in flash.cu and bench/README.md): THREAD for sets of at
+ * most 32 annotations when k and dv are at most 4 (16 otherwise), TILE from 4 queries a set,
+ * BLOCK<8> from 8 where TILE cannot run (additive scores, offsets), below that STREAM (split)
+ * where it can run (dot-like scores, d <= 256, dv <= 128, 16-byte aligned rows) and the call has
+ * 4 query rows, else WARP when dv <= 256 and the call has 64 query rows or more, else BLOCK<1>;
+ * splitting below 4 tiles (16 warps) a multiprocessor, STREAM always.
  *
  * Forced algorithms: SIMPLE runs the thread-per-row baseline of every step; ROWS the row
  * kernels; FUSED (ATTN_CUDA_ALGO_FLASH) as AUTO; GEMM runs cuBLAS wherever the batch allows it

@@ -51,15 +51,17 @@
  *           barrier: lane j scores row j of each chunk (its chain over t, read straight from
  *           global memory with float4 loads), the chunk max is a butterfly, and the weights go
  *           to every lane by shuffle, each lane running the sum's chain (so all lanes hold the
- *           same bits) and the context chains of its 4 or 8 columns; each lane asks L2 for
- *           its row of the warp's next chunk while the current one is used. Sets of few
- *           queries: the decode shape. With plan.spans > 1 the warps of block (x, u) run span
- *           u.
+ *           same bits) and the context chains of its 4 or 8 columns. Sets of few queries
+ *           where STREAM cannot run (dv > 128, additive scores, unaligned rows). With
+ *           plan.spans > 1 the warps of block (x, u) run span u. (An L2 prefetch of each
+ *           warp's next chunk is gone: on the H100, whose 50 MiB L2 cannot hold 16 warps x
+ *           132 SMs x 2 chunks x 16 KiB, decode read about twice its bytes from DRAM, 1.72 ms
+ *           against BLOCK<1>'s 1.31.)
  *   STREAM  WARP's arithmetic and lanes, with each chunk's rows copied once into the warp's
  *           shared memory by cp.async while the previous chunk is used (dot-like scores, d <=
  *           256, dv <= 128, 16-byte aligned rows): a' read once from DRAM for both passes,
- *           and the copies, not the warps, keep the loads in flight. Forced only (tests, the
- *           sweep) until a GPU run says where it beats WARP.
+ *           and the copies, not the warps, keep the loads in flight. AUTO's choice below 4
+ *           queries a set where it can run (the H100 sweep: 2.1x WARP on decode).
  * No atomics anywhere: deterministic run to run.
  */
 #include "flash.cuh"
@@ -82,48 +84,65 @@
 #define FLASH_SMALL   16 /* THREAD: largest k and dv */
 #define FLASH_WARPS   (FLASH_THREADS / 32)
 #define FLASH_WARP_DV 256 /* WARP: largest dv (8 columns a lane) */
-/* The plan's thresholds, measured on an H200 (bench/gpu-sweep.sh; bench/README.md has the
- * tables; times are medians in ms):
+/* The plan's thresholds. Measured on an H100 (80 GB HBM3, 132 SMs) by bench/gpu-sweep.sh, every
+ * plan forced on 29 shapes (bench/README.md has the table; medians in ms, "split" the plan with
+ * its spans on blocks of their own), where an earlier H200 sweep placed them elsewhere:
  *   - THREAD beats TILE while a thread's walk over the annotations is short: with k, dv <= 4
- *     (THREAD<4>) at n = 4 (0.038 against 0.54) and n = 32 (0.087 against 0.42); with the
- *     16-wide THREAD at n = 16 it is 10% slower (0.174 against 0.158), at n = 64 4.7x;
- *   - TILE, split when needed, beats BLOCK<8> and BLOCK<1> from 16 queries a set (16 x 32768 x
- *     128: 0.077 against 0.094 and 0.167; 32 sets of 16 x 4096 x 128: 0.20 against 0.31 and
- *     0.55);
- *   - BLOCK<8> beats BLOCK<1> from 8 queries a set (128 sets of 8 x 1024 x 128: 0.173 split
- *     against 0.297); at 4 the two are within 10% (0.278 and 0.307) (these two with a
- *     double-buffered BLOCK since reverted, 4% to 20% slower than this one);
- *   - WARP beats BLOCK<1>, split or not, wherever a set has fewer than 8 queries and the call
- *     has rows enough (all from the third H200 run): decode 4096 x 1 x 1024 x 128 0.976
- *     against 1.261; 4096 x 1 x 256 x 128 0.246 against 0.325; 1024 x 1 x 4096 x 128 split
- *     0.975 against 1.261; 256 x 1 x 1024 x 128 split 0.094 against 0.104; 256 sets of 4 split
- *     0.194 against 0.306 (BLOCK<8> 0.280); 2048 sets of 2 with dv = 256 1.506 against 2.297.
- *     It loses where a split leaves few warps: 4 x 1 x 32768 x 128 0.086 against 0.079, 1 x 1
- *     x 262144 x 128 0.223 against 0.181 (one warp of four busy a block). The crossing lies
- *     between 4 and 256 rows; 64 is not measured. BLOCK<8> still beats it at 8 queries a set
- *     (128 x 8 x 1024 x 128: 0.169 against 0.195). */
+ *     (THREAD<4>) at n = 4 (0.0167 against 0.48) and n = 32 (0.055 against 0.36); the 16-wide
+ *     THREAD at n = 16 (1 x 200000 x 16 x 16: 0.080 against 0.141) but not at n = 64 (1 x
+ *     20000 x 64 x 8: 0.045 against 0.034). n = 32 is not measured for it.
+ *   - TILE, split when needed, beats every other plan from 4 queries a set: 128 sets of 8 x
+ *     1024 x 128 TILE<16> split 0.105 against BLOCK<8> split 0.166 and WARP split 0.199; 256
+ *     sets of 4: 0.179 against WARP split 0.199 and STREAM split 0.220. At 2 queries a set WARP
+ *     leads (2048 x 2 x 1024 x 256: 2.10 against 2.37).
+ *   - TILE<16> beats TILE<64> wherever the set has fewer than 48 queries (64 sets of 32:
+ *     0.086 against 0.104; at 48, 0.119 against 0.107) and where TILE<64> would run at most half
+ *     as many blocks as the GPU has multiprocessors: 1 x 64 x 4096 x 128 (16 blocks) 0.032
+ *     against 0.067, 1 x 256 x 4096 x 128 (64) 0.043 against 0.068, 1 x 4096 x 256 x 16 (64)
+ *     0.029 against 0.035, 1 x 2000 x 64 x 8 (32) 0.0148 against 0.0168; from 128 blocks
+ *     TILE<64> leads (1 x 2048 x 1024 x 256: 0.108 against 0.133; 256 blocks, 1 x 1024 x 4096 x
+ *     128: 0.102 against 0.145).
+ *   - STREAM, split, beats WARP and BLOCK<1> below 4 queries a set from 4 query rows a call:
+ *     decode 4096 x 1 x 1024 x 128 0.803 against WARP 1.72 and BLOCK<1> 1.31 (unsplit STREAM
+ *     0.838); 1024 x 1 x 4096 x 128 0.809 against 1.23 and 1.37; 4096 x 1 x 256 x 128 0.230
+ *     against 0.43 and 0.34; 256 x 1 x 1024 x 128 0.090 against 0.094 and 0.108; 4 x 1 x 32768
+ *     x 128 0.051 against 0.063 and 0.076. With one row (1 x 1 x 262144 x 128) BLOCK<1> split
+ *     leads, 0.133 against 0.142.
+ *   - Where STREAM cannot run (dv > 128, other score forms, unaligned rows), WARP from 64 query
+ *     rows a call, else BLOCK<1>, as the H200 placed them (decode there: WARP 0.976 against
+ *     BLOCK<1> 1.261; 4 x 1 x 32768 x 128: 0.086 against 0.079). On the H100 the WARP kernel
+ *     since changed (an L2 prefetch of the next chunk and 8 loads in flight a lane) ran decode
+ *     at 1.72 against BLOCK<1>'s 1.31: see the WARP kernel.
+ *   - BLOCK<8> from 8 queries a set where TILE cannot run (additive scores, query offsets). */
 #define FLASH_THREAD4_MAX_N 32 /* THREAD<4> first: sets of at most this many annotations */
-#define FLASH_THREAD_MAX_N  8  /* the 16-wide THREAD first: likewise (n <= 8 not measured) */
+#define FLASH_THREAD_MAX_N  16 /* the 16-wide THREAD first: likewise */
 /* THREAD<4> on sets of at most FLASH_SHORT_N annotations: FLASH_SHORT_ROWS query rows a thread
- * where a warp's rows share a set (not measured yet). */
-#define FLASH_SHORT_N       8
-#define FLASH_SHORT_ROWS    4
-#define FLASH_TILE_MIN_Q    16 /* TILE: queries a set from which it runs */
-#define FLASH_BLOCK8_MIN_Q  8  /* BLOCK<8>: likewise */
-#define FLASH_TILE64_MIN_Q  48 /* TILE<64> from here, TILE<16> below (not measured yet) */
-#define FLASH_WARP_MIN_ROWS 64 /* WARP instead of BLOCK<1> from this many query rows a call */
-/* Splitting: below 4 tiles (BLOCK, TILE) or 16 warps (WARP) a multiprocessor. WARP: 4096 x 1 x
- * 1024 x 128 unsplit 0.976 against 0.989 split; 1024 x 1 x 4096 x 128 split 0.975 against 1.162
- * unsplit. */
+ * where a warp's rows share a set; an instance for sets of at most FLASH_SHORT_N4 (the
+ * walkthrough's 4) holds half the weights. */
+#define FLASH_SHORT_N           8
+#define FLASH_SHORT_N4          4
+#define FLASH_SHORT_ROWS        4
+#define FLASH_TILE_MIN_Q        4  /* TILE: queries a set from which it runs */
+#define FLASH_BLOCK8_MIN_Q      8  /* BLOCK<8>: likewise */
+#define FLASH_TILE64_MIN_Q      48 /* TILE<64> from here, TILE<16> below */
+#define FLASH_TILE64_MIN_BLOCKS 2  /* ... and where TILE<64> has more blocks than SMs / this */
+#define FLASH_STREAM_MIN_ROWS   4  /* STREAM (split) instead of WARP or BLOCK<1> from here */
+#define FLASH_WARP_MIN_ROWS     64 /* WARP instead of BLOCK<1> from this many query rows a call */
+/* Splitting: below 4 tiles (BLOCK, TILE) or 16 warps (WARP) a multiprocessor; STREAM always (see
+ * above). WARP on the H200: 4096 x 1 x 1024 x 128 unsplit 0.976 against 0.989 split; 1024 x 1 x
+ * 4096 x 128 split 0.975 against 1.162 unsplit. */
 /* Blocks per multiprocessor the register allocation must allow: THREAD (and combine) 4, so at
  * most 128 registers a thread, and 5 for THREAD<4> (at most 102: it takes 89 to 96, and
  * unbounded the dot-like one takes 121, a block fewer a multiprocessor than it ran with on the
- * H200), and so for the dot-like short-set kernel (96; the additive one spills at 102 on sm_80
- * and takes 4); WARP 4 (on sm_90 WARP<1> 118 with batches of 8 loads, 106 with 4; capped at 64 or
- * 80 it spills); BLOCK and TILE 2 (BLOCK<1> takes about 155 registers, so 3 fit; BLOCK<8> about
- * 210, TILE<64> 215, TILE<16> 197 on sm_90). */
+ * H200), and so for the dot-like short-set kernel on sets of up to 8 (96; the additive one
+ * spills at 102 on sm_80 and takes 4), 6 for it on sets of up to 4 (79 registers on sm_90; the
+ * H100's profile of the walkthrough at 5 blocks: 31% occupancy, 1.4 eligible warps a scheduler,
+ * half the issue slots idle; at 8 blocks it spills); WARP 4 (on sm_90 WARP<1> 118 with batches of 8
+ * loads, 106 with 4; capped at 64 or 80 it spills); BLOCK and TILE 2 (BLOCK<1> takes about 155
+ * registers, so 3 fit; BLOCK<8> about 210, TILE<64> 215, TILE<16> 197 on sm_90). */
 #define FLASH_THREAD_MIN_BLOCKS  4
 #define FLASH_THREAD4_MIN_BLOCKS 5
+#define FLASH_SHORT4_MIN_BLOCKS  6
 #define FLASH_WARP_MIN_BLOCKS    4
 #define FLASH_BLOCK_MIN_BLOCKS   2
 /* BLOCK: dynamic shared memory for the span accumulators [tile x dv] (the static part is about
@@ -458,16 +477,18 @@ static __device__ __forceinline__ void flash_thread_rows(const flash_args &a, co
   }
 }
 
-/* The THREAD variant for sets of at most FLASH_SHORT_N annotations (k, dv <= K): warp w takes
+/* The THREAD variant for sets of at most N annotations (k, dv <= K): warp w takes
  * query rows [32 R w, 32 R (w + 1)) with R = FLASH_SHORT_ROWS, lane l rows 32 R w + 32 rho + l
  * (each load and store instruction of the warp covers 32 consecutive rows). A warp whose rows lie
  * in one set runs them together, reading each annotation and value row once for R queries (the
  * walkthrough's 10^6 queries against one set of 4); a warp across sets runs its rows one at a
  * time. K = 3 for k, dv <= 3 (the walkthrough's d = 3: a quarter of the fmas and quotients
  * fewer than K = 4 computes with zeros), else 4. */
-template <int K, bool ADD>
-static __global__ void __launch_bounds__(FLASH_THREADS,
-                                         ADD ? FLASH_THREAD_MIN_BLOCKS : FLASH_THREAD4_MIN_BLOCKS)
+template <int K, bool ADD, int N>
+static __global__ void __launch_bounds__(FLASH_THREADS, ADD ? FLASH_THREAD_MIN_BLOCKS
+                                                        : N <= FLASH_SHORT_N4
+                                                            ? FLASH_SHORT4_MIN_BLOCKS
+                                                            : FLASH_THREAD4_MIN_BLOCKS)
     flash_short_kernel(flash_args a, const int *bad) {
   if (attn_cu_call_is_bad(bad)) return;
   const int R = FLASH_SHORT_ROWS;
@@ -482,14 +503,14 @@ static __global__ void __launch_bounds__(FLASH_THREADS,
     attn_cu_set s, t;
     int64_t i;
     if (attn_cu_query_row(l, r0, &s, &i) && attn_cu_query_row(l, last, &t, &i) && s.b == t.b) {
-      flash_thread_rows<K, ADD, R, FLASH_SHORT_N>(a, s, r0 + lane, rows);
+      flash_thread_rows<K, ADD, R, N>(a, s, r0 + lane, rows);
       continue;
     }
 #pragma unroll 1
     for (int rho = 0; rho < R; rho++) {
       const int64_t r = r0 + 32 * rho + lane;
       if (r < rows && attn_cu_query_row(l, r, &s, &i))
-        flash_thread_rows<K, ADD, 1, FLASH_SHORT_N>(a, s, r, rows);
+        flash_thread_rows<K, ADD, 1, N>(a, s, r, rows);
     }
   }
 }
@@ -547,20 +568,6 @@ static __device__ __forceinline__ float warp_score(const attn_cu_score_in &si, b
   for (int64_t t = 0; t < si.k; t++)
     acc = flash_term(si.additive, q[t], ar[t], si.additive ? si.v[t] : 0.0f, acc);
   return flash_score(si.additive, si.scale, acc);
-}
-
-/* Asks L2 for the 128-byte lines that hold floats p[0 .. n - 1] (n >= 1): a hint, which
- * neither faults nor waits. The emulator, which has no caches, reads p[0] and p[n - 1] instead,
- * so that its guard pages check the range a GPU would be asked for. */
-static __device__ __forceinline__ void warp_prefetch_l2(const float *p, int64_t n) {
-#ifdef __CUDA_ARCH__
-  const uintptr_t end = (uintptr_t)(p + n);
-  for (uintptr_t line = (uintptr_t)p & ~(uintptr_t)127; line < end; line += 128)
-    asm volatile("prefetch.L2 [%0];" ::"l"(line));
-#else
-  volatile float ends[2] = {p[0], p[n - 1]};
-  (void)ends;
-#endif
 }
 
 /* A lane's context columns: warp_col(g, lane) + 0 .. 3 for g < G (dv <= 128 G). */
@@ -662,7 +669,7 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_WARP_MIN_BLOCKS)
   if (attn_cu_call_is_bad(bad)) return;
   const attn_cu_score_in &si = a.si;
   const int lane = threadIdx.x % 32;
-  const int64_t rows = attn_cu_query_rows(si.l), dv = a.dv;
+  const int64_t rows = attn_cu_query_rows(si.l);
   const bool vec = a.vec && a.vec_q && !si.additive;
   for (int64_t r = (int64_t)blockIdx.x * FLASH_WARPS + threadIdx.x / 32; r < rows;
        r += (int64_t)gridDim.x * FLASH_WARPS) {
@@ -681,15 +688,6 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_WARP_MIN_BLOCKS)
       float sm = -INFINITY, sl = 0.0f, sx[NC];
       for (int64_t c0 = u0; c0 < uend; c0 += FLASH_CHUNK) {
         const int cnt = (int)(uend - c0 < FLASH_CHUNK ? uend - c0 : FLASH_CHUNK);
-        /* The warp's next chunk (within its span when split) on its way to L2 while this one
-         * is used: lane j's row, and its value row when the values are another matrix. */
-        const int64_t next = c0 + FLASH_CHUNK + lane;
-        if (next < (split ? uend : s.valid)) {
-          warp_prefetch_l2(attn_cu_arow(si.a.data, si.a.ld, si.a.stride, si.l, s, next), si.k);
-          const float *vn = attn_cu_arow(a.V.data, a.V.ld, a.V.stride, si.l, s, next);
-          if (vn != attn_cu_arow(si.a.data, si.a.ld, si.a.stride, si.l, s, next) || dv > si.k)
-            warp_prefetch_l2(vn, dv);
-        }
         float sc = -INFINITY;
         if (lane < cnt)
           sc = warp_score<WARP_AHEAD / G>(
@@ -1887,23 +1885,34 @@ bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
   if (!small && !block1 && !tile) return false;
 
   /* Default plan (thresholds above): THREAD for many small queries against a handful of
-   * annotations; TILE where a set has 16 queries or more to share each annotation read (and for
-   * any dv too wide for BLOCK), in tiles of 16 below 48 queries a set; THREAD for the other small
-   * queries TILE cannot run; BLOCK tiles of 8 queries where a set has 8 or more; below that WARP
-   * (dv <= 256) when the call has the rows to fill the GPU with warps, else BLOCK tiles of 1; spans
-   * split across blocks when the tiles alone would leave most of the GPU idle. */
+   * annotations; TILE where a set has 4 queries or more to share each annotation read (and for
+   * any dv too wide for BLOCK), in tiles of 16 below 48 queries a set or where tiles of 64 would
+   * leave most multiprocessors idle; THREAD for the other small queries TILE cannot run; BLOCK
+   * tiles of 8 queries where a set has 8 or more; below that STREAM, split, where it can run
+   * and the call has 4 query rows, else WARP (dv <= 256) when the call has the rows to fill the
+   * GPU with warps, else BLOCK tiles of 1; spans split across blocks when the tiles alone would
+   * leave most of the GPU idle. */
   const bool many = rows >= 16 * sms;
   const int64_t thread_n = k <= 4 && p->dv <= 4 ? FLASH_THREAD4_MAX_N : FLASH_THREAD_MAX_N;
   plan->variant = small && many && p->n <= thread_n                  ? ATTN_CU_FLASH_THREAD
                   : tile && (per_set >= FLASH_TILE_MIN_Q || !block1) ? ATTN_CU_FLASH_TILE
                   : small && (many || !block1)                       ? ATTN_CU_FLASH_THREAD
                   : per_set >= FLASH_BLOCK8_MIN_Q && block8          ? ATTN_CU_FLASH_BLOCK
+                  : stream && rows >= FLASH_STREAM_MIN_ROWS          ? ATTN_CU_FLASH_STREAM
                   : warp && rows >= FLASH_WARP_MIN_ROWS              ? ATTN_CU_FLASH_WARP
                                                                      : ATTN_CU_FLASH_BLOCK;
-  plan->tile = plan->variant == ATTN_CU_FLASH_TILE ? (per_set >= FLASH_TILE64_MIN_Q ? 64 : 16)
-               : plan->variant == ATTN_CU_FLASH_BLOCK && per_set >= FLASH_BLOCK8_MIN_Q && block8
-                   ? 8
-                   : 1;
+  const int64_t span_bound = (p->n + FLASH_SPAN - 1) / FLASH_SPAN;
+  if (plan->variant == ATTN_CU_FLASH_TILE) {
+    /* TILE<64>'s blocks: its tiles, times the spans where it would split them */
+    const int64_t tiles64 = tiles_of(l, 64);
+    const int64_t blocks64 =
+        tiles64 < 4 * sms && span_bound <= 65535 ? tiles64 * span_bound : tiles64;
+    plan->tile =
+        per_set >= FLASH_TILE64_MIN_Q && blocks64 * FLASH_TILE64_MIN_BLOCKS > sms ? 64 : 16;
+  } else {
+    plan->tile =
+        plan->variant == ATTN_CU_FLASH_BLOCK && per_set >= FLASH_BLOCK8_MIN_Q && block8 ? 8 : 1;
+  }
 
   bool split = false, forced_split = false;
   const flash_forced f = flash_force();
@@ -1923,10 +1932,9 @@ bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
     }
   }
   if (!forced_split)
-    split = tiles_of(l, plan->tile) < 4 * sms *
-                                          (plan->variant == ATTN_CU_FLASH_WARP     ? FLASH_WARPS
-                                           : plan->variant == ATTN_CU_FLASH_STREAM ? STREAM_WARPS
-                                                                                   : 1);
+    split =
+        plan->variant == ATTN_CU_FLASH_STREAM ||
+        tiles_of(l, plan->tile) < 4 * sms * (plan->variant == ATTN_CU_FLASH_WARP ? FLASH_WARPS : 1);
 
   plan->smem = plan->variant == ATTN_CU_FLASH_STREAM ? stream_smem
                : plan->variant == ATTN_CU_FLASH_TILE
@@ -1934,7 +1942,6 @@ bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
                : plan->variant == ATTN_CU_FLASH_BLOCK
                    ? (size_t)plan->tile * (size_t)p->dv * sizeof(float)
                    : 0;
-  const int64_t span_bound = (p->n + FLASH_SPAN - 1) / FLASH_SPAN;
   plan->spans = 1;
   plan->partial_floats = 0;
   if (plan->variant != ATTN_CU_FLASH_THREAD && split && span_bound > 1 && span_bound <= 65535) {
@@ -1947,15 +1954,20 @@ bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
   return true;
 }
 
-/* The short-set THREAD kernel of width K for the call's score form. */
+/* The short-set THREAD kernel of width K for the call's score form and set length. */
 template <int K>
 static void launch_short(const flash_args &a, cudaStream_t stream, const int *bad) {
   const unsigned blocks =
       attn_cu_blocks(attn_cu_query_rows(a.si.l), FLASH_THREADS * FLASH_SHORT_ROWS);
-  if (a.si.additive)
-    flash_short_kernel<K, true><<<blocks, FLASH_THREADS, 0, stream>>>(a, bad);
+  const bool n4 = a.si.l.n <= FLASH_SHORT_N4;
+  if (a.si.additive && n4)
+    flash_short_kernel<K, true, FLASH_SHORT_N4><<<blocks, FLASH_THREADS, 0, stream>>>(a, bad);
+  else if (a.si.additive)
+    flash_short_kernel<K, true, FLASH_SHORT_N><<<blocks, FLASH_THREADS, 0, stream>>>(a, bad);
+  else if (n4)
+    flash_short_kernel<K, false, FLASH_SHORT_N4><<<blocks, FLASH_THREADS, 0, stream>>>(a, bad);
   else
-    flash_short_kernel<K, false><<<blocks, FLASH_THREADS, 0, stream>>>(a, bad);
+    flash_short_kernel<K, false, FLASH_SHORT_N><<<blocks, FLASH_THREADS, 0, stream>>>(a, bad);
 }
 
 /* The THREAD kernel of width K for the call's score form. */
