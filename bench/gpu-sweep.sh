@@ -29,8 +29,12 @@
 #     x 4096 (split), 2048 x 2 x 1024 with d = 256 (8 columns a lane); the rows above give it
 #     against the others;
 #   - STREAM (WARP with its chunks staged in shared memory by cp.async) against WARP wherever
-#     it runs (d a multiple of 4 up to 256, dv up to 128): decode and the rows above. AUTO does
-#     not run STREAM until these rows say where it wins.
+#     it runs (d a multiple of 4 up to 256, dv up to 128): decode and the rows above;
+#   - the thresholds the first H100 sweep left between its rows: STREAM with two query rows (2
+#     x 1 x 32768; AUTO takes it from 4, BLOCK<1> led with one), the 16-wide THREAD at n = 32
+#     (1 x 200000 x 32 x 16; AUTO takes it to 16), TILE on sets of 4 short ones (4096 x 4 x 64
+#     x 64), TILE<64> with 96 blocks (1 x 6144 x 256 x 64; AUTO takes TILE<16> to 66 on 132
+#     SMs), and WARP against BLOCK<1> where STREAM cannot run (4096 x 1 x 1024 x 256).
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -50,6 +54,7 @@ dims=$dims,256x1x1024x128,32x16x4096x128,4x1x32768x128,1x1x262144x128
 dims=$dims,1x2000x64x8,1x20000x64x8,1x200000x16x16,1x4096x256x16
 dims=$dims,256x4x1024x128,128x8x1024x128,1x500000x8x4,1x500000x32x4
 dims=$dims,4096x1x256x128,1024x1x4096x128,2048x2x1024x256
+dims=$dims,2x1x32768x128,1x200000x32x16,4096x4x64x64,1x6144x256x64,4096x1x1024x256
 
 algos=auto,gemm
 shapes=walkthrough,decode,shared,long

@@ -428,7 +428,9 @@ if [ -f "$out/benchmark.log" ]; then
 fi
 for log in "$out"/sanitizer-*.log; do
   [ -f "$log" ] || continue
-  say "- $(basename "$log"): $(grep -c 'ERROR SUMMARY: 0 errors' "$log") clean runs, $(grep -cE 'ERROR SUMMARY: [1-9]' "$log") with errors"
+  # racecheck ends a run with "RACECHECK SUMMARY: N hazards displayed", the others with "ERROR
+  # SUMMARY: N errors".
+  say "- $(basename "$log"): $(grep -cE '(ERROR SUMMARY: 0 errors|RACECHECK SUMMARY: 0 hazards)' "$log") clean runs, $(grep -cE '(ERROR|RACECHECK) SUMMARY: [1-9]' "$log") with errors or hazards"
 done
 failures=$(grep -c '^- FAIL' "$report")
 skipped=$(grep -cE '^- (SKIP|CUT)' "$report")
