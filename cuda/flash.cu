@@ -44,9 +44,10 @@
  *           shared memory, and the context runs in blocks of 64 columns, each thread an 8 x 4
  *           block, over value rows that cp.async brings in while the previous rows are used.
  *           Spans split across blocks as in BLOCK. Any dv: the context is never held whole.
- *           TILE<16>, for sets of fewer than 48 queries (and fewer than 16 where dv is too
- *           wide for BLOCK), is the same code on tiles of 16: 8 x 4 scores a thread in one
- *           256-row stage, P [256 x 16], and 8 x 2 outputs of 128-column blocks (tile_cfg).
+ *           TILE<16>, for sets of fewer than 48 queries and calls whose tiles of 64 would
+ *           leave most multiprocessors idle, is the same code on tiles of 16: 8 x 4 scores a
+ *           thread in one 256-row stage, P [256 x 16], and 8 x 2 outputs of 128-column blocks
+ *           (tile_cfg).
  *   WARP    a warp per query row (dv at most 256), everything in registers and no block
  *           barrier: lane j scores row j of each chunk (its chain over t, read straight from
  *           global memory with float4 loads), the chunk max is a butterfly, and the weights go
@@ -60,8 +61,8 @@
  *   STREAM  WARP's arithmetic and lanes, with each chunk's rows copied once into the warp's
  *           shared memory by cp.async while the previous chunk is used (dot-like scores, d <=
  *           256, dv <= 128, 16-byte aligned rows): a' read once from DRAM for both passes,
- *           and the copies, not the warps, keep the loads in flight. AUTO's choice below 4
- *           queries a set where it can run (the H100 sweep: 2.1x WARP on decode).
+ *           and the copies, not the warps, keep the loads in flight. AUTO's choice for sets
+ *           of few queries where it can run (the H100 sweep: 1.44x WARP on decode).
  * No atomics anywhere: deterministic run to run.
  */
 #include "flash.cuh"
@@ -85,48 +86,57 @@
 #define FLASH_WARPS   (FLASH_THREADS / 32)
 #define FLASH_WARP_DV 256 /* WARP: largest dv (8 columns a lane) */
 /* The plan's thresholds. Measured on an H100 (80 GB HBM3, 132 SMs) by bench/gpu-sweep.sh, every
- * plan forced on 29 shapes (bench/README.md has the table; medians in ms, "split" the plan with
- * its spans on blocks of their own), where an earlier H200 sweep placed them elsewhere:
+ * plan forced on 34 shapes in two runs (bench/README.md has the tables; medians in ms, "split"
+ * the plan with its spans on blocks of their own), where an earlier H200 sweep placed them
+ * elsewhere:
  *   - THREAD beats TILE while a thread's walk over the annotations is short: with k, dv <= 4
  *     (THREAD<4>) at n = 4 (0.0167 against 0.48) and n = 32 (0.055 against 0.36); the 16-wide
- *     THREAD at n = 16 (1 x 200000 x 16 x 16: 0.080 against 0.141) but not at n = 64 (1 x
- *     20000 x 64 x 8: 0.045 against 0.034). n = 32 is not measured for it.
- *   - TILE, split when needed, beats every other plan from 4 queries a set: 128 sets of 8 x
- *     1024 x 128 TILE<16> split 0.105 against BLOCK<8> split 0.166 and WARP split 0.199; 256
- *     sets of 4: 0.179 against WARP split 0.199 and STREAM split 0.220. At 2 queries a set WARP
- *     leads (2048 x 2 x 1024 x 256: 2.10 against 2.37).
+ *     THREAD at n = 16 (1 x 200000 x 16 x 16: 0.080 against 0.141) and n = 32 (1 x 200000 x 32
+ *     x 16: 0.108 against 0.163) but not at n = 64 (1 x 20000 x 64 x 8: 0.045 against 0.034).
+ *   - TILE, split when needed, beats every other plan from 16 queries a set, and from 4 where
+ *     the sets are long: 128 sets of 8 x 1024 x 128 TILE<16> split 0.105 against BLOCK<8>
+ *     split 0.166 and WARP split 0.190; 256 sets of 4 x 1024: 0.179 against WARP split 0.191
+ *     and STREAM split 0.220. On short sets it loses (4096 sets of 4 x 64 x 64: 0.251
+ *     against STREAM 0.106), and at 2 queries a set WARP leads (2048 x 2 x 1024 x 256: 1.58
+ *     against 2.37). Lengths between 64 and 1024 are not measured.
  *   - TILE<16> beats TILE<64> wherever the set has fewer than 48 queries (64 sets of 32:
  *     0.086 against 0.104; at 48, 0.119 against 0.107) and where TILE<64> would run at most half
  *     as many blocks as the GPU has multiprocessors: 1 x 64 x 4096 x 128 (16 blocks) 0.032
  *     against 0.067, 1 x 256 x 4096 x 128 (64) 0.043 against 0.068, 1 x 4096 x 256 x 16 (64)
- *     0.029 against 0.035, 1 x 2000 x 64 x 8 (32) 0.0148 against 0.0168; from 128 blocks
- *     TILE<64> leads (1 x 2048 x 1024 x 256: 0.108 against 0.133; 256 blocks, 1 x 1024 x 4096 x
- *     128: 0.102 against 0.145).
- *   - STREAM, split, beats WARP and BLOCK<1> below 4 queries a set from 4 query rows a call:
- *     decode 4096 x 1 x 1024 x 128 0.803 against WARP 1.72 and BLOCK<1> 1.31 (unsplit STREAM
- *     0.838); 1024 x 1 x 4096 x 128 0.809 against 1.23 and 1.37; 4096 x 1 x 256 x 128 0.230
- *     against 0.43 and 0.34; 256 x 1 x 1024 x 128 0.090 against 0.094 and 0.108; 4 x 1 x 32768
- *     x 128 0.051 against 0.063 and 0.076. With one row (1 x 1 x 262144 x 128) BLOCK<1> split
- *     leads, 0.133 against 0.142.
+ *     0.029 against 0.035, 1 x 2000 x 64 x 8 (32) 0.0148 against 0.0168; from 96 blocks TILE<64>
+ *     leads (1 x 6144 x 256 x 64: 0.039 against 0.066; 128, 1 x 2048 x 1024 x 256: 0.108
+ *     against 0.133; 256, 1 x 1024 x 4096 x 128: 0.102 against 0.145).
+ *   - STREAM, split, beats WARP and BLOCK<1> below 4 queries a set (or 16 on short sets) from 2
+ *     query rows a call: decode 4096 x 1 x 1024 x 128 0.804 against WARP 1.16 and BLOCK<1> 1.31
+ *     (unsplit STREAM 0.839); 1024 x 1 x 4096 x 128 0.808 against 1.16 and 1.38; 4096 x 1 x 256
+ *     x 128 0.230 against 0.300 and 0.337; 4 x 1 x 32768 x 128 0.051 against 0.065 and 0.077;
+ *     2 x 1 x 32768 x 128 0.045 against 0.059 and 0.047. With one row (1 x 1 x 262144 x 128)
+ *     BLOCK<1> split leads, 0.133 against 0.143. But where STREAM's warps (rows times spans)
+ *     need more than one wave of its blocks (three a multiprocessor at d = dv = 128: its
+ *     shared memory) and WARP's fit in one (16 a multiprocessor), WARP leads: 256 x 1 x 1024 x
+ *     128 (1024 warps against 792 and 2112 places), WARP split 0.080 against STREAM 0.092.
  *   - Where STREAM cannot run (dv > 128, other score forms, unaligned rows), WARP from 64 query
- *     rows a call, else BLOCK<1>, as the H200 placed them (decode there: WARP 0.976 against
- *     BLOCK<1> 1.261; 4 x 1 x 32768 x 128: 0.086 against 0.079). On the H100 the WARP kernel
- *     since changed (an L2 prefetch of the next chunk and 8 loads in flight a lane) ran decode
- *     at 1.72 against BLOCK<1>'s 1.31: see the WARP kernel.
- *   - BLOCK<8> from 8 queries a set where TILE cannot run (additive scores, query offsets). */
+ *     rows a call, else BLOCK<1> (H100: decode WARP 1.16 against BLOCK<1> 1.31, 2048 x 2 x 1024 x
+ *     256 1.58 against 2.30, but 4096 x 1 x 1024 x 256 3.35 against BLOCK<1> split 2.98; H200,
+ *     4 x 1 x 32768 x 128: 0.086 against 0.079).
+ *   - BLOCK<8> from 8 queries a set where TILE does not run (additive scores, query offsets,
+ *     short sets). */
 #define FLASH_THREAD4_MAX_N 32 /* THREAD<4> first: sets of at most this many annotations */
-#define FLASH_THREAD_MAX_N  16 /* the 16-wide THREAD first: likewise */
+#define FLASH_THREAD_MAX_N  32 /* the 16-wide THREAD first: likewise */
 /* THREAD<4> on sets of at most FLASH_SHORT_N annotations: FLASH_SHORT_ROWS query rows a thread
  * where a warp's rows share a set; an instance for sets of at most FLASH_SHORT_N4 (the
  * walkthrough's 4) holds half the weights. */
 #define FLASH_SHORT_N           8
 #define FLASH_SHORT_N4          4
 #define FLASH_SHORT_ROWS        4
-#define FLASH_TILE_MIN_Q        4  /* TILE: queries a set from which it runs */
-#define FLASH_BLOCK8_MIN_Q      8  /* BLOCK<8>: likewise */
-#define FLASH_TILE64_MIN_Q      48 /* TILE<64> from here, TILE<16> below */
-#define FLASH_TILE64_MIN_BLOCKS 2  /* ... and where TILE<64> has more blocks than SMs / this */
-#define FLASH_STREAM_MIN_ROWS   4  /* STREAM (split) instead of WARP or BLOCK<1> from here */
+#define FLASH_TILE_MIN_Q        16   /* TILE: queries a set from which it runs ... */
+#define FLASH_TILE_LONG_MIN_Q   4    /* ... or from this many where ... */
+#define FLASH_TILE_LONG_MIN_N   1024 /* ... the sets have this many annotations */
+#define FLASH_BLOCK8_MIN_Q      8    /* BLOCK<8>: queries a set from which it runs */
+#define FLASH_TILE64_MIN_Q      48   /* TILE<64> from here, TILE<16> below */
+#define FLASH_TILE64_MIN_BLOCKS 2    /* ... and where TILE<64> has more blocks than SMs / this */
+#define FLASH_STREAM_MIN_ROWS   2    /* STREAM (split) instead of WARP or BLOCK<1> from here */
+#define FLASH_STREAM_MAX_BLOCKS 8  /* STREAM's blocks a multiprocessor, at most, in the estimate */
 #define FLASH_WARP_MIN_ROWS     64 /* WARP instead of BLOCK<1> from this many query rows a call */
 /* Splitting: below 4 tiles (BLOCK, TILE) or 16 warps (WARP) a multiprocessor; STREAM always (see
  * above). WARP on the H200: 4096 x 1 x 1024 x 128 unsplit 0.976 against 0.989 split; 1024 x 1 x
@@ -1837,6 +1847,14 @@ attn_cuda_status_t attn_cu_flash_init(attn_cuda_t *cu) {
       STREAM_WARPS * stream_warp_floats(STREAM_MAX_K, STREAM_MAX_DV, true) * sizeof(float);
   const size_t stream_smem = stream_max < (size_t)optin ? stream_max : (size_t)optin;
   cu->flash_stream_smem = flash_opt_in(flash_stream_kernel, stream_smem) ? stream_smem : 0;
+  int per_sm = 0, reserved = 0;
+  if (cudaDeviceGetAttribute(&per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, cu->device) !=
+          cudaSuccess ||
+      cudaDeviceGetAttribute(&reserved, cudaDevAttrReservedSharedMemoryPerBlock, cu->device) !=
+          cudaSuccess)
+    per_sm = reserved = 0; /* unknown: the plan counts one STREAM block a multiprocessor */
+  cu->smem_per_sm = (size_t)per_sm;
+  cu->smem_reserved = (size_t)reserved;
   (void)cudaGetLastError(); /* a refusal above is an answer, not an error to leave behind */
   return ATTN_CUDA_OK;
 }
@@ -1885,23 +1903,39 @@ bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
   if (!small && !block1 && !tile) return false;
 
   /* Default plan (thresholds above): THREAD for many small queries against a handful of
-   * annotations; TILE where a set has 4 queries or more to share each annotation read (and for
-   * any dv too wide for BLOCK), in tiles of 16 below 48 queries a set or where tiles of 64 would
-   * leave most multiprocessors idle; THREAD for the other small queries TILE cannot run; BLOCK
-   * tiles of 8 queries where a set has 8 or more; below that STREAM, split, where it can run
-   * and the call has 4 query rows, else WARP (dv <= 256) when the call has the rows to fill the
-   * GPU with warps, else BLOCK tiles of 1; spans split across blocks when the tiles alone would
-   * leave most of the GPU idle. */
+   * annotations; TILE where a set has 16 queries or more to share each annotation read, or 4
+   * on long sets (and for any dv too wide for BLOCK), in tiles of 16 below 48 queries a set or
+   * where tiles of 64 would leave most multiprocessors idle; THREAD for the other small queries
+   * TILE cannot run; BLOCK tiles of 8 queries where a set has 8 or more; below that STREAM,
+   * split, where it can run and the call has 2 query rows (but WARP where STREAM would take a
+   * second wave that WARP does not), else WARP (dv <= 256) when the call has the rows to fill
+   * the GPU with warps, else BLOCK tiles of 1; spans split across blocks when the tiles alone
+   * would leave most of the GPU idle. */
   const bool many = rows >= 16 * sms;
   const int64_t thread_n = k <= 4 && p->dv <= 4 ? FLASH_THREAD4_MAX_N : FLASH_THREAD_MAX_N;
-  plan->variant = small && many && p->n <= thread_n                  ? ATTN_CU_FLASH_THREAD
-                  : tile && (per_set >= FLASH_TILE_MIN_Q || !block1) ? ATTN_CU_FLASH_TILE
-                  : small && (many || !block1)                       ? ATTN_CU_FLASH_THREAD
-                  : per_set >= FLASH_BLOCK8_MIN_Q && block8          ? ATTN_CU_FLASH_BLOCK
-                  : stream && rows >= FLASH_STREAM_MIN_ROWS          ? ATTN_CU_FLASH_STREAM
-                  : warp && rows >= FLASH_WARP_MIN_ROWS              ? ATTN_CU_FLASH_WARP
-                                                                     : ATTN_CU_FLASH_BLOCK;
   const int64_t span_bound = (p->n + FLASH_SPAN - 1) / FLASH_SPAN;
+  const bool tile_q = per_set >= FLASH_TILE_MIN_Q ||
+                      (per_set >= FLASH_TILE_LONG_MIN_Q && p->n >= FLASH_TILE_LONG_MIN_N);
+  const bool warp_rows = warp && rows >= FLASH_WARP_MIN_ROWS;
+  const int64_t warp_places = sms * FLASH_WARP_MIN_BLOCKS * FLASH_WARPS;
+  bool stream_first = stream && rows >= FLASH_STREAM_MIN_ROWS;
+  if (stream_first && warp_rows && rows <= warp_places && span_bound <= 65535) {
+    /* the warps STREAM would run (split), against the places its blocks and WARP's leave */
+    const int64_t warps = rows * span_bound;
+    const size_t per_block = stream_smem + cu->smem_reserved;
+    const int64_t fit = (int64_t)(cu->smem_per_sm / per_block);
+    const int64_t stream_blocks = fit < 1                         ? 1
+                                  : fit > FLASH_STREAM_MAX_BLOCKS ? FLASH_STREAM_MAX_BLOCKS
+                                                                  : fit;
+    stream_first = warps <= sms * stream_blocks * STREAM_WARPS || warps > warp_places;
+  }
+  plan->variant = small && many && p->n <= thread_n         ? ATTN_CU_FLASH_THREAD
+                  : tile && (tile_q || !block1)             ? ATTN_CU_FLASH_TILE
+                  : small && (many || !block1)              ? ATTN_CU_FLASH_THREAD
+                  : per_set >= FLASH_BLOCK8_MIN_Q && block8 ? ATTN_CU_FLASH_BLOCK
+                  : stream_first                            ? ATTN_CU_FLASH_STREAM
+                  : warp_rows                               ? ATTN_CU_FLASH_WARP
+                                                            : ATTN_CU_FLASH_BLOCK;
   if (plan->variant == ATTN_CU_FLASH_TILE) {
     /* TILE<64>'s blocks: its tiles, times the spans where it would split them */
     const int64_t tiles64 = tiles_of(l, 64);

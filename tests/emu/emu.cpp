@@ -439,6 +439,14 @@ extern "C" cudaError_t cudaDeviceGetAttribute(int *v, enum cudaDeviceAttr a, int
     *v = e ? atoi(e) : 232448;
     return cudaSuccess;
   }
+  if (a == cudaDevAttrMaxSharedMemoryPerMultiprocessor) { /* an H100's */
+    *v = 233472;
+    return cudaSuccess;
+  }
+  if (a == cudaDevAttrReservedSharedMemoryPerBlock) {
+    *v = 1024;
+    return cudaSuccess;
+  }
   if (a == cudaDevAttrL2CacheSize) {
     *v = 1 << 20;
     return cudaSuccess;
