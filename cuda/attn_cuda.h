@@ -132,6 +132,23 @@ typedef struct attn_cuda_problem {
   float *lse;
 } attn_cuda_problem_t;
 
+/* What the flash forward's plan reads of a device (attn_cuda_flash_plan_name). */
+typedef struct attn_cuda_flash_device {
+  int sm_count;         /* multiprocessors */
+  int tile;             /* 1: the TILE variant's shared memory fits a block */
+  size_t stream_smem;   /* shared memory a STREAM block may take (0: STREAM cannot run) */
+  size_t smem_per_sm;   /* shared memory of a multiprocessor (0: unknown) ... */
+  size_t smem_reserved; /* ... and the runtime's reservation a block */
+} attn_cuda_flash_device_t;
+
+/* Tests: the flash plan AUTO picks for p on such a device (ATTN_CU_FLASH's forcing included),
+ * by its name in cuda/flash_plans.h ("thread", "splittile16", "splitstream", ...; a split plan
+ * whose sets hold one span is named unsplit), or "" where no flash kernel takes p. A function of
+ * p's sizes, score form and pointer alignment only: it reads no memory through p's pointers and
+ * needs no device. */
+const char *attn_cuda_flash_plan_name(const attn_cuda_problem_t *p,
+                                      const attn_cuda_flash_device_t *device);
+
 /* Queues p on `stream`: no host synchronisation, no allocation once the workspace is big enough
  * (it grows here on first use otherwise). */
 attn_cuda_status_t attn_cuda_run(attn_cuda_t *cu, void *stream, const attn_cuda_problem_t *p);

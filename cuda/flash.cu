@@ -1885,21 +1885,23 @@ static size_t partial_floats(const attn_cuda_problem_t *p, int64_t spans) {
   return (size_t)f;
 }
 
-bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
+/* The plan of p on a device described by dev: attn_cu_flash_plan_of's body, which tests reach
+ * through attn_cuda_flash_plan_name with a device of their own. */
+static bool flash_plan_for(const attn_cuda_problem_t *p, const attn_cuda_flash_device_t &dev,
                            attn_cu_flash_plan *plan) {
   if (p->op != ATTN_CUDA_OP_FORWARD || p->scores.data || p->weights.data) return false;
   const attn_cu_layout l = attn_cu_layout_of(p);
-  const int64_t sms = cu->sm_count;
+  const int64_t sms = dev.sm_count > 0 ? dev.sm_count : 1;
   const int64_t k = p->kind == ATTN_CUDA_SCORE_ADDITIVE ? p->h : p->d;
   const int64_t rows = attn_cu_query_rows(l);
   const int64_t per_set = l.qo ? (p->batch > 0 ? p->m / p->batch : 0) : p->m;
   const bool small = k <= FLASH_SMALL && p->dv <= FLASH_SMALL;
   const bool block1 = p->dv <= FLASH_ACC_BYTES / (int64_t)sizeof(float);
   const bool block8 = p->dv <= FLASH_ACC_BYTES / (int64_t)(8 * sizeof(float));
-  const bool tile = cu->flash_tile && !l.qo && p->kind != ATTN_CUDA_SCORE_ADDITIVE;
+  const bool tile = dev.tile && !l.qo && p->kind != ATTN_CUDA_SCORE_ADDITIVE;
   const bool warp = p->dv <= FLASH_WARP_DV; /* implies block1 */
   const size_t stream_smem = stream_smem_of(p);
-  const bool stream = stream_smem > 0 && stream_smem <= cu->flash_stream_smem;
+  const bool stream = stream_smem > 0 && stream_smem <= dev.stream_smem;
   if (!small && !block1 && !tile) return false;
 
   /* Default plan (thresholds above): THREAD for many small queries against a handful of
@@ -1922,8 +1924,8 @@ bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
   if (stream_first && warp_rows && rows <= warp_places && span_bound <= 65535) {
     /* the warps STREAM would run (split), against the places its blocks and WARP's leave */
     const int64_t warps = rows * span_bound;
-    const size_t per_block = stream_smem + cu->smem_reserved;
-    const int64_t fit = (int64_t)(cu->smem_per_sm / per_block);
+    const size_t per_block = stream_smem + dev.smem_reserved;
+    const int64_t fit = (int64_t)(dev.smem_per_sm / per_block);
     const int64_t stream_blocks = fit < 1                         ? 1
                                   : fit > FLASH_STREAM_MAX_BLOCKS ? FLASH_STREAM_MAX_BLOCKS
                                                                   : fit;
@@ -1986,6 +1988,27 @@ bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
     }
   }
   return true;
+}
+
+bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
+                           attn_cu_flash_plan *plan) {
+  const attn_cuda_flash_device_t dev = {cu->sm_count, cu->flash_tile ? 1 : 0, cu->flash_stream_smem,
+                                        cu->smem_per_sm, cu->smem_reserved};
+  return flash_plan_for(p, dev, plan);
+}
+
+extern "C" const char *attn_cuda_flash_plan_name(const attn_cuda_problem_t *p,
+                                                 const attn_cuda_flash_device_t *device) {
+  attn_cu_flash_plan plan;
+  if (!flash_plan_for(p, *device, &plan)) return "";
+#define FLASH_PLAN_NAME(name_, variant_, tile_, split_)                                            \
+  if (plan.variant == ATTN_CU_FLASH_##variant_ &&                                                  \
+      (plan.variant == ATTN_CU_FLASH_THREAD || plan.tile == (tile_)) &&                            \
+      (plan.spans > 1) == ((split_) != 0))                                                         \
+    return #name_;
+  ATTN_FLASH_PLANS(FLASH_PLAN_NAME)
+#undef FLASH_PLAN_NAME
+  return "?"; /* a plan flash_plans.h does not list: the test that asks fails on it */
 }
 
 /* The short-set THREAD kernel of width K for the call's score form and set length. */
