@@ -31,9 +31,9 @@
 #   - STREAM (WARP with its chunks staged in shared memory by cp.async) against WARP wherever
 #     it runs (d a multiple of 4 up to 256, dv up to 128): decode and the rows above;
 #   - the thresholds the first H100 sweep left between its rows: STREAM with two query rows (2
-#     x 1 x 32768; AUTO takes it from 4, BLOCK<1> led with one), the 16-wide THREAD at n = 32
-#     (1 x 200000 x 32 x 16; AUTO takes it to 16), TILE on sets of 4 short ones (4096 x 4 x 64
-#     x 64), TILE<64> with 96 blocks (1 x 6144 x 256 x 64; AUTO takes TILE<16> to 66 on 132
+#     x 1 x 32768; that sweep's AUTO took it from 4, BLOCK<1> led with one), the 16-wide THREAD
+#     at n = 32 (1 x 200000 x 32 x 16; it took THREAD to 16), TILE on sets of 4 short ones (4096
+#     x 4 x 64 x 64), TILE<64> with 96 blocks (1 x 6144 x 256 x 64; TILE<16> goes to 66 on 132
 #     SMs), and WARP against BLOCK<1> where STREAM cannot run (4096 x 1 x 1024 x 256).
 set -uo pipefail
 

@@ -9,9 +9,9 @@
  *     result bit, so it is chosen freely from the shape: see attn_cu_flash_plan_of. The TILE
  *     variant, register-blocked like an SGEMM (tiles of 64 queries, or 16 for sets of fewer
  *     than 48 and where tiles of 64 would leave most multiprocessors idle), takes the
- *     GEMM-shaped calls (sets of 4 queries or more, dot-like scores, batches without query
- *     and annotation offsets) and any dv; only a dv above 6144 that TILE cannot take (additive
- *     scores, offsets) sends a call to ROWS.
+ *     GEMM-shaped calls (sets of 16 queries or more, or 4 on sets of 1024 annotations or more,
+ *     dot-like scores, batches without query and annotation offsets) and any dv; only a dv above
+ *     6144 that TILE cannot take (additive scores, offsets) sends a call to ROWS.
  *   - everything else (the three steps, and attn_forward asking for scores or weights): the
  *     ROWS kernels, a block per query row for scores and weighted sums, a warp or block per
  *     row for the softmax, and for attn_forward the three-pass row kernel (forward.cu).
@@ -25,12 +25,14 @@
  * invariant answer; cuBLAS may still be faster there, and a caller who wants it and can give up
  * invariance forces ATTN_ALGO_GEMM (on an H100, 8192 x 1024 x 512: cuBLAS 0.42 ms, TILE 0.67).
  * The flash plan's thresholds were measured on an H100 with bench/gpu-sweep.sh (every plan
- * forced on 29 shapes; the numbers are in flash.cu and bench/README.md): THREAD for sets of at
- * most 32 annotations when k and dv are at most 4 (16 otherwise), TILE from 4 queries a set,
- * BLOCK<8> from 8 where TILE cannot run (additive scores, offsets), below that STREAM (split)
- * where it can run (dot-like scores, d <= 256, dv <= 128, 16-byte aligned rows) and the call has
- * 4 query rows, else WARP when dv <= 256 and the call has 64 query rows or more, else BLOCK<1>;
- * splitting below 4 tiles (16 warps) a multiprocessor, STREAM always.
+ * forced on 34 shapes; the numbers are in flash.cu and bench/README.md, and
+ * tests/gpu/test_flash_plan.c pins the choices): THREAD for sets of at most 32 annotations when k
+ * and dv are at most 16, TILE from 16 queries a set (4 on sets of 1024 annotations or more),
+ * BLOCK<8> from 8 where TILE does not run (additive scores, offsets, short sets), below that
+ * STREAM (split) where it can run (dot-like scores, d <= 256, dv <= 128, 16-byte aligned rows)
+ * and the call has 2 query rows, unless its warps would need a second wave that WARP's would
+ * not, else WARP when dv <= 256 and the call has 64 query rows or more, else BLOCK<1>; splitting
+ * below 4 tiles (16 warps) a multiprocessor, STREAM always.
  *
  * Forced algorithms: SIMPLE runs the thread-per-row baseline of every step; ROWS the row
  * kernels; FUSED (ATTN_CUDA_ALGO_FLASH) as AUTO; GEMM runs cuBLAS wherever the batch allows it

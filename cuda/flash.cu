@@ -86,39 +86,44 @@
 #define FLASH_WARPS   (FLASH_THREADS / 32)
 #define FLASH_WARP_DV 256 /* WARP: largest dv (8 columns a lane) */
 /* The plan's thresholds. Measured on an H100 (80 GB HBM3, 132 SMs) by bench/gpu-sweep.sh, every
- * plan forced on 34 shapes in two runs (bench/README.md has the tables; medians in ms, "split"
- * the plan with its spans on blocks of their own), where an earlier H200 sweep placed them
- * elsewhere:
+ * plan forced on 34 shapes (the second of two runs, commit 687a5b1: bench/README.md has its
+ * table; medians in ms of each plan itself, "split" the plan with its spans on blocks of their
+ * own), where an earlier H200 sweep had placed them elsewhere:
  *   - THREAD beats TILE while a thread's walk over the annotations is short: with k, dv <= 4
- *     (THREAD<4>) at n = 4 (0.0167 against 0.48) and n = 32 (0.055 against 0.36); the 16-wide
- *     THREAD at n = 16 (1 x 200000 x 16 x 16: 0.080 against 0.141) and n = 32 (1 x 200000 x 32
- *     x 16: 0.108 against 0.163) but not at n = 64 (1 x 20000 x 64 x 8: 0.045 against 0.034).
+ *     (THREAD<4>) at n = 4 (0.0163 against 0.476) and n = 32 (0.0555 against 0.365); the
+ *     16-wide THREAD at n = 16 (1 x 200000 x 16 x 16: 0.0821 against 0.141) and n = 32 (1 x
+ *     200000 x 32 x 16: 0.108 against 0.163) but not at n = 64 (1 x 20000 x 64 x 8: 0.0461
+ *     against 0.0338).
  *   - TILE, split when needed, beats every other plan from 16 queries a set, and from 4 where
- *     the sets are long: 128 sets of 8 x 1024 x 128 TILE<16> split 0.105 against BLOCK<8>
+ *     the sets are long: 128 sets of 8 x 1024 x 128 TILE<16> split 0.106 against BLOCK<8>
  *     split 0.166 and WARP split 0.190; 256 sets of 4 x 1024: 0.179 against WARP split 0.191
- *     and STREAM split 0.220. On short sets it loses (4096 sets of 4 x 64 x 64: 0.251
- *     against STREAM 0.106), and at 2 queries a set WARP leads (2048 x 2 x 1024 x 256: 1.58
- *     against 2.37). Lengths between 64 and 1024 are not measured.
+ *     and STREAM split 0.220. On short sets it loses (4096 sets of 4 x 64 x 64: 0.251 against
+ *     STREAM 0.106), and at 2 queries a set WARP leads (2048 x 2 x 1024 x 256: 1.58 against
+ *     2.37). Lengths between 64 and 1024 are not measured.
  *   - TILE<16> beats TILE<64> wherever the set has fewer than 48 queries (64 sets of 32:
- *     0.086 against 0.104; at 48, 0.119 against 0.107) and where TILE<64> would run at most half
- *     as many blocks as the GPU has multiprocessors: 1 x 64 x 4096 x 128 (16 blocks) 0.032
- *     against 0.067, 1 x 256 x 4096 x 128 (64) 0.043 against 0.068, 1 x 4096 x 256 x 16 (64)
- *     0.029 against 0.035, 1 x 2000 x 64 x 8 (32) 0.0148 against 0.0168; from 96 blocks TILE<64>
- *     leads (1 x 6144 x 256 x 64: 0.039 against 0.066; 128, 1 x 2048 x 1024 x 256: 0.108
- *     against 0.133; 256, 1 x 1024 x 4096 x 128: 0.102 against 0.145).
+ *     0.0861 against 0.104; at 48, 0.119 against 0.108) and where TILE<64> would run at most half
+ *     as many blocks as the GPU has multiprocessors: 1 x 64 x 4096 x 128 (16 blocks) 0.0318
+ *     against 0.0674, 1 x 256 x 4096 x 128 (64) 0.0425 against 0.0681, 1 x 4096 x 256 x 16 (64)
+ *     0.0290 against 0.0349, 1 x 2000 x 64 x 8 (32) 0.0149 against 0.0170; from 96 blocks
+ *     TILE<64> leads (1 x 6144 x 256 x 64: 0.0392 against 0.0657; 128, 1 x 2048 x 1024 x 256:
+ *     0.108 against 0.133; 256, 1 x 1024 x 4096 x 128: 0.102 against 0.144).
  *   - STREAM, split, beats WARP and BLOCK<1> below 4 queries a set (or 16 on short sets) from 2
- *     query rows a call: decode 4096 x 1 x 1024 x 128 0.804 against WARP 1.16 and BLOCK<1> 1.31
- *     (unsplit STREAM 0.839); 1024 x 1 x 4096 x 128 0.808 against 1.16 and 1.38; 4096 x 1 x 256
- *     x 128 0.230 against 0.300 and 0.337; 4 x 1 x 32768 x 128 0.051 against 0.065 and 0.077;
- *     2 x 1 x 32768 x 128 0.045 against 0.059 and 0.047. With one row (1 x 1 x 262144 x 128)
- *     BLOCK<1> split leads, 0.133 against 0.143. But where STREAM's warps (rows times spans)
- *     need more than one wave of its blocks (three a multiprocessor at d = dv = 128: its
- *     shared memory) and WARP's fit in one (16 a multiprocessor), WARP leads: 256 x 1 x 1024 x
- *     128 (1024 warps against 792 and 2112 places), WARP split 0.080 against STREAM 0.092.
+ *     query rows a call: decode 4096 x 1 x 1024 x 128 0.804 against WARP 1.16 and BLOCK<1> split
+ *     1.31 (unsplit STREAM 0.839); 1024 x 1 x 4096 x 128 0.808 against 1.16 and 1.38; 4096 x 1
+ *     x 256 x 128 0.230 against 0.300 and 0.337; 4 x 1 x 32768 x 128 0.0505 against 0.0652 and
+ *     0.0769; 2 x 1 x 32768 x 128 0.0448 against 0.0594 and 0.0465. With one row (1 x 1 x
+ *     262144 x 128) BLOCK<1> split leads, 0.133 against 0.142. But where STREAM's warps (rows
+ *     times spans) need more than one wave of its blocks (three a multiprocessor at d = dv =
+ *     128 with the values the annotations, one with values of their own: its shared memory)
+ *     and WARP's fit in one (16 a multiprocessor), WARP leads: 256 x 1 x 1024 x 128 (1024
+ *     warps against 792 and 2112 places), WARP split 0.0801 against STREAM split 0.0916. (The
+ *     estimate takes both as split into every span; where a split does not happen, at
+ *     exactly 16 warps a multiprocessor or past the partials' 128 MiB, it may keep STREAM
+ *     where WARP would fit.)
  *   - Where STREAM cannot run (dv > 128, other score forms, unaligned rows), WARP from 64 query
- *     rows a call, else BLOCK<1> (H100: decode WARP 1.16 against BLOCK<1> 1.31, 2048 x 2 x 1024 x
- *     256 1.58 against 2.30, but 4096 x 1 x 1024 x 256 3.35 against BLOCK<1> split 2.98; H200,
- *     4 x 1 x 32768 x 128: 0.086 against 0.079).
+ *     rows a call, else BLOCK<1> (H100: decode WARP 1.16 against BLOCK<1> split 1.31, 2048 x 2
+ *     x 1024 x 256 1.58 against 2.30, but 4096 x 1 x 1024 x 256 3.35 against BLOCK<1> split
+ *     2.98; H200, 4 x 1 x 32768 x 128: 0.086 against 0.079).
  *   - BLOCK<8> from 8 queries a set where TILE does not run (additive scores, query offsets,
  *     short sets). */
 #define FLASH_THREAD4_MAX_N 32 /* THREAD<4> first: sets of at most this many annotations */

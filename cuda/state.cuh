@@ -50,8 +50,8 @@ struct attn_cuda {
   int sm_count;             /* multiprocessors of the device: the flash plan's occupancy estimate */
   bool flash_tile;          /* the device runs the flash TILE variant (its shared memory fits) */
   size_t flash_stream_smem; /* shared memory the flash STREAM variant may take a block (0: none) */
-  size_t smem_per_sm;       /* shared memory of a multiprocessor, less the runtime's per block ... */
-  size_t smem_reserved;     /* ... reservation (STREAM's blocks a multiprocessor) */
+  size_t smem_per_sm;       /* shared memory of a multiprocessor (0: unknown) and ... */
+  size_t smem_reserved;     /* ... the runtime's reservation a block: STREAM's blocks a SM */
   cublasHandle_t blas;
   void *blas_workspace; /* handed to cuBLAS after every cublasSetStream */
   size_t blas_workspace_size;

@@ -88,7 +88,7 @@ for t in "${SUITES[@]}"; do
       -lstdc++ -lm -lpthread "${SANITIZE[@]}"
     echo "==> $t (emulated CUDA)"
     # A TILE<64> shape (two sets of 70 queries), a TILE<16> one (two sets of 20), two
-    # decode-like batches (one query a set; AUTO runs the second, of 70 rows, on WARP), two
+    # decode-like batches (one query a set; AUTO runs both on STREAM, split), two
     # THREAD shapes (d = 3; sets of 9, and of 4 as in the walkthrough: the short-set kernel);
     # every plan forced, those that cannot run a shape show n/a.
     if ! EMU_CUBLAS_ANY_WS=1 "$OUT/bin/$t" --reps 10 --algo auto,gemm \

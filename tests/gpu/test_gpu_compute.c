@@ -45,13 +45,15 @@ static const int32_t TILE_LEN[2] = {400, 259};    /* 2 spans (the last of 144 ro
 static const int32_t TILE_LEN3[3] = {0, 300, 33}; /* fully masked; 2 spans; 2 chunks */
 static const int32_t COMBINE_LEN[3] = {8500, 2100, 8192}; /* 34 spans (32 + 2), 9, 32 */
 static const int32_t SHORT_LEN[3] = {6, 0, 4};            /* full, fully masked, masked */
+static const int32_t SHORT4_LEN[3] = {4, 0, 3};           /* likewise, on sets of 4 */
 static const int32_t TILE16_LEN[2] = {530, 256};          /* 3 spans (the last of 18 rows); 1 */
 
 #define GRID_SIZE 13
 /* Shapes GRID_SIZE .. GRID_SIZE + FLASH_SHAPES - 1 run only in the flash and invariance tests. */
-#define FLASH_SHAPES 9
-/* The shape whose additive form keeps h <= 4 (THREAD's short-set kernel). */
-#define SHORT_SHAPE (GRID_SIZE + 6)
+#define FLASH_SHAPES 10
+/* The shapes whose additive form keeps h <= 4 (THREAD's short-set kernel). */
+#define SHORT_SHAPE  (GRID_SIZE + 6)
+#define SHORT4_SHAPE (GRID_SIZE + 8)
 
 static attn_test_spec_t grid_spec(int i) {
   attn_test_spec_t s;
@@ -139,7 +141,8 @@ static attn_test_spec_t grid_spec(int i) {
     s.q_scale = 10.0f;
     s.a_scale = 10.0f;
     break;
-  case 16: /* flash TILE by default (dot-like): 3 tiles of queries a set (the last of 2), float4
+  case 16: /* flash TILE<64> by default on the emulator's 4 multiprocessors (TILE<16> on a GPU of
+            * many: too few tiles of 64), dot-like: 3 tiles of queries a set (the last of 2), float4
             * rows with gaps (ld = 68: the fast fetch's row pointers step by ld, not k), 4 slices
             * of k, dv = 136 (column blocks of 64, 64 and 8), masked spans whose last has 144 rows
             * (a full and a part stage) or 3 */
@@ -149,14 +152,14 @@ static attn_test_spec_t grid_spec(int i) {
     s.separate_values = 1;
     s.dv = 136;
     break;
-  case 17: /* flash TILE by default: scalar loads (d = 37: 2 full slices and 5 columns), the
+  case 17: /* flash TILE by default (as 16): scalar loads (d = 37: 2 full slices and 5 columns), the
             * values are the annotations, a fully masked set, a set of 33 rows */
     s = attn_test_spec(3, 70, 300, 37);
     s.lengths = TILE_LEN3;
     s.outliers = 0.02;
     break;
-  case 18: /* flash TILE by default: exactly one tile a set, float4 rows with a part slice of k
-            * after full ones (d = 44), values the annotations (one column block, 44 wide) */
+  case 18: /* flash TILE by default (as 16): exactly one tile a set, float4 rows with a part slice
+            * of k after full ones (d = 44), values the annotations (one column block, 44 wide) */
     s = attn_test_spec(2, 64, 300, 44);
     break;
   case 19: /* flash THREAD's short sets (forced; k, dv <= 4, n <= 8): 150 queries a set, so
@@ -181,6 +184,15 @@ static attn_test_spec_t grid_spec(int i) {
     s.dv = 136;
     s.outliers = 0.02;
     break;
+  case 21: /* shape 19 on sets of at most 4 annotations: the short-set kernel's instance for
+            * them (N = 4), with a masked and a fully masked set and warps across two sets */
+    s = attn_test_spec(3, 150, 4, 4);
+    s.lengths = SHORT4_LEN;
+    s.separate_values = 1;
+    s.dv = 3;
+    s.ld_gap = 1;
+    s.outliers = 0.02;
+    break;
   default: /* flash, split by default (9 tiles): the combine kernel folds 34 spans a row (a
             * full group of 32 and a group of 2), 9 (one part group) and 32 (one full group), in
             * two groups of 32 columns, the second of 8 */
@@ -199,7 +211,10 @@ static void grid_problem(attn_test_problem_t *p, int shape, int kind) {
   s.kind = (attn_score_kind_t)kind;
   /* h = 8 in the flash shapes: the projected annotations then take the float4 path (3 in the
    * short-set one: THREAD's short-set kernel takes h <= 4) */
-  s.h = kind != ATTN_SCORE_ADDITIVE ? 0 : shape == SHORT_SHAPE ? 3 : shape >= GRID_SIZE ? 8 : 6;
+  s.h = kind != ATTN_SCORE_ADDITIVE                     ? 0
+        : shape == SHORT_SHAPE || shape == SHORT4_SHAPE ? 3
+        : shape >= GRID_SIZE                            ? 8
+                                                        : 6;
   if (kind == ATTN_SCORE_SCALED_DOT) s.scale = shape % 2 ? 0.0f : 0.25f;
   attn_test_problem_init(p, &s);
 }
@@ -328,7 +343,8 @@ END_TEST
  * the algorithm, the shape (two varlen batches with long sets, 40 queries sharing a set) and
  * whether scores and weights are asked for (without them FUSED and AUTO run the flash kernels,
  * whose plan for a batch and for one query differ; shape 13 runs on BLOCK<8> as a batch, shape 17
- * on TILE<64>, shape 20 on TILE<16>). */
+ * on TILE<64> on the emulator and on TILE<16> on a GPU of many multiprocessors, shape 20 on
+ * TILE<16>; test_flash_plans runs every plan on these shapes, bit for bit). */
 START_TEST(test_batch_invariant) {
   static const attn_algo_t algos[] = {ATTN_ALGO_SIMPLE, ATTN_ALGO_FUSED, ATTN_ALGO_ROWS,
                                       ATTN_ALGO_AUTO};
