@@ -8,7 +8,7 @@
  *     or a warp per query, or a block per 1, 8, 16 or 64 queries, split or not) changes no
  *     result bit, so it is chosen freely from the shape: see attn_cu_flash_plan_of. The TILE
  *     variant, register-blocked like an SGEMM (tiles of 64 queries, or 16 for sets of fewer
- *     than 48 and where tiles of 64 would leave most multiprocessors idle), takes the
+ *     than 48 or where tiles of 64 would leave most multiprocessors idle), takes the
  *     GEMM-shaped calls (sets of 16 queries or more, or 4 on sets of 1024 annotations or more,
  *     dot-like scores, batches without query and annotation offsets) and any dv; only a dv above
  *     6144 that TILE cannot take (additive scores, offsets) sends a call to ROWS.
@@ -23,7 +23,8 @@
  * and ROWS kernels compute each row in an order that depends only on that row's set. On the
  * GEMM-shaped case (thousands of queries sharing one large set) the flash TILE variant is the
  * invariant answer; cuBLAS may still be faster there, and a caller who wants it and can give up
- * invariance forces ATTN_ALGO_GEMM (on an H100, 8192 x 1024 x 512: cuBLAS 0.42 ms, TILE 0.67).
+ * invariance forces ATTN_ALGO_GEMM (on an H100, 8192 x 1024 x 512: cuBLAS's two products 0.37
+ * ms, the forced GEMM call 0.42, TILE 0.67).
  * The flash plan's thresholds were measured on an H100 with bench/gpu-sweep.sh (every plan
  * forced on 34 shapes; the numbers are in flash.cu and bench/README.md, and
  * tests/gpu/test_flash_plan.c pins the choices): THREAD for sets of at most 32 annotations when k

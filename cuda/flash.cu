@@ -44,7 +44,7 @@
  *           shared memory, and the context runs in blocks of 64 columns, each thread an 8 x 4
  *           block, over value rows that cp.async brings in while the previous rows are used.
  *           Spans split across blocks as in BLOCK. Any dv: the context is never held whole.
- *           TILE<16>, for sets of fewer than 48 queries and calls whose tiles of 64 would
+ *           TILE<16>, for sets of fewer than 48 queries, or calls whose tiles of 64 would
  *           leave most multiprocessors idle, is the same code on tiles of 16: 8 x 4 scores a
  *           thread in one 256-row stage, P [256 x 16], and 8 x 2 outputs of 128-column blocks
  *           (tile_cfg).
@@ -94,11 +94,12 @@
  *     16-wide THREAD at n = 16 (1 x 200000 x 16 x 16: 0.0821 against 0.141) and n = 32 (1 x
  *     200000 x 32 x 16: 0.108 against 0.163) but not at n = 64 (1 x 20000 x 64 x 8: 0.0461
  *     against 0.0338).
- *   - TILE, split when needed, beats every other plan from 16 queries a set, and from 4 where
- *     the sets are long: 128 sets of 8 x 1024 x 128 TILE<16> split 0.106 against BLOCK<8>
- *     split 0.166 and WARP split 0.190; 256 sets of 4 x 1024: 0.179 against WARP split 0.191
- *     and STREAM split 0.220. On short sets it loses (4096 sets of 4 x 64 x 64: 0.251 against
- *     STREAM 0.106), and at 2 queries a set WARP leads (2048 x 2 x 1024 x 256: 1.58 against
+ *   - TILE, split when needed, beats every other plan from 16 queries a set (but WARP split on
+ *     1 x 2000 x 64 x 8, a call too small to fill the GPU: 0.0112 against TILE<16>'s 0.0149,
+ *     left as it is), and from 4 where the sets are long: 128 sets of 8 x 1024 x 128 TILE<16> split
+ * 0.106 against BLOCK<8> split 0.166 and WARP split 0.190; 256 sets of 4 x 1024: 0.179 against WARP
+ * split 0.191 and STREAM split 0.220. On short sets it loses (4096 sets of 4 x 64 x 64: 0.251
+ * against STREAM 0.106), and at 2 queries a set WARP leads (2048 x 2 x 1024 x 256: 1.58 against
  *     2.37). Lengths between 64 and 1024 are not measured.
  *   - TILE<16> beats TILE<64> wherever the set has fewer than 48 queries (64 sets of 32:
  *     0.0861 against 0.104; at 48, 0.119 against 0.108) and where TILE<64> would run at most half
@@ -122,8 +123,8 @@
  *     where WARP would fit.)
  *   - Where STREAM cannot run (dv > 128, other score forms, unaligned rows), WARP from 64 query
  *     rows a call, else BLOCK<1> (H100: decode WARP 1.16 against BLOCK<1> split 1.31, 2048 x 2
- *     x 1024 x 256 1.58 against 2.30, but 4096 x 1 x 1024 x 256 3.35 against BLOCK<1> split
- *     2.98; H200, 4 x 1 x 32768 x 128: 0.086 against 0.079).
+ *     x 1024 x 256 1.58 against 2.30, but 4096 x 1 x 1024 x 256 WARP 3.35 (split 3.24) against
+ *     BLOCK<1> split 2.98, left as it is; H200, 4 x 1 x 32768 x 128: 0.086 against 0.079).
  *   - BLOCK<8> from 8 queries a set where TILE does not run (additive scores, query offsets,
  *     short sets). */
 #define FLASH_THREAD4_MAX_N 32 /* THREAD<4> first: sets of at most this many annotations */
@@ -151,10 +152,10 @@
  * unbounded the dot-like one takes 121, a block fewer a multiprocessor than it ran with on the
  * H200), and so for the dot-like short-set kernel on sets of up to 8 (96; the additive one
  * spills at 102 on sm_80 and takes 4), 6 for it on sets of up to 4 (79 registers on sm_90; the
- * H100's profile of the walkthrough at 5 blocks: 31% occupancy, 1.4 eligible warps a scheduler,
- * half the issue slots idle; at 8 blocks it spills); WARP 4 (on sm_90 WARP<1> 118 with batches of 8
- * loads, 106 with 4; capped at 64 or 80 it spills); BLOCK and TILE 2 (BLOCK<1> takes about 155
- * registers, so 3 fit; BLOCK<8> about 210, TILE<64> 215, TILE<16> 197 on sm_90). */
+ * H100's profile of the walkthrough at 5 blocks: 31% theoretical occupancy, 1.4 eligible warps a
+ * scheduler, about half the SM's issue rate; at 8 blocks it spills); WARP 4 (on sm_90 WARP<1> 118
+ * with batches of 8 loads, 106 with 4; capped at 64 or 80 it spills); BLOCK and TILE 2 (BLOCK<1>
+ * takes about 155 registers, so 3 fit; BLOCK<8> about 210, TILE<64> 215, TILE<16> 197 on sm_90). */
 #define FLASH_THREAD_MIN_BLOCKS  4
 #define FLASH_THREAD4_MIN_BLOCKS 5
 #define FLASH_SHORT4_MIN_BLOCKS  6
