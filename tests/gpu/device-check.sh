@@ -226,9 +226,10 @@ gpu_tests() {
 }
 
 # One compute-sanitizer tool over the GPU code, quickest and most telling runs first, each cut at
-# SANITIZER_TIMEOUT and DEADLINE: test_gpu_compute one test case at a time (CK_RUN_CASE: edges,
-# then 32 seeds of fuzz, then flash, grid and invariance after gpu_bench), gpu_bench on small
-# shapes with every flash plan forced, then the other GPU suites. API errors are not reported:
+# SANITIZER_TIMEOUT and DEADLINE: for racecheck, gpu_bench with the shared-memory plans forced on
+# three small shapes; test_gpu_compute one test case at a time (CK_RUN_CASE: edges, then 32 seeds
+# of fuzz, then flash, grid and invariance after gpu_bench), gpu_bench on small shapes with every
+# flash plan forced, then the other GPU suites. API errors are not reported:
 # test_gpu_errors provokes them on purpose, and attn checks every CUDA call itself.
 sanitize() {
   local tool=$1 rc=0 bin c
@@ -245,6 +246,15 @@ sanitize() {
     CK_TIMEOUT_MULTIPLIER=10 tracked "$sanitizer_timeout" compute-sanitizer --tool "$tool" \
       --error-exitcode 99 --report-api-errors no --print-limit 20 "$@"
   }
+  if [ "$tool" = racecheck ]; then
+    # racecheck is the slowest tool and the only one that sees shared-memory races: the plans
+    # that share memory between threads (BLOCK<8>, TILE<64>, TILE<16>, STREAM, and the combine
+    # kernel behind the split ones) first, on small shapes, so that a time limit leaves them
+    # covered (the H100 runs' racecheck got no further than the edges case or the first three
+    # shapes of the run below).
+    one "$build/bench/gpu_bench" --reps 10 --algo auto --dims 2x70x300x16,2x20x300x16,8x1x600x20 \
+      --plans block8,split8,tile,splittile,tile16,splittile16,stream,splitstream
+  fi
   if [ -n "$compute" ]; then
     CK_RUN_CASE=edges one "$compute"
     CK_RUN_CASE=fuzz ATTN_FUZZ_SEEDS=0-31 one "$compute"
