@@ -132,7 +132,8 @@ typedef struct attn_cuda_problem {
   float *lse;
 } attn_cuda_problem_t;
 
-/* What the flash forward's plan reads of a device (attn_cuda_flash_plan_name). */
+/* What the flash forward's plan reads of a device: the CUDA state's own, or a test's
+ * (attn_cuda_flash_plan_name). */
 typedef struct attn_cuda_flash_device {
   int sm_count;         /* multiprocessors */
   int tile;             /* 1: the TILE variant's shared memory fits a block */

@@ -16,8 +16,8 @@ static const size_t ATTN_CU_BLAS_WORKSPACE = (size_t)32 << 20;
 
 static attn_cuda_status_t create_on_device(attn_cuda_t *cu) {
   ATTN_CU_ON_DEVICE(cu);
-  ATTN_CU_CHECK(cu,
-                cudaDeviceGetAttribute(&cu->sm_count, cudaDevAttrMultiProcessorCount, cu->device));
+  ATTN_CU_CHECK(
+      cu, cudaDeviceGetAttribute(&cu->flash.sm_count, cudaDevAttrMultiProcessorCount, cu->device));
   ATTN_CU_TRY(attn_cu_flash_init(cu));
   ATTN_CU_CHECK(cu, cudaMalloc((void **)&cu->flag, sizeof *cu->flag));
   ATTN_CU_CHECK(cu, cudaMemset(cu->flag, 0, sizeof *cu->flag));

@@ -1781,18 +1781,21 @@ struct flash_forced {
   attn_cu_flash_variant variant;
   int tile;
 };
-static flash_forced flash_force() {
-  static const struct {
-    const char *name;
-    attn_cu_flash_variant variant;
-    int tile;
-    bool split;
-  } plans[] = {
+/* The plans of flash_plans.h by name: what ATTN_CU_FLASH names, and attn_cuda_flash_plan_name
+ * gives. */
+static const struct {
+  const char *name;
+  attn_cu_flash_variant variant;
+  int tile;
+  bool split;
+} flash_plan_rows[] = {
 #define FLASH_PLAN_ROW(name, variant, tile, split)                                                 \
   {#name, ATTN_CU_FLASH_##variant, tile, split != 0},
-      ATTN_FLASH_PLANS(FLASH_PLAN_ROW)
+    ATTN_FLASH_PLANS(FLASH_PLAN_ROW)
 #undef FLASH_PLAN_ROW
-  };
+};
+
+static flash_forced flash_force() {
   flash_forced f = {false, false, false, ATTN_CU_FLASH_BLOCK, 1};
   const char *e = getenv("ATTN_CU_FLASH");
   char name[16];
@@ -1801,7 +1804,7 @@ static flash_forced flash_force() {
   memcpy(name, e, n + 1);
   f.strict = name[n - 1] == '!';
   if (f.strict) name[n - 1] = '\0';
-  for (const auto &plan : plans)
+  for (const auto &plan : flash_plan_rows)
     if (!strcmp(name, plan.name)) {
       f.known = true;
       f.variant = plan.variant;
@@ -1844,7 +1847,7 @@ attn_cuda_status_t attn_cu_flash_init(attn_cuda_t *cu) {
   /* Both TILE kernels need more than the 48 KiB any launch may use: opt in, and ask for the
    * largest shared-memory carveout so that two blocks fit a multiprocessor. A device or driver
    * that refuses runs the other variants instead. */
-  cu->flash_tile = optin >= (int)tile_smem<64>::BYTES && optin >= (int)tile_smem<16>::BYTES &&
+  cu->flash.tile = optin >= (int)tile_smem<64>::BYTES && optin >= (int)tile_smem<16>::BYTES &&
                    flash_opt_in(flash_tile_kernel<64>, tile_smem<64>::BYTES) &&
                    flash_opt_in(flash_tile_kernel<16>, tile_smem<16>::BYTES);
   /* STREAM: as much as its widest call takes (k' = 256, dv = 128 of their own), or the device's
@@ -1852,15 +1855,15 @@ attn_cuda_status_t attn_cu_flash_init(attn_cuda_t *cu) {
   const size_t stream_max =
       STREAM_WARPS * stream_warp_floats(STREAM_MAX_K, STREAM_MAX_DV, true) * sizeof(float);
   const size_t stream_smem = stream_max < (size_t)optin ? stream_max : (size_t)optin;
-  cu->flash_stream_smem = flash_opt_in(flash_stream_kernel, stream_smem) ? stream_smem : 0;
+  cu->flash.stream_smem = flash_opt_in(flash_stream_kernel, stream_smem) ? stream_smem : 0;
   int per_sm = 0, reserved = 0;
   if (cudaDeviceGetAttribute(&per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, cu->device) !=
           cudaSuccess ||
       cudaDeviceGetAttribute(&reserved, cudaDevAttrReservedSharedMemoryPerBlock, cu->device) !=
           cudaSuccess)
     per_sm = reserved = 0; /* unknown: the plan counts one STREAM block a multiprocessor */
-  cu->smem_per_sm = (size_t)per_sm;
-  cu->smem_reserved = (size_t)reserved;
+  cu->flash.smem_per_sm = (size_t)per_sm;
+  cu->flash.smem_reserved = (size_t)reserved;
   (void)cudaGetLastError(); /* a refusal above is an answer, not an error to leave behind */
   return ATTN_CUDA_OK;
 }
@@ -1998,22 +2001,18 @@ static bool flash_plan_for(const attn_cuda_problem_t *p, const attn_cuda_flash_d
 
 bool attn_cu_flash_plan_of(const attn_cuda_problem_t *p, const attn_cuda_t *cu,
                            attn_cu_flash_plan *plan) {
-  const attn_cuda_flash_device_t dev = {cu->sm_count, cu->flash_tile ? 1 : 0, cu->flash_stream_smem,
-                                        cu->smem_per_sm, cu->smem_reserved};
-  return flash_plan_for(p, dev, plan);
+  return flash_plan_for(p, cu->flash, plan);
 }
 
 extern "C" const char *attn_cuda_flash_plan_name(const attn_cuda_problem_t *p,
                                                  const attn_cuda_flash_device_t *device) {
   attn_cu_flash_plan plan;
   if (!flash_plan_for(p, *device, &plan)) return "";
-#define FLASH_PLAN_NAME(name_, variant_, tile_, split_)                                            \
-  if (plan.variant == ATTN_CU_FLASH_##variant_ &&                                                  \
-      (plan.variant == ATTN_CU_FLASH_THREAD || plan.tile == (tile_)) &&                            \
-      (plan.spans > 1) == ((split_) != 0))                                                         \
-    return #name_;
-  ATTN_FLASH_PLANS(FLASH_PLAN_NAME)
-#undef FLASH_PLAN_NAME
+  for (const auto &row : flash_plan_rows)
+    if (plan.variant == row.variant &&
+        (plan.variant == ATTN_CU_FLASH_THREAD || plan.tile == row.tile) &&
+        (plan.spans > 1) == row.split)
+      return row.name;
   return "?"; /* a plan flash_plans.h does not list: the test that asks fails on it */
 }
 

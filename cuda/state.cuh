@@ -47,11 +47,8 @@ struct attn_cu_flag {
 
 struct attn_cuda {
   int device;
-  int sm_count;             /* multiprocessors of the device: the flash plan's occupancy estimate */
-  bool flash_tile;          /* the device runs the flash TILE variant (its shared memory fits) */
-  size_t flash_stream_smem; /* shared memory the flash STREAM variant may take a block (0: none) */
-  size_t smem_per_sm;       /* shared memory of a multiprocessor (0: unknown) and ... */
-  size_t smem_reserved;     /* ... the runtime's reservation a block: STREAM's blocks a SM */
+  attn_cuda_flash_device_t flash; /* what the flash plan reads of the device (attn_cuda.h; set by
+                                     attn_cuda_create and attn_cu_flash_init) */
   cublasHandle_t blas;
   void *blas_workspace; /* handed to cuBLAS after every cublasSetStream */
   size_t blas_workspace_size;

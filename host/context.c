@@ -59,13 +59,6 @@ static attn_status_t create_fail(attn_status_t status, const char *fmt, ...) {
   return status;
 }
 
-/* The enum value in [0, last] whose name (attn_backend_name or attn_algo_name) is `name`, or -1:
- * the name functions are the one list of names. */
-static int value_of_name(const char *name, const char *(*name_of)(int), int last) {
-  for (int v = 0; v <= last; v++)
-    if (strcmp(name, name_of(v)) == 0) return v;
-  return -1;
-}
 static const char *backend_name_of(int v) {
   return attn_backend_name((attn_backend_t)v);
 }
@@ -73,15 +66,16 @@ static const char *algo_name_of(int v) {
   return attn_algo_name((attn_algo_t)v);
 }
 
-/* The value of `name` in [0, last] into *out; else the message "WHAT: 'name' is not one of" the
- * names, listed from name_of too. The body of the two parsers and of ATTN_ALGO's reader. */
+/* The enum value in [0, last] whose name (attn_backend_name or attn_algo_name: the one list of
+ * names) is `name`, into *out; else the message "WHAT: 'name' is not one of" the names, listed
+ * from name_of too. The body of the two parsers and of ATTN_ALGO's reader. */
 static attn_status_t value_from_name(const char *what, const char *name, int *out,
                                      const char *(*name_of)(int), int last) {
-  const int v = value_of_name(name, name_of, last);
-  if (v >= 0) {
-    *out = v;
-    return ATTN_OK;
-  }
+  for (int v = 0; v <= last; v++)
+    if (strcmp(name, name_of(v)) == 0) {
+      *out = v;
+      return ATTN_OK;
+    }
   char names[128] = "";
   for (int i = 0; i <= last; i++) {
     const size_t used = strlen(names);
@@ -90,23 +84,25 @@ static attn_status_t value_from_name(const char *what, const char *name, int *ou
   return create_fail(ATTN_ERR_INVALID_ARG, "%s: '%.64s' is not one of %s", what, name, names);
 }
 
-attn_status_t attn_backend_from_name(const char *name, attn_backend_t *out) {
+/* attn_backend_from_name and attn_algo_from_name: their arguments checked, then the value. */
+static attn_status_t parse_name(const char *name, const void *out, int *v,
+                                const char *(*name_of)(int), int last) {
   create_error[0] = '\0';
   if (!name) return create_fail(ATTN_ERR_NULL_POINTER, "name: NULL");
   if (!out) return create_fail(ATTN_ERR_NULL_POINTER, "out: NULL");
+  return value_from_name("name", name, v, name_of, last);
+}
+
+attn_status_t attn_backend_from_name(const char *name, attn_backend_t *out) {
   int v = 0;
-  const attn_status_t st =
-      value_from_name("name", name, &v, backend_name_of, ATTN_BACKEND_REFERENCE);
+  const attn_status_t st = parse_name(name, out, &v, backend_name_of, ATTN_BACKEND_REFERENCE);
   if (st == ATTN_OK) *out = (attn_backend_t)v;
   return st;
 }
 
 attn_status_t attn_algo_from_name(const char *name, attn_algo_t *out) {
-  create_error[0] = '\0';
-  if (!name) return create_fail(ATTN_ERR_NULL_POINTER, "name: NULL");
-  if (!out) return create_fail(ATTN_ERR_NULL_POINTER, "out: NULL");
   int v = 0;
-  const attn_status_t st = value_from_name("name", name, &v, algo_name_of, ATTN_ALGO_ROWS);
+  const attn_status_t st = parse_name(name, out, &v, algo_name_of, ATTN_ALGO_ROWS);
   if (st == ATTN_OK) *out = (attn_algo_t)v;
   return st;
 }
