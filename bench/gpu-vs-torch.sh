@@ -12,7 +12,8 @@
 #
 # Environment: ATTN_BENCH_BUILD (build folder), ATTN_BENCH_OUT (where the two runs' tables and
 # JSON are kept; default <build>/gpu-vs-torch), ATTN_BENCH_SMALL=1 (gpu_bench --small and the
-# same shapes for PyTorch: a quick run, not issue 6's shapes), PYTHON (default python3).
+# same shapes for PyTorch: a quick run, not issue 6's shapes), ATTN_BENCH_FLUSH=read|write (the
+# L2 flush of both programs, --flush: read by default), PYTHON (default python3).
 # Exit status: 0 done, every attn check passed; 1 a failure (build, a wrong attn result, an
 # error); 77 skipped: no PyTorch with CUDA, or no usable CUDA device.
 set -uo pipefail
@@ -24,6 +25,7 @@ reps=${1:-20}
 python=${PYTHON:-python3}
 small=()
 if [ "${ATTN_BENCH_SMALL:-0}" = 1 ]; then small=(--small); fi
+flush=${ATTN_BENCH_FLUSH:-read}
 
 say() { printf 'gpu-vs-torch: %s\n' "$*" >&2; }
 
@@ -37,6 +39,13 @@ if [ "$reps" -lt 10 ]; then
   say "reps must be >= 10, not $reps"
   exit 2
 fi
+case $flush in
+read | write) ;;
+*)
+  say "ATTN_BENCH_FLUSH must be read or write, not '$flush'"
+  exit 2
+  ;;
+esac
 
 # 1. PyTorch with CUDA (checked first: it needs no build).
 if ! command -v "$python" >/dev/null 2>&1; then
@@ -73,7 +82,7 @@ fi
 
 # 3. attn.
 say "running $build/bench/gpu_bench (output in $out/attn.md)"
-"$build/bench/gpu_bench" --reps "$reps" ${small[@]+"${small[@]}"} --json "$out/attn.json" >"$out/attn.md"
+"$build/bench/gpu_bench" --reps "$reps" --flush "$flush" ${small[@]+"${small[@]}"} --json "$out/attn.json" >"$out/attn.md"
 attn_rc=$?
 if [ "$attn_rc" -eq 77 ]; then
   cat "$out/attn.md" >&2
@@ -88,7 +97,7 @@ fi
 
 # 4. PyTorch.
 say "running bench/torch_attn.py (output in $out/torch.md)"
-"$python" "$root/bench/torch_attn.py" --reps "$reps" ${small[@]+"${small[@]}"} --json "$out/torch.json" \
+"$python" "$root/bench/torch_attn.py" --reps "$reps" --flush "$flush" ${small[@]+"${small[@]}"} --json "$out/torch.json" \
   >"$out/torch.md"
 torch_rc=$?
 if [ "$torch_rc" -eq 77 ]; then

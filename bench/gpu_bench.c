@@ -9,9 +9,15 @@
  * reserved first, every call on one stream of the program's own.
  *
  * Method:
- *   - CUDA events around each call; before each call a cudaMemsetAsync writes a buffer of twice
- *     the L2 size (cudaDevAttrL2CacheSize), so no call finds its inputs in L2; medians (and
- *     minima) over --reps calls (>= 10, default 20), after one untimed checked call.
+ *   - CUDA events around each call; before each call a flush passes over a buffer of twice the
+ *     L2 size (cudaDevAttrL2CacheSize), so no call finds its inputs in L2; medians (and minima)
+ *     over --reps calls (>= 10, default 20), after one untimed checked call. The flush reads the
+ *     buffer (cublasSasum into one float on the device: --flush read, the default), so that it
+ *     leaves the L2 holding clean lines, as a cold cache does; --flush write (cudaMemsetAsync,
+ *     the method of the runs before 2026-11-27) leaves it full of dirty lines, whose write-back
+ *     the timed call's first misses then pay: up to the L2's size (50 MiB on an H100) on top of
+ *     the call's own bytes, which weighs on small calls (the walkthrough moves 24 MB) and not on
+ *     the 1 GiB copy they are compared with.
  *   - bytes: queries + annotations read once + context written (fp32); FLOPs: 4 m n d per set
  *     (scores and context, a multiply and an add each).
  *   - copy: cudaMemcpyAsync device to device of 1 GiB (less when memory is short), counting the
@@ -242,9 +248,12 @@ static int list_option(const char *opt, const char *what, const char *v, const c
 typedef struct timer {
   int gpu;             /* 0 in --cpu mode */
   cudaStream_t stream; /* the stream every context and cuBLAS run on */
-  void *flush;         /* written before every timed call */
+  int flush_write;     /* --flush write: memset the buffer; else read it (cublasSasum) */
+  void *flush;         /* passed over before every timed call */
   size_t flush_bytes;
-  unsigned flush_value;
+  unsigned flush_value;      /* --flush write: the byte written, a new one each time */
+  cublasHandle_t flush_blas; /* --flush read: device pointer mode, on the timing stream */
+  float *flush_sum;          /* ... its result, on the device */
   cudaEvent_t ev[2 * (MAX_REPS + 1)];
 } bench_timer_t;
 
@@ -252,9 +261,18 @@ typedef int (*op_fn)(void *arg); /* queues one operation; nonzero on failure */
 
 static void flush_l2(bench_timer_t *t) {
   if (!t->gpu) return;
-  t->flush_value = (t->flush_value + 1) & 0xff;
-  cuda_or_die(cudaMemsetAsync(t->flush, (int)t->flush_value, t->flush_bytes, t->stream),
-              "L2 flush (cudaMemsetAsync)");
+  if (t->flush_write) {
+    t->flush_value = (t->flush_value + 1) & 0xff;
+    cuda_or_die(cudaMemsetAsync(t->flush, (int)t->flush_value, t->flush_bytes, t->stream),
+                "L2 flush (cudaMemsetAsync)");
+    return;
+  }
+  const cublasStatus_t bs = cublasSasum(t->flush_blas, (int)(t->flush_bytes / sizeof(float)),
+                                        (const float *)t->flush, 1, t->flush_sum);
+  if (bs != CUBLAS_STATUS_SUCCESS) {
+    fprintf(stderr, "gpu_bench: L2 flush (cublasSasum): %s\n", cublas_name(bs));
+    exit(1);
+  }
 }
 
 /* After a failed operation: 1 when the device is left in a sticky error state. */
@@ -685,6 +703,7 @@ typedef struct run_info {
   char header[1024];
   double copy_gbps; /* NAN in --cpu mode */
   size_t copy_bytes, flush_bytes, l2_bytes;
+  int flush_write; /* --flush write */
   double simple_cap_ms;
 } run_info_t;
 
@@ -869,8 +888,11 @@ static int write_json(const char *path, const run_info_t *info, const shape_resu
   fprint_num(f, info->copy_gbps);
   fprintf(f, ",\n  \"copy_bytes\": %zu,\n  \"copy_convention\": \"bytes read + bytes written\",\n",
           info->copy_bytes);
-  fprintf(f, "  \"l2_bytes\": %zu,\n  \"flush_bytes\": %zu,\n  \"simple_cap_ms\": %g,\n",
-          info->l2_bytes, info->flush_bytes, info->simple_cap_ms);
+  fprintf(f,
+          "  \"l2_bytes\": %zu,\n  \"flush_bytes\": %zu,\n  \"flush\": \"%s\",\n"
+          "  \"simple_cap_ms\": %g,\n",
+          info->l2_bytes, info->flush_bytes, info->flush_write ? "write" : "read",
+          info->simple_cap_ms);
   fprintf(f, "  \"shapes\": [");
   int first_shape = 1;
   for (int i = 0; i < count; i++) {
@@ -942,7 +964,8 @@ static int write_json(const char *path, const run_info_t *info, const shape_resu
 
 static const char usage_head[] =
     "usage: gpu_bench [--reps N] [--json FILE] [--shape LIST] [--dims LIST] [--algo LIST]\n"
-    "                 [--plans LIST] [--device N] [--simple-cap-ms MS] [--small] [--cpu]\n"
+    "                 [--plans LIST] [--device N] [--simple-cap-ms MS] [--flush read|write]\n"
+    "                 [--small] [--cpu]\n"
     "\n"
     "Times attn_forward (dot score, context only, inputs in device buffers) on issue 6's shapes\n"
     "for each algorithm, beside the same run's device copy bandwidth and cuBLAS sgemm on the\n"
@@ -962,6 +985,10 @@ static const char usage_tail[] =
     "                     thresholds)\n"
     "  --device N         CUDA device index (default 0)\n"
     "  --simple-cap-ms MS SIMPLE is not timed where its checked call took longer (default 100)\n"
+    "  --flush read|write the L2 flush before each timed call reads a buffer of 2 x L2 (the\n"
+    "                     default: the L2 is left holding clean lines) or writes it\n"
+    "                     (cudaMemsetAsync: left full of dirty lines, which the timed call's\n"
+    "                     misses then write back)\n"
     "  --small            smaller shapes, for quick runs (not issue 6's figures)\n"
     "  --cpu              run on attn's CPU backend, wall-clock timed, without copy or cuBLAS\n"
     "                     figures: a test of this program where there is no GPU\n"
@@ -983,7 +1010,7 @@ static void print_usage(FILE *f) {
 }
 
 typedef struct args {
-  int reps, device, small, cpu;
+  int reps, device, small, cpu, flush_write;
   const char *json, *shapes, *algos, *plans;
   shape_def_t dims[MAX_DIMS];
   char dim_names[MAX_DIMS][48];
@@ -1075,6 +1102,13 @@ static int parse_args(int argc, char **argv, args_t *a) {
         fprintf(stderr, "gpu_bench: --simple-cap-ms: '%s' is not a number >= 0\n", v);
         return 0;
       }
+      i++;
+    } else if (strcmp(o, "--flush") == 0) {
+      if (strcmp(v, "read") != 0 && strcmp(v, "write") != 0) {
+        fprintf(stderr, "gpu_bench: --flush: '%s' is not read or write\n", v);
+        return 0;
+      }
+      a->flush_write = strcmp(v, "write") == 0;
       i++;
     } else if (strcmp(o, "--json") == 0) {
       a->json = v;
@@ -1199,9 +1233,16 @@ int main(int argc, char **argv) {
         2 * info.l2_bytes > ((size_t)64 << 20) ? 2 * info.l2_bytes : ((size_t)64 << 20);
     timer.flush_bytes = info.flush_bytes;
     cuda_or_die(cudaMalloc(&timer.flush, timer.flush_bytes), "cudaMalloc (L2 flush buffer)");
+    cuda_or_die(cudaMemset(timer.flush, 0, timer.flush_bytes), "cudaMemset (L2 flush buffer)");
+    cuda_or_die(cudaMalloc((void **)&timer.flush_sum, sizeof(float)), "cudaMalloc (flush sum)");
+    timer.flush_write = info.flush_write = a.flush_write;
     cublasStatus_t bs = cublasCreate(&blas);
     if (bs == CUBLAS_STATUS_SUCCESS) bs = cublasSetStream(blas, timer.stream);
     if (bs == CUBLAS_STATUS_SUCCESS) bs = cublasSetMathMode(blas, CUBLAS_DEFAULT_MATH);
+    if (bs == CUBLAS_STATUS_SUCCESS) bs = cublasCreate(&timer.flush_blas);
+    if (bs == CUBLAS_STATUS_SUCCESS) bs = cublasSetStream(timer.flush_blas, timer.stream);
+    if (bs == CUBLAS_STATUS_SUCCESS)
+      bs = cublasSetPointerMode(timer.flush_blas, CUBLAS_POINTER_MODE_DEVICE);
     if (bs != CUBLAS_STATUS_SUCCESS) {
       fprintf(stderr, "gpu_bench: cuBLAS setup: %s\n", cublas_name(bs));
       return 1;
@@ -1257,10 +1298,10 @@ int main(int argc, char **argv) {
   if (flash_env) printf("- ATTN_CU_FLASH was set in the environment and is ignored here\n");
   if (a.small) printf("- **--small**: reduced shapes, not issue 6's\n");
   if (info.gpu) {
-    printf("- method: CUDA events on one stream; before every timed call a cudaMemsetAsync "
-           "writes %.0f MiB (2 x L2, at least 64 MiB); median and minimum of %d calls after one "
-           "checked call\n",
-           (double)info.flush_bytes / (1 << 20), a.reps);
+    printf("- method: CUDA events on one stream; before every timed call %s %.0f MiB (2 x L2, at "
+           "least 64 MiB: --flush %s); median and minimum of %d calls after one checked call\n",
+           a.flush_write ? "a cudaMemsetAsync writes" : "a cublasSasum reads",
+           (double)info.flush_bytes / (1 << 20), a.flush_write ? "write" : "read", a.reps);
     fprintf(stderr, "gpu_bench: copy bandwidth...\n");
     info.copy_gbps = copy_gbps(&timer, a.reps, &info.copy_bytes);
     printf("- copy: cudaMemcpyAsync device to device of %.0f MiB: **%.1f GB/s** counting bytes "
@@ -1376,7 +1417,9 @@ int main(int argc, char **argv) {
     attn_context_destroy(refctx);
     if (info.gpu) {
       cublasDestroy(blas);
+      cublasDestroy(timer.flush_blas);
       (void)cudaFree(timer.flush);
+      (void)cudaFree(timer.flush_sum);
       for (int i = 0; i < 2 * (a.reps + 1); i++)
         (void)cudaEventDestroy(timer.ev[i]);
       (void)cudaStreamDestroy(timer.stream);

@@ -10,13 +10,15 @@ with TF32 disabled:
                 which one the default call used.
 Method as in gpu_bench: inputs uniform in [-r, r], r = sqrt(3) / d^(1/4); CUDA events on the
 current stream; before every timed call a buffer of twice the L2 size (at least 64 MiB) is
-written; medians and minima of --reps calls after one warm-up call; bytes = queries +
+read (a sum into one float: the L2 is left holding clean lines) or, with --flush write, written
+(Tensor.fill_: left full of dirty lines, as gpu_bench --flush write); medians and minima of --reps calls after one warm-up call; bytes = queries +
 annotations read once + context written, FLOPs = 4 m n d per set; copy = Tensor.copy_ of 1 GiB,
 bytes read + written. Every implementation's context is compared with a float64 computation on
 sampled rows (max_abs_err_vs_fp64, for information).
 
 Usage:
   torch_attn.py [--reps N] [--json FILE] [--small] [--device N] [--shape LIST]
+                [--flush read|write]
       runs PyTorch; exit 77 when PyTorch or a CUDA device is missing;
   torch_attn.py --merge ATTN_JSON [TORCH_JSON]
       prints the combined table of gpu_bench --json and this script's --json (standard library
@@ -87,7 +89,7 @@ def load_torch():
 
 
 class Runner:
-    def __init__(self, torch, device, reps):
+    def __init__(self, torch, device, reps, flush):
         self.torch = torch
         self.dev = torch.device("cuda", device)
         self.reps = reps
@@ -96,8 +98,19 @@ class Runner:
         self.props = props
         self.l2 = int(getattr(props, "L2_cache_size", 0) or 0)
         self.flush_bytes = max(2 * self.l2, 64 << 20)
-        self.flush = torch.empty(self.flush_bytes, dtype=torch.uint8, device=self.dev)
+        self.flush = torch.zeros(self.flush_bytes, dtype=torch.uint8, device=self.dev)
+        self.flush_f32 = self.flush.view(torch.float32)
+        self.flush_sum = torch.zeros((), dtype=torch.float32, device=self.dev)
+        self.flush_write = flush == "write"
         self.flush_value = 0
+
+    def flush_l2(self):
+        """Evicts the L2: reads the buffer (clean lines) or, --flush write, writes it."""
+        if self.flush_write:
+            self.flush_value = (self.flush_value + 1) % 256
+            self.flush.fill_(self.flush_value)
+        else:
+            self.torch.sum(self.flush_f32, 0, out=self.flush_sum)
 
     def time(self, fn):
         """(median ms, min ms) of reps calls of fn, each after an L2 flush; one warm-up first."""
@@ -107,8 +120,7 @@ class Runner:
         starts = [torch.cuda.Event(enable_timing=True) for _ in range(self.reps)]
         ends = [torch.cuda.Event(enable_timing=True) for _ in range(self.reps)]
         for i in range(self.reps):
-            self.flush_value = (self.flush_value + 1) % 256
-            self.flush.fill_(self.flush_value)
+            self.flush_l2()
             starts[i].record()
             fn()
             ends[i].record()
@@ -242,7 +254,7 @@ def run_torch(args):
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     torch.set_float32_matmul_precision("highest")
-    r = Runner(torch, args.device, args.reps)
+    r = Runner(torch, args.device, args.reps, args.flush)
     p = r.props
     print(f"# PyTorch on {p.name}\n")
     print(f"- PyTorch {torch.__version__} (CUDA {torch.version.cuda}); {p.name}, "
@@ -250,7 +262,8 @@ def run_torch(args):
           f"{p.total_memory / 2**30:.1f} GiB, L2 {r.l2 / 2**20:.1f} MiB")
     print("- fp32, TF32 off (torch.backends.cuda.matmul.allow_tf32 = False, "
           "torch.backends.cudnn.allow_tf32 = False)")
-    print(f"- method: CUDA events; {r.flush_bytes / 2**20:.0f} MiB written before every timed "
+    how = "written (--flush write)" if r.flush_write else "read (--flush read)"
+    print(f"- method: CUDA events; {r.flush_bytes / 2**20:.0f} MiB {how} before every timed "
           f"call; median and minimum of {args.reps} calls after one warm-up")
     if args.small:
         print("- **--small**: reduced shapes, not issue 6's")
@@ -286,7 +299,7 @@ def run_torch(args):
            "cuda_version": torch.version.cuda, "small": bool(args.small), "reps": args.reps,
            "copy_gbps": copy, "copy_bytes": copy_bytes,
            "copy_convention": "bytes read + bytes written", "l2_bytes": r.l2,
-           "flush_bytes": r.flush_bytes, "tf32": False, "shapes": shapes}
+           "flush_bytes": r.flush_bytes, "flush": args.flush, "tf32": False, "shapes": shapes}
     if args.json:
         with open(args.json, "w") as f:
             json.dump(doc, f, indent=1)
@@ -318,7 +331,8 @@ def merge(attn_path, torch_path):
     print(f"- attn: {attn['header']}")
     if attn.get("mode") == "gpu":
         print(f"- attn run: copy {fmt(attn.get('copy_gbps'), '.1f')} GB/s (bytes read + "
-              f"written); medians of {attn['reps']}; L2 flushed before every call")
+              f"written); medians of {attn['reps']}; L2 flushed before every call "
+              f"(--flush {attn.get('flush', 'write')})")
     else:
         print(f"- attn run: **{attn.get('mode')} mode**: not a GPU result; medians of "
               f"{attn['reps']}")
@@ -328,6 +342,10 @@ def merge(attn_path, torch_path):
         if tor["device"] != attn["device"]:
             print(f"- **warning**: the two runs name different devices ({attn['device']!r}, "
                   f"{tor['device']!r})")
+        # Runs from before --flush existed wrote their flush buffers.
+        if tor.get("flush", "write") != attn.get("flush", "write") and attn.get("mode") == "gpu":
+            print(f"- **warning**: the two runs flushed the L2 differently (attn --flush "
+                  f"{attn.get('flush', 'write')}, PyTorch --flush {tor.get('flush', 'write')})")
         if bool(tor.get("small")) != bool(attn.get("small")):
             print("- **warning**: one run used --small and the other did not")
     else:
@@ -409,6 +427,9 @@ def main():
     ap.add_argument("--small", action="store_true", help="gpu_bench --small's shapes")
     ap.add_argument("--device", type=int, default=0, help="CUDA device index")
     ap.add_argument("--shape", help="comma-separated subset of walkthrough,decode,shared,long")
+    ap.add_argument("--flush", choices=("read", "write"), default="read",
+                    help="the L2 flush before each timed call reads (default) or writes a "
+                         "buffer of 2 x L2, as gpu_bench --flush")
     ap.add_argument("--merge", nargs="+", metavar="JSON",
                     help="ATTN_JSON [TORCH_JSON]: print the combined table and exit")
     args = ap.parse_args()

@@ -517,6 +517,15 @@ extern "C" cublasStatus_t cublasGetVersion(cublasHandle_t, int *v) {
   *v = 130000;
   return CUBLAS_STATUS_SUCCESS;
 }
+extern "C" cublasStatus_t cublasSasum(cublasHandle_t, int n, const float *x, int incx,
+                                      float *result) {
+  if (n < 0 || incx < 1) return CUBLAS_STATUS_INVALID_VALUE;
+  float sum = 0.0f;
+  for (long long i = 0; i < n; i++)
+    sum += fabsf(x[i * incx]);
+  *result = sum;
+  return CUBLAS_STATUS_SUCCESS;
+}
 long long emu_gemm_calls;
 extern "C" cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta,
                                                     cublasOperation_t tb, int m, int n, int k,

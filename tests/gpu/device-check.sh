@@ -8,7 +8,8 @@
 #   2. configures and builds attn (CUDA on, warnings as errors) against them,
 #   3. runs the GPU suites (ctest -L gpu),
 #   4. runs the GPU benchmark (every executable in <build>/bench whose name contains "gpu":
-#      bench/gpu_bench), and the PyTorch comparison when python3 has PyTorch with CUDA,
+#      bench/gpu_bench), and the PyTorch comparison when python3 has PyTorch with CUDA, then
+#      both again on the walkthrough and long shapes with the former L2 flush (--flush write),
 #   5. runs bench/gpu-sweep.sh (every flash plan forced on the dispatcher's deciding shapes),
 #      and with AB_BASE set, bench/gpu-ab.sh against that baseline,
 #   6. profiles the flash kernels of AUTO on the four benchmark shapes with Nsight Compute (ncu,
@@ -317,6 +318,18 @@ benchmark() {
   else
     echo "PyTorch with CUDA is not available to python3: the PyTorch comparison was not run"
     python3 "$repo/bench/torch_attn.py" --merge "$out/gpu_bench.json" || rc=1
+  fi
+  # The small shapes under the runs' former flush (a memset, leaving the L2 dirty), beside the
+  # read flush above: what the dirty lines' write-back costs a 24 MB call.
+  echo "=== $build/bench/gpu_bench --flush write --shape walkthrough,long --algo auto"
+  tracked 120 "$build/bench/gpu_bench" --flush write --shape walkthrough,long --algo auto \
+    --json "$out/gpu_bench-flush-write.json" || rc=1
+  if [ -s "$out/torch.json" ]; then
+    echo "=== bench/torch_attn.py --flush write --shape walkthrough,long"
+    tracked 120 python3 "$repo/bench/torch_attn.py" --flush write --shape walkthrough,long \
+      --json "$out/torch-flush-write.json" &&
+      python3 "$repo/bench/torch_attn.py" --merge "$out/gpu_bench-flush-write.json" \
+        "$out/torch-flush-write.json"
   fi
   return "$rc"
 }
