@@ -14,7 +14,10 @@
 # implementation, both medians of each side and the ratio new/base of their means (below 1: the
 # working tree is faster), and the worst spread between a side's two runs, to read the ratios
 # against. Options BASE_REV's gpu_bench does not know fail its runs (--dims and --plans exist
-# from commit 34650a5 on, --plans all from e087808 on). --cpu runs both on the CPU backend,
+# from commit 34650a5 on, --plans all from e087808 on, --flush from 45a9967 on). A base from
+# before --flush flushes the L2 with a memset, so the working tree's side then runs with
+# --flush write too (unless the options name a flush), and the table says which flush each side
+# used. --cpu runs both on the CPU backend,
 # wall-clock: a test of this script on machines without a GPU, not a comparison of GPU code.
 #
 # Environment: ATTN_AB_OUT (default <repo>/build-gpu-ab), JOBS (build parallelism), PYTHON.
@@ -30,7 +33,7 @@ python=${PYTHON:-python3}
 say() { printf 'gpu-ab: %s\n' "$*" >&2; }
 
 if [ $# -lt 1 ] || [ "$1" = --help ] || [ "$1" = -h ]; then
-  sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'
   [ $# -ge 1 ] && exit 0
   exit 2
 fi
@@ -80,12 +83,28 @@ for side in base new; do
   fi
 done
 
+# A base without --flush flushes by a memset: the new side then does the same.
+new_args=()
+if ! "$out/base/bench/gpu_bench" --help 2>/dev/null | grep -q -- '--flush'; then
+  case " $* " in
+  *" --flush "*) ;;
+  *)
+    new_args=(--flush write)
+    say "the base's gpu_bench has no --flush (it writes its flush buffer): the new side runs" \
+      "with --flush write too"
+    ;;
+  esac
+fi
+
 # base, new, base, new.
 rc=0
 for run in 1 2; do
   for side in base new; do
     say "run $run, $side: $out/$side-$run.md"
-    "$out/$side/bench/gpu_bench" "$@" --json "$out/$side-$run.json" >"$out/$side-$run.md"
+    extra=()
+    [ "$side" = new ] && extra=(${new_args[@]+"${new_args[@]}"})
+    "$out/$side/bench/gpu_bench" "$@" ${extra[@]+"${extra[@]}"} --json "$out/$side-$run.json" \
+      >"$out/$side-$run.md"
     r=$?
     if [ "$r" -eq 77 ]; then
       cat "$out/$side-$run.md" >&2
@@ -122,6 +141,12 @@ med = {side: [medians(d) for d in docs] for side, docs in runs.items()}
 keys = [k for k in med["new"][0] if all(k in m for s in med.values() for m in s)]
 base = base_sha if "/" in base_sha else base_sha[:12]  # a source tree's path, or a commit
 print(f'# gpu_bench: working tree against {base} on {runs["new"][0]["device"]}')
+print()
+# gpu_bench from before --flush wrote its flush buffer (and its JSON has no "flush").
+flush = {side: docs[0].get("flush", "write") for side, docs in runs.items()}
+print(f'L2 flush: base --flush {flush["base"]}, new --flush {flush["new"]}')
+if flush["base"] != flush["new"]:
+    print("**warning**: the two sides flushed the L2 differently; their times do not compare")
 print()
 print("| shape (batch x m, n, d) | impl | base ms (run 1, 2) | new ms (run 1, 2) | new / base |")
 print("|---|---|---:|---:|---:|")

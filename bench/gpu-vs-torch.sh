@@ -82,7 +82,8 @@ fi
 
 # 3. attn.
 say "running $build/bench/gpu_bench (output in $out/attn.md)"
-"$build/bench/gpu_bench" --reps "$reps" --flush "$flush" ${small[@]+"${small[@]}"} --json "$out/attn.json" >"$out/attn.md"
+"$build/bench/gpu_bench" --reps "$reps" --flush "$flush" ${small[@]+"${small[@]}"} \
+  --json "$out/attn.json" >"$out/attn.md"
 attn_rc=$?
 if [ "$attn_rc" -eq 77 ]; then
   cat "$out/attn.md" >&2
@@ -97,8 +98,8 @@ fi
 
 # 4. PyTorch.
 say "running bench/torch_attn.py (output in $out/torch.md)"
-"$python" "$root/bench/torch_attn.py" --reps "$reps" --flush "$flush" ${small[@]+"${small[@]}"} --json "$out/torch.json" \
-  >"$out/torch.md"
+"$python" "$root/bench/torch_attn.py" --reps "$reps" --flush "$flush" ${small[@]+"${small[@]}"} \
+  --json "$out/torch.json" >"$out/torch.md"
 torch_rc=$?
 if [ "$torch_rc" -eq 77 ]; then
   cat "$out/torch.md" >&2

@@ -14,10 +14,10 @@
  *     over --reps calls (>= 10, default 20), after one untimed checked call. The flush reads the
  *     buffer (cublasSasum into one float on the device: --flush read, the default), so that it
  *     leaves the L2 holding clean lines, as a cold cache does; --flush write (cudaMemsetAsync,
- *     the method of the runs before 2026-11-27) leaves it full of dirty lines, whose write-back
- *     the timed call's first misses then pay: up to the L2's size (50 MiB on an H100) on top of
- *     the call's own bytes, which weighs on small calls (the walkthrough moves 24 MB) and not on
- *     the 1 GiB copy they are compared with.
+ *     the method of the runs before 2026-11-27) leaves it full of dirty lines, one written back
+ *     for each line the timed call brings in (so up to the call's own bytes again, at most the
+ *     L2's size), which weighs on small calls (the walkthrough moves 24 MB) and not on the 1 GiB
+ *     copy they are compared with. --cpu records "none".
  *   - bytes: queries + annotations read once + context written (fp32); FLOPs: 4 m n d per set
  *     (scores and context, a multiply and an add each).
  *   - copy: cudaMemcpyAsync device to device of 1 GiB (less when memory is short), counting the
@@ -891,7 +891,10 @@ static int write_json(const char *path, const run_info_t *info, const shape_resu
   fprintf(f,
           "  \"l2_bytes\": %zu,\n  \"flush_bytes\": %zu,\n  \"flush\": \"%s\",\n"
           "  \"simple_cap_ms\": %g,\n",
-          info->l2_bytes, info->flush_bytes, info->flush_write ? "write" : "read",
+          info->l2_bytes, info->flush_bytes,
+          !info->gpu          ? "none"
+          : info->flush_write ? "write"
+                              : "read",
           info->simple_cap_ms);
   fprintf(f, "  \"shapes\": [");
   int first_shape = 1;

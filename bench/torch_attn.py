@@ -10,11 +10,12 @@ with TF32 disabled:
                 which one the default call used.
 Method as in gpu_bench: inputs uniform in [-r, r], r = sqrt(3) / d^(1/4); CUDA events on the
 current stream; before every timed call a buffer of twice the L2 size (at least 64 MiB) is
-read (a sum into one float: the L2 is left holding clean lines) or, with --flush write, written
-(Tensor.fill_: left full of dirty lines, as gpu_bench --flush write); medians and minima of --reps calls after one warm-up call; bytes = queries +
-annotations read once + context written, FLOPs = 4 m n d per set; copy = Tensor.copy_ of 1 GiB,
-bytes read + written. Every implementation's context is compared with a float64 computation on
-sampled rows (max_abs_err_vs_fp64, for information).
+read (a sum into one float: the L2 is left holding clean lines) or, with --flush write,
+written (Tensor.fill_: left full of dirty lines, as gpu_bench --flush write); medians and
+minima of --reps calls after one warm-up call; bytes = queries + annotations read once +
+context written, FLOPs = 4 m n d per set; copy = Tensor.copy_ of 1 GiB, bytes read + written.
+Every implementation's context is compared with a float64 computation on sampled rows
+(max_abs_err_vs_fp64, for information).
 
 Usage:
   torch_attn.py [--reps N] [--json FILE] [--small] [--device N] [--shape LIST]

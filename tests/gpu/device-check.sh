@@ -9,7 +9,7 @@
 #   3. runs the GPU suites (ctest -L gpu),
 #   4. runs the GPU benchmark (every executable in <build>/bench whose name contains "gpu":
 #      bench/gpu_bench), and the PyTorch comparison when python3 has PyTorch with CUDA, then
-#      both again on the walkthrough and long shapes with the former L2 flush (--flush write),
+#      gpu_bench on the walkthrough with the former L2 flush (--flush write, flush-write.log),
 #   5. runs bench/gpu-sweep.sh (every flash plan forced on the dispatcher's deciding shapes),
 #      and with AB_BASE set, bench/gpu-ab.sh against that baseline,
 #   6. profiles the flash kernels of AUTO on the four benchmark shapes with Nsight Compute (ncu,
@@ -230,7 +230,8 @@ gpu_tests() {
 # SANITIZER_TIMEOUT and DEADLINE: for racecheck, gpu_bench with the shared-memory plans forced on
 # three small shapes; test_gpu_compute one test case at a time (CK_RUN_CASE: edges, then 32 seeds
 # of fuzz, then flash, grid and invariance after gpu_bench), gpu_bench on small shapes with every
-# flash plan forced, then the other GPU suites. API errors are not reported:
+# flash plan forced, then the other GPU suites (gpu_bench with --flush write: a memset, not a
+# checked kernel reading 64 MiB before every timed call). API errors are not reported:
 # test_gpu_errors provokes them on purpose, and attn checks every CUDA call itself.
 sanitize() {
   local tool=$1 rc=0 bin c
@@ -254,13 +255,13 @@ sanitize() {
     # covered (the H100 runs' racecheck got no further than the edges case or the first three
     # shapes of the run below).
     one "$build/bench/gpu_bench" --reps 10 --algo auto --dims 2x70x300x16,2x20x300x16,8x1x600x20 \
-      --plans block8,split8,tile,splittile,tile16,splittile16,stream,splitstream
+      --flush write --plans block8,split8,tile,splittile,tile16,splittile16,stream,splitstream
   fi
   if [ -n "$compute" ]; then
     CK_RUN_CASE=edges one "$compute"
     CK_RUN_CASE=fuzz ATTN_FUZZ_SEEDS=0-31 one "$compute"
   fi
-  one "$build/bench/gpu_bench" --reps 10 --algo auto \
+  one "$build/bench/gpu_bench" --reps 10 --algo auto --flush write \
     --dims 2x70x300x16,2x20x300x16,8x1x600x20,70x1x300x20,1x100x9x3,1x300x4x3,2x130x520x136 \
     --plans all
   if [ -n "$compute" ]; then
@@ -319,18 +320,14 @@ benchmark() {
     echo "PyTorch with CUDA is not available to python3: the PyTorch comparison was not run"
     python3 "$repo/bench/torch_attn.py" --merge "$out/gpu_bench.json" || rc=1
   fi
-  # The small shapes under the runs' former flush (a memset, leaving the L2 dirty), beside the
-  # read flush above: what the dirty lines' write-back costs a 24 MB call.
-  echo "=== $build/bench/gpu_bench --flush write --shape walkthrough,long --algo auto"
-  tracked 120 "$build/bench/gpu_bench" --flush write --shape walkthrough,long --algo auto \
-    --json "$out/gpu_bench-flush-write.json" || rc=1
-  if [ -s "$out/torch.json" ]; then
-    echo "=== bench/torch_attn.py --flush write --shape walkthrough,long"
-    tracked 120 python3 "$repo/bench/torch_attn.py" --flush write --shape walkthrough,long \
-      --json "$out/torch-flush-write.json" &&
-      python3 "$repo/bench/torch_attn.py" --merge "$out/gpu_bench-flush-write.json" \
-        "$out/torch-flush-write.json"
-  fi
+  # The walkthrough under the former flush (a memset, leaving the L2 dirty) beside the read
+  # flush above: what the dirty lines' write-back costs a 24 MB call. Its own log, so that the
+  # report's summary lines stay the main run's.
+  echo "=== $build/bench/gpu_bench --flush write --shape walkthrough --algo auto" \
+    "(output in flush-write.log)"
+  tracked 120 "$build/bench/gpu_bench" --flush write --shape walkthrough --algo auto \
+    --json "$out/gpu_bench-flush-write.json" >"$out/flush-write.log" 2>&1
+  grep -E '^\| walkthrough' "$out/flush-write.log"
   return "$rc"
 }
 
@@ -362,7 +359,20 @@ export LD_LIBRARY_PATH=$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIB
 # ncu-tile-shared.ncu-rep and printed instruction by instruction to ncu-tile-shared-sass.csv:
 # where its loops stall, which the second run's 57% issue rate left open.
 profile() {
-  local shape rc=0
+  local shape flush rc=0
+  # First the L2 as each flush leaves it for the walkthrough's kernel (--cache-control none: ncu
+  # flushes nothing itself): DRAM bytes read and written and the L2 hit rate of one timed call
+  # (launch 3, after the checked call and a timed one). Clean lines: reads near the call's 12
+  # MB, writes near 0 (its 12 MB of context can stay in L2); dirty ones: writes up to as much
+  # again; a hit rate well above 0: the flush did not evict the call's inputs.
+  local metrics=gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum
+  metrics+=,lts__t_sector_hit_rate.pct
+  for flush in read write; do
+    echo "=== ncu --cache-control none: gpu_bench --shape walkthrough --flush $flush"
+    tracked 60 ncu --clock-control none --cache-control none --metrics "$metrics" \
+      -k regex:flash_short --launch-skip 2 --launch-count 1 \
+      "$build/bench/gpu_bench" --reps 10 --algo auto --shape walkthrough --flush "$flush"
+  done
   for shape in walkthrough decode shared long; do
     echo "=== ncu: gpu_bench --shape $shape --algo auto"
     tracked 60 ncu --clock-control none --set basic --section WarpStateStats \
