@@ -150,10 +150,11 @@
 /* Blocks per multiprocessor the register allocation must allow: THREAD (and combine) 4, so at
  * most 128 registers a thread, and 5 for THREAD<4> (at most 102: it takes 89 to 96, and
  * unbounded the dot-like one takes 121, a block fewer a multiprocessor than it ran with on the
- * H200), and so for the dot-like short-set kernel on sets of up to 8 (96; the additive one
- * spills at 102 on sm_80 and takes 4), 6 for it on sets of up to 4 (79 registers on sm_90; the
- * H100's profile of the walkthrough at 5 blocks: 31% theoretical occupancy, 1.4 eligible warps a
- * scheduler, about half the SM's issue rate; at 8 blocks it spills); WARP 4 (on sm_90 WARP<1> 118
+ * H200); the short-set kernel 4 (on sets of up to 8 the dot-like one took 96 before it loaded
+ * q' a turn ahead, and spills at 96 since; the additive ones take up to 117 on sm_90), and 6 for
+ * the dot-like one on sets of up to 4 (80 registers on sm_90; the H100's profile of the
+ * walkthrough at 5 blocks: 31% theoretical occupancy, 1.4 eligible warps a scheduler, about half
+ * the SM's issue rate; at 8 blocks it spills); WARP 4 (on sm_90 WARP<1> 118
  * with batches of 8 loads, 106 with 4; capped at 64 or 80 it spills); BLOCK and TILE 2 (BLOCK<1>
  * takes about 155 registers, so 3 fit; BLOCK<8> about 210, TILE<64> 215, TILE<16> 197 on sm_90). */
 #define FLASH_THREAD_MIN_BLOCKS  4
@@ -412,27 +413,73 @@ static __global__ void __launch_bounds__(FLASH_THREADS, K <= 4 ? FLASH_THREAD4_M
  * nothing (0 + x is never -0). b is NaN only for m = +inf or NaN, where some weight exp(s - m)
  * is NaN, so l is NaN already and the outputs, x / l and m + log l, are NaN either way. The same
  * arithmetic, in the same order, as flash_thread_kernel. */
-template <int K, bool ADD, int R, int N>
-static __device__ __forceinline__ void flash_thread_rows(const flash_args &a, const attn_cu_set &s,
-                                                         int64_t r0, int64_t rows) {
-  static_assert(N <= FLASH_CHUNK, "one chunk");
+/* The rows of a thread that lie below `rows`: r0 + 32 rho for rho < flash_short_live. */
+template <int R> static __device__ __forceinline__ int flash_short_live(int64_t r0, int64_t rows) {
+  return rows - r0 >= 32 * (R - 1) + 1 ? R : (int)((rows - r0 + 31) / 32);
+}
+
+/* q' of the thread's rows r0 + 32 rho of set s (zeros past k and for rows past `rows`). */
+template <int K, int R>
+static __device__ __forceinline__ void flash_short_q(const flash_args &a, const attn_cu_set &s,
+                                                     int64_t r0, int64_t rows, float (&q)[R][K]) {
   const attn_cu_score_in &si = a.si;
-  const int cnt = (int)s.valid, k = (int)si.k, dv = (int)a.dv; /* cnt <= N; k, dv <= K */
-  /* This thread's rows below `rows`: rho < live. */
-  const int live = rows - r0 >= 32 * (R - 1) + 1 ? R : (int)((rows - r0 + 31) / 32);
-  const int64_t i0 = r0 - s.r0;
-  const float *qp = attn_cu_score_q(si, s, i0);
-  /* A set's rows are ld apart in both layouts. */
-  const float *a0 = attn_cu_arow(si.a.data, si.a.ld, si.a.stride, si.l, s, 0);
-  const float *v0 = attn_cu_arow(a.V.data, a.V.ld, a.V.stride, si.l, s, 0);
-  float q[R][K], p[R][N], mc[R];
+  const int live = flash_short_live<R>(r0, rows), k = (int)si.k;
+  const float *qp = attn_cu_score_q(si, s, r0 - s.r0);
 #pragma unroll
-  for (int rho = 0; rho < R; rho++) {
+  for (int rho = 0; rho < R; rho++)
 #pragma unroll
     for (int t = 0; t < K; t++)
       q[rho][t] = rho < live && t < k ? qp[32 * rho * si.q.ld + t] : 0.0f;
+}
+
+/* flash_short_q's loads as copies into shared memory that fly while the thread computes (cp.async,
+ * 4 bytes each: no registers held): element (rho, t) of the thread goes to qs[(rho K + t) T]
+ * (T = FLASH_THREADS; qs is the thread's first slot, so that a warp's copies and reads of one
+ * element are 32 consecutive words); nothing for rows past `rows` or t >= k (flash_short_read
+ * makes those zeros). The caller commits and waits. */
+template <int K, int R>
+static __device__ __forceinline__ void flash_short_fetch(const flash_args &a, const attn_cu_set &s,
+                                                         int64_t r0, int64_t rows, float *qs) {
+  const attn_cu_score_in &si = a.si;
+  const int live = flash_short_live<R>(r0, rows), k = (int)si.k;
+  const float *qp = attn_cu_score_q(si, s, r0 - s.r0);
+#pragma unroll
+  for (int rho = 0; rho < R; rho++)
+#pragma unroll
+    for (int t = 0; t < K; t++)
+      if (rho < live && t < k)
+        __pipeline_memcpy_async(qs + (rho * K + t) * FLASH_THREADS, qp + 32 * rho * si.q.ld + t,
+                                sizeof(float));
+}
+/* The q' flash_short_fetch copied, once the thread has waited for it. */
+template <int K, int R>
+static __device__ __forceinline__ void
+flash_short_read(const flash_args &a, int64_t r0, int64_t rows, const float *qs, float (&q)[R][K]) {
+  const int live = flash_short_live<R>(r0, rows), k = (int)a.si.k;
+#pragma unroll
+  for (int rho = 0; rho < R; rho++)
+#pragma unroll
+    for (int t = 0; t < K; t++)
+      q[rho][t] = rho < live && t < k ? qs[(rho * K + t) * FLASH_THREADS] : 0.0f;
+}
+
+/* R query rows of set s from their q' (flash_short_q), as described above. */
+template <int K, bool ADD, int R, int N>
+static __device__ __forceinline__ void flash_thread_rows(const flash_args &a, const attn_cu_set &s,
+                                                         int64_t r0, int64_t rows,
+                                                         const float (&q)[R][K]) {
+  static_assert(N <= FLASH_CHUNK, "one chunk");
+  const attn_cu_score_in &si = a.si;
+  const int cnt = (int)s.valid, k = (int)si.k, dv = (int)a.dv; /* cnt <= N; k, dv <= K */
+  const int live = flash_short_live<R>(r0, rows);              /* this thread's rows: rho < live */
+  const int64_t i0 = r0 - s.r0;
+  /* A set's rows are ld apart in both layouts. */
+  const float *a0 = attn_cu_arow(si.a.data, si.a.ld, si.a.stride, si.l, s, 0);
+  const float *v0 = attn_cu_arow(a.V.data, a.V.ld, a.V.stride, si.l, s, 0);
+  float p[R][N], mc[R];
+#pragma unroll
+  for (int rho = 0; rho < R; rho++)
     mc[rho] = -INFINITY;
-  }
 #pragma unroll
   for (int jj = 0; jj < N; jj++) {
     if (jj >= cnt) break;
@@ -493,18 +540,36 @@ static __device__ __forceinline__ void flash_thread_rows(const flash_args &a, co
   }
 }
 
+/* The index of a short-set kernel instance in attn_cuda_t::short_blocks. */
+template <int K, bool ADD, int N> static constexpr int short_index() {
+  return (K == 4) * 4 + ADD * 2 + (N == FLASH_SHORT_N);
+}
+
+/* Whether the R x 32 query rows from r0 (those below `rows`) lie in one set, then s. */
+static __device__ __forceinline__ bool flash_short_whole(const attn_cu_layout &l, int64_t r0,
+                                                         int64_t rows, int R, attn_cu_set *s) {
+  const int64_t last = (r0 + 32 * R < rows ? r0 + 32 * R : rows) - 1;
+  attn_cu_set t;
+  int64_t i;
+  return attn_cu_query_row(l, r0, s, &i) && attn_cu_query_row(l, last, &t, &i) && s->b == t.b;
+}
+
 /* The THREAD variant for sets of at most N annotations (k, dv <= K): warp w takes
  * query rows [32 R w, 32 R (w + 1)) with R = FLASH_SHORT_ROWS, lane l rows 32 R w + 32 rho + l
  * (each load and store instruction of the warp covers 32 consecutive rows). A warp whose rows lie
  * in one set runs them together, reading each annotation and value row once for R queries (the
  * walkthrough's 10^6 queries against one set of 4); a warp across sets runs its rows one at a
  * time. K = 3 for k, dv <= 3 (the walkthrough's d = 3: a quarter of the fmas and quotients
- * fewer than K = 4 computes with zeros), else 4. */
+ * fewer than K = 4 computes with zeros), else 4.
+ * The grid is one wave of resident blocks (launch_short) and each warp loops over its groups
+ * of rows, copying the next group's q' into shared memory before it runs the current one. Before
+ * (a block for every 4 warps' rows, each warp one group) a warp's single load of q' waited for
+ * DRAM with nothing of its own to overlap: on the H100 the walkthrough's kernel issued at about
+ * half the SM's rate with DRAM 28% busy (bench/README.md). Not yet measured on a GPU. */
 template <int K, bool ADD, int N>
-static __global__ void __launch_bounds__(FLASH_THREADS, ADD ? FLASH_THREAD_MIN_BLOCKS
-                                                        : N <= FLASH_SHORT_N4
+static __global__ void __launch_bounds__(FLASH_THREADS, !ADD && N <= FLASH_SHORT_N4
                                                             ? FLASH_SHORT4_MIN_BLOCKS
-                                                            : FLASH_THREAD4_MIN_BLOCKS)
+                                                            : FLASH_THREAD_MIN_BLOCKS)
     flash_short_kernel(flash_args a, const int *bad) {
   if (attn_cu_call_is_bad(bad)) return;
   const int R = FLASH_SHORT_ROWS;
@@ -512,21 +577,49 @@ static __global__ void __launch_bounds__(FLASH_THREADS, ADD ? FLASH_THREAD_MIN_B
   const int64_t rows = attn_cu_query_rows(l);
   const int64_t warps = (rows + 32 * R - 1) / (32 * R);
   const int lane = (int)(threadIdx.x & 31);
-  for (int64_t w = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32; w < warps;
-       w += (int64_t)gridDim.x * blockDim.x / 32) {
-    const int64_t r0 = w * 32 * R; /* the same in every lane: so is the choice below */
-    const int64_t last = (r0 + 32 * R < rows ? r0 + 32 * R : rows) - 1;
-    attn_cu_set s, t;
-    int64_t i;
-    if (attn_cu_query_row(l, r0, &s, &i) && attn_cu_query_row(l, last, &t, &i) && s.b == t.b) {
-      flash_thread_rows<K, ADD, R, N>(a, s, r0 + lane, rows);
-      continue;
+  const int64_t step = (int64_t)gridDim.x * blockDim.x / 32;
+  int64_t w = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32;
+  if (w >= warps) return;
+  /* A warp's q' is copied into shared memory one turn of the loop ahead, before the previous
+   * turn's rows run, so that its trip to memory overlaps their arithmetic (the grid is one wave
+   * of resident blocks: launch_short). Two buffers: a turn's copies land in the one its thread
+   * read two turns before. The set of a turn's rows is looked up again on the turn (rather than
+   * kept from the copy's) so that it is not held in registers while the rows run. */
+  __shared__ float qbuf[2][R * K * FLASH_THREADS];
+  {
+    attn_cu_set s;
+    if (flash_short_whole(l, w * 32 * R, rows, R, &s))
+      flash_short_fetch<K, R>(a, s, w * 32 * R + lane, rows, qbuf[0] + threadIdx.x);
+    __pipeline_commit();
+  }
+  for (int turn = 0; w < warps; w += step, turn ^= 1) {
+    const int64_t r0 = w * 32 * R; /* the same in every lane: so are the choices below */
+    __pipeline_wait_prior(0);      /* this turn's q' is in */
+    {
+      attn_cu_set sn;
+      if (w + step < warps && flash_short_whole(l, r0 + 32 * R * step, rows, R, &sn))
+        flash_short_fetch<K, R>(a, sn, r0 + 32 * R * step + lane, rows,
+                                qbuf[turn ^ 1] + threadIdx.x);
+      __pipeline_commit();
     }
+    attn_cu_set s;
+    const bool whole = flash_short_whole(l, r0, rows, R, &s);
+    if (whole) {
+      float q[R][K];
+      flash_short_read<K, R>(a, r0 + lane, rows, qbuf[turn] + threadIdx.x, q);
+      flash_thread_rows<K, ADD, R, N>(a, s, r0 + lane, rows, q);
+    } else {
 #pragma unroll 1
-    for (int rho = 0; rho < R; rho++) {
-      const int64_t r = r0 + 32 * rho + lane;
-      if (r < rows && attn_cu_query_row(l, r, &s, &i))
-        flash_thread_rows<K, ADD, 1, N>(a, s, r, rows);
+      for (int rho = 0; rho < R; rho++) {
+        const int64_t r = r0 + 32 * rho + lane;
+        attn_cu_set t;
+        int64_t i;
+        if (r < rows && attn_cu_query_row(l, r, &t, &i)) {
+          float q1[1][K];
+          flash_short_q<K, 1>(a, t, r, rows, q1);
+          flash_thread_rows<K, ADD, 1, N>(a, t, r, rows, q1);
+        }
+      }
     }
   }
 }
@@ -1840,7 +1933,25 @@ template <class Kernel> static bool flash_opt_in(Kernel *kernel, size_t bytes) {
   return true;
 }
 
+/* Resident blocks a multiprocessor of one short-set kernel instance (0 where the runtime does not
+ * say: its launches then take a block for each of their rows' groups). */
+template <int K, bool ADD, int N> static void short_occupancy(attn_cuda_t *cu) {
+  int blocks = 0;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, flash_short_kernel<K, ADD, N>,
+                                                    FLASH_THREADS, 0) != cudaSuccess)
+    blocks = 0;
+  cu->short_blocks[short_index<K, ADD, N>()] = blocks;
+}
+template <int K> static void short_occupancies(attn_cuda_t *cu) {
+  short_occupancy<K, false, FLASH_SHORT_N4>(cu);
+  short_occupancy<K, false, FLASH_SHORT_N>(cu);
+  short_occupancy<K, true, FLASH_SHORT_N4>(cu);
+  short_occupancy<K, true, FLASH_SHORT_N>(cu);
+}
+
 attn_cuda_status_t attn_cu_flash_init(attn_cuda_t *cu) {
+  short_occupancies<3>(cu);
+  short_occupancies<4>(cu);
   int optin = 0;
   ATTN_CU_CHECK(
       cu, cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, cu->device));
@@ -2016,20 +2127,31 @@ extern "C" const char *attn_cuda_flash_plan_name(const attn_cuda_problem_t *p,
   return "?"; /* a plan flash_plans.h does not list: the test that asks fails on it */
 }
 
+/* One instance of the short-set THREAD kernel: a block for each 128 x FLASH_SHORT_ROWS query
+ * rows, but no more than stay resident at once (its warps then loop, each loading its next rows'
+ * q' ahead: flash_short_kernel). */
+template <int K, bool ADD, int N>
+static void launch_short_instance(const attn_cuda_t *cu, const flash_args &a, cudaStream_t stream,
+                                  const int *bad) {
+  unsigned blocks = attn_cu_blocks(attn_cu_query_rows(a.si.l), FLASH_THREADS * FLASH_SHORT_ROWS);
+  const int64_t wave = (int64_t)cu->flash.sm_count * cu->short_blocks[short_index<K, ADD, N>()];
+  if (wave > 0 && blocks > wave) blocks = (unsigned)wave;
+  flash_short_kernel<K, ADD, N><<<blocks, FLASH_THREADS, 0, stream>>>(a, bad);
+}
+
 /* The short-set THREAD kernel of width K for the call's score form and set length. */
 template <int K>
-static void launch_short(const flash_args &a, cudaStream_t stream, const int *bad) {
-  const unsigned blocks =
-      attn_cu_blocks(attn_cu_query_rows(a.si.l), FLASH_THREADS * FLASH_SHORT_ROWS);
+static void launch_short(const attn_cuda_t *cu, const flash_args &a, cudaStream_t stream,
+                         const int *bad) {
   const bool n4 = a.si.l.n <= FLASH_SHORT_N4;
   if (a.si.additive && n4)
-    flash_short_kernel<K, true, FLASH_SHORT_N4><<<blocks, FLASH_THREADS, 0, stream>>>(a, bad);
+    launch_short_instance<K, true, FLASH_SHORT_N4>(cu, a, stream, bad);
   else if (a.si.additive)
-    flash_short_kernel<K, true, FLASH_SHORT_N><<<blocks, FLASH_THREADS, 0, stream>>>(a, bad);
+    launch_short_instance<K, true, FLASH_SHORT_N>(cu, a, stream, bad);
   else if (n4)
-    flash_short_kernel<K, false, FLASH_SHORT_N4><<<blocks, FLASH_THREADS, 0, stream>>>(a, bad);
+    launch_short_instance<K, false, FLASH_SHORT_N4>(cu, a, stream, bad);
   else
-    flash_short_kernel<K, false, FLASH_SHORT_N><<<blocks, FLASH_THREADS, 0, stream>>>(a, bad);
+    launch_short_instance<K, false, FLASH_SHORT_N>(cu, a, stream, bad);
 }
 
 /* The THREAD kernel of width K for the call's score form. */
@@ -2056,9 +2178,9 @@ attn_cuda_status_t attn_cu_flash_forward(attn_cuda_t *cu, cudaStream_t stream,
   if (plan.variant == ATTN_CU_FLASH_THREAD) {
     const unsigned blocks = attn_cu_blocks(rows, FLASH_THREADS);
     if (si.k <= 3 && dv <= 3 && si.l.n <= FLASH_SHORT_N)
-      launch_short<3>(a, stream, bad);
+      launch_short<3>(cu, a, stream, bad);
     else if (si.k <= 4 && dv <= 4 && si.l.n <= FLASH_SHORT_N)
-      launch_short<4>(a, stream, bad);
+      launch_short<4>(cu, a, stream, bad);
     else if (si.k <= 4 && dv <= 4)
       launch_thread<4>(a, blocks, stream, bad);
     else

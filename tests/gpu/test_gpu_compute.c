@@ -185,8 +185,11 @@ static attn_test_spec_t grid_spec(int i) {
     s.outliers = 0.02;
     break;
   case 21: /* shape 19 on sets of at most 4 annotations: the short-set kernel's instance for
-            * them (N = 4), with a masked and a fully masked set and warps across two sets */
-    s = attn_test_spec(3, 150, 4, 4);
+            * them (N = 4), with a masked and a fully masked set and warps across two sets;
+            * 1400 queries a set (33 warps of 128 rows), so that on the emulator, whose grid of
+            * resident blocks is 16 warps, warps take two and three turns of its loop, loading
+            * the next turn's q' ahead across set boundaries */
+    s = attn_test_spec(3, 1400, 4, 4);
     s.lengths = SHORT4_LEN;
     s.separate_values = 1;
     s.dv = 3;

@@ -97,5 +97,11 @@ cudaError_t cudaDeviceGetAttribute(int *v, enum cudaDeviceAttr a, int d);
 template <class F> cudaError_t cudaFuncSetAttribute(F, enum cudaFuncAttribute a, int v) {
   return emu_func_set_attribute(a, v);
 }
+extern "C" int emu_occupancy(void);
+template <class F>
+cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *blocks, F, int, size_t) {
+  *blocks = emu_occupancy();
+  return cudaSuccess;
+}
 #endif
 #endif
