@@ -144,9 +144,12 @@ print(f'# gpu_bench: working tree against {base} on {runs["new"][0]["device"]}')
 print()
 # gpu_bench from before --flush wrote its flush buffer (and its JSON has no "flush").
 flush = {side: docs[0].get("flush", "write") for side, docs in runs.items()}
-print(f'L2 flush: base --flush {flush["base"]}, new --flush {flush["new"]}')
-if flush["base"] != flush["new"]:
-    print("**warning**: the two sides flushed the L2 differently; their times do not compare")
+if any(docs[0].get("mode") == "cpu" for docs in runs.values()):
+    print("L2 flush: none (--cpu)")
+else:
+    print(f'L2 flush: base --flush {flush["base"]}, new --flush {flush["new"]}')
+    if flush["base"] != flush["new"]:
+        print("**warning**: the two sides flushed the L2 differently; their times do not compare")
 print()
 print("| shape (batch x m, n, d) | impl | base ms (run 1, 2) | new ms (run 1, 2) | new / base |")
 print("|---|---|---:|---:|---:|")
