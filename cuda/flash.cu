@@ -24,9 +24,11 @@
  *   THREAD  a thread per query row, q', the chunk's scores and the three accumulators in
  *           registers (k and dv at most 16): the walkthrough's shapes, millions of tiny queries.
  *           Where k, dv <= 4 and no set has more than 8 annotations, the short-set kernel:
- *           a thread takes 4 rows of a warp's 128 and, where those lie in one set, reads each
+ *           a thread takes 4 rows of a group of 128 and, where those lie in one set, reads each
  *           annotation and value row once for the 4 (one chunk, so the folds come down to an
- *           add a column); 3 wide where k, dv <= 3.
+ *           add a column); 3 wide where k, dv <= 3. Its grid is one wave of resident blocks,
+ *           each warp looping over groups and copying the next group's q' into shared memory
+ *           (cp.async) while it computes the current one.
  *   BLOCK   a block of 128 threads per tile of 1 or 8 queries of one set. Each stage of 128
  *           annotation rows goes through shared memory in slices of 32 columns (float4 loads
  *           when the rows are 16-byte aligned); thread j scores row j against every query of
@@ -150,9 +152,10 @@
 /* Blocks per multiprocessor the register allocation must allow: THREAD (and combine) 4, so at
  * most 128 registers a thread, and 5 for THREAD<4> (at most 102: it takes 89 to 96, and
  * unbounded the dot-like one takes 121, a block fewer a multiprocessor than it ran with on the
- * H200); the short-set kernel 4 (on sets of up to 8 the dot-like one took 96 before it loaded
- * q' a turn ahead, and spills at 96 since; the additive ones take up to 117 on sm_90), and 6 for
- * the dot-like one on sets of up to 4 (80 registers on sm_90; the H100's profile of the
+ * H200); the short-set kernel 4 (the additive ones take up to 117 registers on sm_90, and the
+ * 4-wide dot-like one on sets of up to 8, which took 96 before it loaded q' a turn ahead and
+ * spills at 96 since), 5 for the 3-wide dot-like one on sets of up to 8, and 6 for the dot-like
+ * ones on sets of up to 4 (80 registers on sm_90; the H100's profile of the
  * walkthrough at 5 blocks: 31% theoretical occupancy, 1.4 eligible warps a scheduler, about half
  * the SM's issue rate; at 8 blocks it spills); WARP 4 (on sm_90 WARP<1> 118
  * with batches of 8 loads, 106 with 4; capped at 64 or 80 it spills); BLOCK and TILE 2 (BLOCK<1>
@@ -403,16 +406,6 @@ static __global__ void __launch_bounds__(FLASH_THREADS, K <= 4 ? FLASH_THREAD4_M
   }
 }
 
-/* R query rows of set s, r0 + 32 rho for rho < R (those below `rows`), whose valid length is at
- * most N <= FLASH_CHUNK: one chunk in one span, so each annotation and value row is read once for
- * the R queries, and the two folds from the empty state (chunk into span, span into total) come
- * down to one add a column. With the chunk's (m, l, x), flash_first's factor b is 1 for m finite
- * or -inf, so the first fold gives (m, 0 + l, 0 + x): 0 + l = l, l being a sum of weights >= +0
- * begun at +0 (never -0), while 0 + x is kept, because x, an fma chain, is -0 where its last
- * product underflows below zero (p v > -2^-150), and 0 + -0 = +0. The second fold then changes
- * nothing (0 + x is never -0). b is NaN only for m = +inf or NaN, where some weight exp(s - m)
- * is NaN, so l is NaN already and the outputs, x / l and m + log l, are NaN either way. The same
- * arithmetic, in the same order, as flash_thread_kernel. */
 /* The rows of a thread that lie below `rows`: r0 + 32 rho for rho < flash_short_live. */
 template <int R> static __device__ __forceinline__ int flash_short_live(int64_t r0, int64_t rows) {
   return rows - r0 >= 32 * (R - 1) + 1 ? R : (int)((rows - r0 + 31) / 32);
@@ -463,7 +456,16 @@ flash_short_read(const flash_args &a, int64_t r0, int64_t rows, const float *qs,
       q[rho][t] = rho < live && t < k ? qs[(rho * K + t) * FLASH_THREADS] : 0.0f;
 }
 
-/* R query rows of set s from their q' (flash_short_q), as described above. */
+/* R query rows of set s, r0 + 32 rho for rho < R (those below `rows`), from their q' (q), whose
+ * valid length is at most N <= FLASH_CHUNK: one chunk in one span, so each annotation and value
+ * row is read once for the R queries, and the two folds from the empty state (chunk into span,
+ * span into total) come down to one add a column. With the chunk's (m, l, x), flash_first's
+ * factor b is 1 for m finite or -inf, so the first fold gives (m, 0 + l, 0 + x): 0 + l = l, l
+ * being a sum of weights >= +0 begun at +0 (never -0), while 0 + x is kept, because x, an fma
+ * chain, is -0 where its last product underflows below zero (p v > -2^-150), and 0 + -0 = +0.
+ * The second fold then changes nothing (0 + x is never -0). b is NaN only for m = +inf or NaN,
+ * where some weight exp(s - m) is NaN, so l is NaN already and the outputs, x / l and m + log l,
+ * are NaN either way. The same arithmetic, in the same order, as flash_thread_kernel. */
 template <int K, bool ADD, int R, int N>
 static __device__ __forceinline__ void flash_thread_rows(const flash_args &a, const attn_cu_set &s,
                                                          int64_t r0, int64_t rows,
@@ -554,22 +556,25 @@ static __device__ __forceinline__ bool flash_short_whole(const attn_cu_layout &l
   return attn_cu_query_row(l, r0, s, &i) && attn_cu_query_row(l, last, &t, &i) && s->b == t.b;
 }
 
-/* The THREAD variant for sets of at most N annotations (k, dv <= K): warp w takes
- * query rows [32 R w, 32 R (w + 1)) with R = FLASH_SHORT_ROWS, lane l rows 32 R w + 32 rho + l
- * (each load and store instruction of the warp covers 32 consecutive rows). A warp whose rows lie
- * in one set runs them together, reading each annotation and value row once for R queries (the
- * walkthrough's 10^6 queries against one set of 4); a warp across sets runs its rows one at a
- * time. K = 3 for k, dv <= 3 (the walkthrough's d = 3: a quarter of the fmas and quotients
- * fewer than K = 4 computes with zeros), else 4.
- * The grid is one wave of resident blocks (launch_short) and each warp loops over its groups
- * of rows, copying the next group's q' into shared memory before it runs the current one. Before
- * (a block for every 4 warps' rows, each warp one group) a warp's single load of q' waited for
- * DRAM with nothing of its own to overlap: on the H100 the walkthrough's kernel issued at about
- * half the SM's rate with DRAM 28% busy (bench/README.md). Not yet measured on a GPU. */
+/* The THREAD variant for sets of at most N annotations (k, dv <= K): group w of query rows is
+ * [32 R w, 32 R (w + 1)) with R = FLASH_SHORT_ROWS; the warp that takes it (warp w of the grid,
+ * then w + the grid's warps, ...) gives lane l rows 32 R w + 32 rho + l (each load and store
+ * instruction of the warp covers 32 consecutive rows). A group whose rows lie in one set runs
+ * them together, reading each annotation and value row once for R queries (the walkthrough's
+ * 10^6 queries against one set of 4); a group across sets runs its rows one at a time. K = 3 for k,
+ * dv <= 3 (the walkthrough's d = 3: a quarter of the fmas and quotients fewer than K = 4 computes
+ * with zeros), else 4. The grid is one wave of resident blocks (launch_short) and each warp loops
+ * over its groups of rows, copying the next group's q' into shared memory before it runs the
+ * current one. Before (a block for every 4 warps' rows, each warp one group) a warp's single load
+ * of q' waited for DRAM with nothing of its own to overlap: on the H100 the walkthrough's kernel
+ * issued at about half the SM's rate with DRAM 28% busy (bench/README.md). Not yet measured on a
+ * GPU. */
 template <int K, bool ADD, int N>
-static __global__ void __launch_bounds__(FLASH_THREADS, !ADD && N <= FLASH_SHORT_N4
+static __global__ void __launch_bounds__(FLASH_THREADS, ADD ? FLASH_THREAD_MIN_BLOCKS
+                                                        : N <= FLASH_SHORT_N4
                                                             ? FLASH_SHORT4_MIN_BLOCKS
-                                                            : FLASH_THREAD_MIN_BLOCKS)
+                                                        : K <= 3 ? FLASH_THREAD4_MIN_BLOCKS
+                                                                 : FLASH_THREAD_MIN_BLOCKS)
     flash_short_kernel(flash_args a, const int *bad) {
   if (attn_cu_call_is_bad(bad)) return;
   const int R = FLASH_SHORT_ROWS;
@@ -594,7 +599,9 @@ static __global__ void __launch_bounds__(FLASH_THREADS, !ADD && N <= FLASH_SHORT
   }
   for (int turn = 0; w < warps; w += step, turn ^= 1) {
     const int64_t r0 = w * 32 * R; /* the same in every lane: so are the choices below */
-    __pipeline_wait_prior(0);      /* this turn's q' is in */
+    __pipeline_wait_prior(0);      /* this turn's q' is in ... */
+    __syncwarp(); /* ... and the reads below stay after the wait (a fence for the compiler, which
+                     the wait's asm is not; every choice in this loop is the whole warp's) */
     {
       attn_cu_set sn;
       if (w + step < warps && flash_short_whole(l, r0 + 32 * R * step, rows, R, &sn))

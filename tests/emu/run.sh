@@ -10,7 +10,8 @@
 # (--dims, --plans): its timing, checking and plan rows, not figures.
 # Builds into build-emu/ (EMU_BUILD_DIR to change). Needs x86-64 Linux, g++, gcc, python3 and
 # Check (pkg-config check), which scripts/test.sh installs. Exits 77 when the platform cannot run
-# it, 1 when a build or a suite fails. EMU_SMS, EMU_OPTIN, EMU_REVERSE, EMU_FRONT: see emu.cpp.
+# it, 1 when a build or a suite fails. EMU_SMS, EMU_OPTIN, EMU_OCCUPANCY, EMU_REVERSE, EMU_FRONT:
+# see emu.cpp.
 set -euo pipefail
 
 EMU_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -94,6 +95,13 @@ for t in "${SUITES[@]}"; do
     if ! EMU_CUBLAS_ANY_WS=1 "$OUT/bin/$t" --reps 10 --algo auto,gemm \
       --dims 2x70x300x16,2x20x300x16,8x1x600x20,70x1x300x20,1x100x9x3,1x300x4x3 \
       --plans all; then
+      failed=1
+    fi
+    # The walkthrough's kernel and its sibling for sets of up to 8 on 5000 queries: 40 groups
+    # of 128 rows for the emulator's 16 resident warps, three turns for some (AUTO and THREAD
+    # only: a block a query would take minutes here).
+    if ! EMU_CUBLAS_ANY_WS=1 "$OUT/bin/$t" --reps 10 --algo auto --dims 1x5000x4x3,1x5000x8x3 \
+      --plans thread; then
       failed=1
     fi
     continue

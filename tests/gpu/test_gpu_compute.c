@@ -162,12 +162,13 @@ static attn_test_spec_t grid_spec(int i) {
             * of k after full ones (d = 44), values the annotations (one column block, 44 wide) */
     s = attn_test_spec(2, 64, 300, 44);
     break;
-  case 19: /* flash THREAD's short sets (forced; k, dv <= 4, n <= 8): 150 queries a set, so
-            * that warps of 128 rows lie in one set (rows run 4 a thread) or across two (one at
-            * a time), the last warp part full; a full, a fully masked and a masked set, rows
-            * not 16-byte aligned, separate values; d = 4 (the 4-wide kernel) and, for additive
+  case 19: /* flash THREAD's short sets (forced; k, dv <= 4, n <= 8): 800 queries a set, so
+            * that groups of 128 rows lie in one set (rows run 4 a thread) or across two (one at
+            * a time), the last group part full, and the emulator's 16 resident warps take 19
+            * groups (two turns for some); a full, a fully masked and a masked set, rows not
+            * 16-byte aligned, separate values; d = 4 (the 4-wide kernel) and, for additive
             * scores, h = 3 (the 3-wide one) */
-    s = attn_test_spec(3, 150, 6, 4);
+    s = attn_test_spec(3, 800, 6, 4);
     s.lengths = SHORT_LEN;
     s.separate_values = 1;
     s.dv = 2;
