@@ -411,10 +411,11 @@ template <int R> static __device__ __forceinline__ int flash_short_live(int64_t 
   return rows - r0 >= 32 * (R - 1) + 1 ? R : (int)((rows - r0 + 31) / 32);
 }
 
-/* q' of the thread's rows r0 + 32 rho of set s (zeros past k and for rows past `rows`). */
-template <int K, int R>
-static __device__ __forceinline__ void flash_short_q(const flash_args &a, const attn_cu_set &s,
-                                                     int64_t r0, int64_t rows, float (&q)[R][K]) {
+/* f(rho, t, p) for each element (rho, t) of the q' of the thread's rows r0 + 32 rho of set s: p
+ * its address, or NULL for rows past `rows` and t >= k. */
+template <int K, int R, class F>
+static __device__ __forceinline__ void flash_short_each_q(const flash_args &a, const attn_cu_set &s,
+                                                          int64_t r0, int64_t rows, F f) {
   const attn_cu_score_in &si = a.si;
   const int live = flash_short_live<R>(r0, rows), k = (int)si.k;
   const float *qp = attn_cu_score_q(si, s, r0 - s.r0);
@@ -422,7 +423,15 @@ static __device__ __forceinline__ void flash_short_q(const flash_args &a, const 
   for (int rho = 0; rho < R; rho++)
 #pragma unroll
     for (int t = 0; t < K; t++)
-      q[rho][t] = rho < live && t < k ? qp[32 * rho * si.q.ld + t] : 0.0f;
+      f(rho, t, rho < live && t < k ? qp + 32 * rho * si.q.ld + t : nullptr);
+}
+
+/* That q' into registers (zeros where flash_short_each_q gives NULL). */
+template <int K, int R>
+static __device__ __forceinline__ void flash_short_q(const flash_args &a, const attn_cu_set &s,
+                                                     int64_t r0, int64_t rows, float (&q)[R][K]) {
+  flash_short_each_q<K, R>(a, s, r0, rows,
+                           [&](int rho, int t, const float *p) { q[rho][t] = p ? *p : 0.0f; });
 }
 
 /* flash_short_q's loads as copies into shared memory that fly while the thread computes (cp.async,
@@ -433,16 +442,9 @@ static __device__ __forceinline__ void flash_short_q(const flash_args &a, const 
 template <int K, int R>
 static __device__ __forceinline__ void flash_short_fetch(const flash_args &a, const attn_cu_set &s,
                                                          int64_t r0, int64_t rows, float *qs) {
-  const attn_cu_score_in &si = a.si;
-  const int live = flash_short_live<R>(r0, rows), k = (int)si.k;
-  const float *qp = attn_cu_score_q(si, s, r0 - s.r0);
-#pragma unroll
-  for (int rho = 0; rho < R; rho++)
-#pragma unroll
-    for (int t = 0; t < K; t++)
-      if (rho < live && t < k)
-        __pipeline_memcpy_async(qs + (rho * K + t) * FLASH_THREADS, qp + 32 * rho * si.q.ld + t,
-                                sizeof(float));
+  flash_short_each_q<K, R>(a, s, r0, rows, [&](int rho, int t, const float *p) {
+    if (p) __pipeline_memcpy_async(qs + (rho * K + t) * FLASH_THREADS, p, sizeof(float));
+  });
 }
 /* The q' flash_short_fetch copied, once the thread has waited for it. */
 template <int K, int R>
