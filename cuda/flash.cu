@@ -589,9 +589,9 @@ static __global__ void __launch_bounds__(FLASH_THREADS, ADD ? FLASH_THREAD_MIN_B
   if (w >= warps) return;
   /* A warp's q' is copied into shared memory one turn of the loop ahead, before the previous
    * turn's rows run, so that its trip to memory overlaps their arithmetic (the grid is one wave
-   * of resident blocks: launch_short). Two buffers: a turn's copies land in the one its thread
-   * read two turns before. The set of a turn's rows is looked up again on the turn (rather than
-   * kept from the copy's) so that it is not held in registers while the rows run. */
+   * of resident blocks: launch_short). Two buffers: the copies a turn issues land in the one its
+   * thread read on the turn before. The set of a turn's rows is looked up again on the turn (rather
+   * than kept from the copy's) so that it is not held in registers while the rows run. */
   __shared__ float qbuf[2][R * K * FLASH_THREADS];
   {
     attn_cu_set s;
