@@ -446,16 +446,14 @@ static __device__ __forceinline__ void flash_short_fetch(const flash_args &a, co
     if (p) __pipeline_memcpy_async(qs + (rho * K + t) * FLASH_THREADS, p, sizeof(float));
   });
 }
-/* The q' flash_short_fetch copied, once the thread has waited for it. */
+/* The q' flash_short_fetch copied (same s, r0 and rows), once the thread has waited for it. */
 template <int K, int R>
-static __device__ __forceinline__ void
-flash_short_read(const flash_args &a, int64_t r0, int64_t rows, const float *qs, float (&q)[R][K]) {
-  const int live = flash_short_live<R>(r0, rows), k = (int)a.si.k;
-#pragma unroll
-  for (int rho = 0; rho < R; rho++)
-#pragma unroll
-    for (int t = 0; t < K; t++)
-      q[rho][t] = rho < live && t < k ? qs[(rho * K + t) * FLASH_THREADS] : 0.0f;
+static __device__ __forceinline__ void flash_short_read(const flash_args &a, const attn_cu_set &s,
+                                                        int64_t r0, int64_t rows, const float *qs,
+                                                        float (&q)[R][K]) {
+  flash_short_each_q<K, R>(a, s, r0, rows, [&](int rho, int t, const float *p) {
+    q[rho][t] = p ? qs[(rho * K + t) * FLASH_THREADS] : 0.0f;
+  });
 }
 
 /* R query rows of set s, r0 + 32 rho for rho < R (those below `rows`), from their q' (q), whose
@@ -615,7 +613,7 @@ static __global__ void __launch_bounds__(FLASH_THREADS, ADD ? FLASH_THREAD_MIN_B
     const bool whole = flash_short_whole(l, r0, rows, R, &s);
     if (whole) {
       float q[R][K];
-      flash_short_read<K, R>(a, r0 + lane, rows, qbuf[turn] + threadIdx.x, q);
+      flash_short_read<K, R>(a, s, r0 + lane, rows, qbuf[turn] + threadIdx.x, q);
       flash_thread_rows<K, ADD, R, N>(a, s, r0 + lane, rows, q);
     } else {
 #pragma unroll 1
