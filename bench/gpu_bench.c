@@ -70,7 +70,7 @@
 #define MAX_DIMS      32
 #define MAX_SHAPES    (ISSUE_SHAPES + MAX_DIMS)
 #define MAX_ALGOS     5
-#define MAX_PLANS     13
+#define MAX_PLANS     15
 #define MAX_ROWS      (MAX_ALGOS + MAX_PLANS)
 
 /* ------------------------------------------------------------------------------------------ */

@@ -49,7 +49,9 @@
  *           TILE<16>, for sets of fewer than 48 queries, or calls whose tiles of 64 would
  *           leave most multiprocessors idle, is the same code on tiles of 16: 8 x 4 scores a
  *           thread in one 256-row stage, P [256 x 16], and 8 x 2 outputs of 128-column blocks
- *           (tile_cfg).
+ *           (tile_cfg). TILE<32> (forced only, until a GPU sweep places it) keeps TILE<64>'s
+ *           8 x 8 scores and 8 x 4 outputs a thread on half the queries: twice the blocks, for
+ *           calls whose tiles of 64 fill only one block a multiprocessor.
  *   WARP    a warp per query row (dv at most 256), everything in registers and no block
  *           barrier: lane j scores row j of each chunk (its chain over t, read straight from
  *           global memory with float4 loads), the chunk max is a butterfly, and the weights go
@@ -159,7 +161,8 @@
  * walkthrough at 5 blocks: 31% theoretical occupancy, 1.4 eligible warps a scheduler, about half
  * the SM's issue rate; at 8 blocks it spills); WARP 4 (on sm_90 WARP<1> 118
  * with batches of 8 loads, 106 with 4; capped at 64 or 80 it spills); BLOCK and TILE 2 (BLOCK<1>
- * takes about 155 registers, so 3 fit; BLOCK<8> about 210, TILE<64> 215, TILE<16> 197 on sm_90). */
+ * takes about 155 registers, so 3 fit; BLOCK<8> about 210, TILE<64> 215, TILE<32> 241, TILE<16>
+ * 197 on sm_90). */
 #define FLASH_THREAD_MIN_BLOCKS  4
 #define FLASH_THREAD4_MIN_BLOCKS 5
 #define FLASH_SHORT4_MIN_BLOCKS  6
@@ -1243,7 +1246,7 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_BLOCK_MIN_BLOCKS)
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* TILE: a block per tile of 64 or 16 queries of one set, register-blocked                   */
+/* TILE: a block per tile of 64, 32 or 16 queries of one set, register-blocked             */
 /* ---------------------------------------------------------------------------------------- */
 
 #define TILE_K      16          /* columns of q' and a' per shared-memory slice */
@@ -1255,11 +1258,19 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_BLOCK_MIN_BLOCKS)
  * rows; for the context, columns h NC .. h NC + NC - 1 of each block of COLS columns. Weight
  * (row, query) of a span lives in P at p(row, query): row-major, QT queries a row, with the
  * row's 4-query groups permuted by an XOR of (row / 4) so that the score stage's 16-byte stores
- * spread over the banks (TILE<64>: no conflict; TILE<16>, whose rows are 16 floats: 2 ways),
+ * spread over the banks (TILE<64>, TILE<32>: no conflict; TILE<16>, whose rows are 16 floats: 2
+ * ways),
  * while a group stays 16 contiguous bytes and a row is still read whole.
  *   TILE<64>: 8 x 16 threads; queries g*4 .. g*4+3 and 32+g*4 .. 32+g*4+3; 8 x 8 scores
  *             (rows h*4 .. h*4+3 and 64+h*4 .. 64+h*4+3 of a 128-row stage, half a span) and
  *             8 x 4 outputs of 64-column blocks; groups XOR (row / 4) % 8.
+ *   TILE<32>: 4 x 32 threads; queries g*8 .. g*8+7; 8 x 8 scores (rows h*4 .. h*4+3 and
+ *             128+h*4 .. 128+h*4+3 of a 256-row stage, the whole span) and 8 x 4 outputs of
+ *             128-column blocks; groups XOR (row / 4) % 8. A thread's arithmetic is TILE<64>'s
+ *             on half the tile: twice the blocks (two a multiprocessor where TILE<64> has one,
+ *             as on the shared shape's 128 tiles), each reading the annotations and values
+ *             once for 32 queries instead of 64. A warp shares g, so its q' and weight reads
+ *             are broadcasts and its a' and value reads 512 contiguous bytes.
  *   TILE<16>: 2 x 64 threads; queries g*8 .. g*8+7; 8 x 4 scores (rows h*4 .. h*4+3 of a
  *             256-row stage, the whole span) and 8 x 2 outputs of 128-column blocks; groups
  *             XOR (row / 4) % 4. A set of 16 queries (the long shape) keeps every thread's
@@ -1271,6 +1282,16 @@ template <> struct tile_cfg<64> {
   static __device__ __forceinline__ int r(int h, int j) { return (j < 4 ? 0 : 64) + h * 4 + j % 4; }
   static __device__ __forceinline__ int p(int row, int q) {
     return row * 64 + (q ^ (((row >> 2) & 7) << 2));
+  }
+};
+template <> struct tile_cfg<32> {
+  static constexpr int H = 32, ROWS = 256, SR = 8, COLS = 128, NC = 4;
+  static __device__ __forceinline__ int q(int g, int i) { return g * 8 + i; }
+  static __device__ __forceinline__ int r(int h, int j) {
+    return (j < 4 ? 0 : 128) + h * 4 + j % 4;
+  }
+  static __device__ __forceinline__ int p(int row, int q) {
+    return row * 32 + (q ^ (((row >> 2) & 7) << 2));
   }
 };
 template <> struct tile_cfg<16> {
@@ -1864,6 +1885,13 @@ static void launch_combine(const flash_args &a, int64_t rows, cudaStream_t strea
 /* Plan and launch                                                                           */
 /* ---------------------------------------------------------------------------------------- */
 
+/* Dynamic shared memory of a TILE block of `tile` queries (64, 32 or 16). */
+static size_t tile_bytes(int tile) {
+  return tile == 16   ? tile_smem<16>::BYTES
+         : tile == 32 ? tile_smem<32>::BYTES
+                      : tile_smem<64>::BYTES;
+}
+
 static int64_t tiles_of(const attn_cu_layout &l, int tile) {
   return l.qo ? (l.m + tile - 1) / tile : l.batch * ((l.m + tile - 1) / tile);
 }
@@ -1962,11 +1990,13 @@ attn_cuda_status_t attn_cu_flash_init(attn_cuda_t *cu) {
   int optin = 0;
   ATTN_CU_CHECK(
       cu, cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, cu->device));
-  /* Both TILE kernels need more than the 48 KiB any launch may use: opt in, and ask for the
+  /* The TILE kernels need more than the 48 KiB any launch may use: opt in, and ask for the
    * largest shared-memory carveout so that two blocks fit a multiprocessor. A device or driver
    * that refuses runs the other variants instead. */
-  cu->flash.tile = optin >= (int)tile_smem<64>::BYTES && optin >= (int)tile_smem<16>::BYTES &&
+  cu->flash.tile = optin >= (int)tile_smem<64>::BYTES && optin >= (int)tile_smem<32>::BYTES &&
+                   optin >= (int)tile_smem<16>::BYTES &&
                    flash_opt_in(flash_tile_kernel<64>, tile_smem<64>::BYTES) &&
+                   flash_opt_in(flash_tile_kernel<32>, tile_smem<32>::BYTES) &&
                    flash_opt_in(flash_tile_kernel<16>, tile_smem<16>::BYTES);
   /* STREAM: as much as its widest call takes (k' = 256, dv = 128 of their own), or the device's
    * limit; a call that needs more than that runs another variant. */
@@ -2100,8 +2130,7 @@ static bool flash_plan_for(const attn_cuda_problem_t *p, const attn_cuda_flash_d
         tiles_of(l, plan->tile) < 4 * sms * (plan->variant == ATTN_CU_FLASH_WARP ? FLASH_WARPS : 1);
 
   plan->smem = plan->variant == ATTN_CU_FLASH_STREAM ? stream_smem
-               : plan->variant == ATTN_CU_FLASH_TILE
-                   ? (plan->tile == 16 ? tile_smem<16>::BYTES : tile_smem<64>::BYTES)
+               : plan->variant == ATTN_CU_FLASH_TILE ? tile_bytes(plan->tile)
                : plan->variant == ATTN_CU_FLASH_BLOCK
                    ? (size_t)plan->tile * (size_t)p->dv * sizeof(float)
                    : 0;
@@ -2208,6 +2237,8 @@ attn_cuda_status_t attn_cu_flash_forward(attn_cuda_t *cu, cudaStream_t stream,
     const dim3 grid(attn_cu_blocks(a.tiles, 1), (unsigned)plan.spans);
     if (plan.variant == ATTN_CU_FLASH_TILE && plan.tile == 16)
       flash_tile_kernel<16><<<grid, FLASH_THREADS, plan.smem, stream>>>(a, bad);
+    else if (plan.variant == ATTN_CU_FLASH_TILE && plan.tile == 32)
+      flash_tile_kernel<32><<<grid, FLASH_THREADS, plan.smem, stream>>>(a, bad);
     else if (plan.variant == ATTN_CU_FLASH_TILE)
       flash_tile_kernel<64><<<grid, FLASH_THREADS, plan.smem, stream>>>(a, bad);
     else if (plan.tile == 8)

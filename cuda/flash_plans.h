@@ -19,6 +19,8 @@
   X(split8,      BLOCK,  8,  1)        \
   X(tile,        TILE,   64, 0)        \
   X(splittile,   TILE,   64, 1)        \
+  X(tile32,      TILE,   32, 0)        \
+  X(splittile32, TILE,   32, 1)        \
   X(tile16,      TILE,   16, 0)        \
   X(splittile16, TILE,   16, 1)        \
   X(warp,        WARP,   1,  0)        \

@@ -250,12 +250,13 @@ sanitize() {
   }
   if [ "$tool" = racecheck ]; then
     # racecheck is the slowest tool and the only one that sees shared-memory races: the plans
-    # that share memory between threads (BLOCK<8>, TILE<64>, TILE<16>, STREAM, and the combine
-    # kernel behind the split ones) first, on small shapes, so that a time limit leaves them
-    # covered (the H100 runs' racecheck got no further than the edges case or the first three
-    # shapes of the run below).
+    # that share memory between threads (BLOCK<8>, TILE<64>, TILE<32>, TILE<16>, STREAM, and the
+    # combine kernel behind the split ones) first, on small shapes, so that a time limit leaves
+    # them covered (the H100 runs' racecheck got no further than the edges case or the first
+    # three shapes of the run below).
+    local shared=block8,split8,tile,splittile,tile32,splittile32,tile16,splittile16
     one "$build/bench/gpu_bench" --reps 10 --algo auto --dims 2x70x300x16,2x20x300x16,8x1x600x20 \
-      --flush write --plans block8,split8,tile,splittile,tile16,splittile16,stream,splitstream
+      --flush write --plans "$shared,stream,splitstream"
   fi
   if [ -n "$compute" ]; then
     CK_RUN_CASE=edges one "$compute"

@@ -650,7 +650,8 @@ END_TEST
  * out and must keep its add. Two sets of 100 queries, so that the short-set kernel runs warps
  * across the two sets row by row and warps in one set 4 rows a thread. */
 START_TEST(test_flash_negative_zero) {
-  static const char *plans[] = {"block1!", "", "thread!", "block8!", "warp!", "tile!", "tile16!"};
+  static const char *plans[] = {"block1!", "",      "thread!", "block8!",
+                                "warp!",   "tile!", "tile32!", "tile16!"};
   enum { M = 100 };
   static float q[2 * M], c[2 * M], first[2 * M];
   const float a[4] = {0.0f, -100.0f, 0.0f, -100.0f}, v[4] = {0.0f, -0.01f, 0.0f, -0.01f};
@@ -680,11 +681,13 @@ END_TEST
 
 /* A dv too wide for the BLOCK variants' shared memory (above 6144): dot-like scores run the TILE
  * variant by default (TILE<16> for these 5 queries a set: 49 column blocks of 128, the last of
- * 6, 2 spans; also TILE<64>'s 97 blocks of 64, and each forced to split, strictly), additive
+ * 6, 2 spans; also TILE<64>'s 97 blocks of 64 and TILE<32>'s 49 of 128, and each forced to
+ * split, strictly), additive
  * scores the ROWS kernels; within tolerance of the reference, the TILE plans bit for bit equal.
  * The values' rows (6150 wide) take the scalar path. _i: dot, additive. */
 START_TEST(test_flash_wide_dv) {
-  static const char *plans[] = {"", "tile!", "splittile!", "tile16!", "splittile16!"};
+  static const char *plans[] = {"",        "tile!",       "splittile!", "tile32!", "splittile32!",
+                                "tile16!", "splittile16!"};
   attn_test_spec_t spec = attn_test_spec(2, 5, 300, 8);
   spec.kind = _i ? ATTN_SCORE_ADDITIVE : ATTN_SCORE_DOT;
   spec.h = _i ? 4 : 0;
@@ -695,7 +698,7 @@ START_TEST(test_flash_wide_dv) {
   attn_test_problem_init(&p, &spec);
   char label[64];
   snprintf(label, sizeof label, "kind %d dv 6150", (int)spec.kind);
-  check_plans_agree(&p, plans, _i ? 1 : 5, label);
+  check_plans_agree(&p, plans, _i ? 1 : 7, label);
   attn_test_problem_free(&p);
 }
 END_TEST
