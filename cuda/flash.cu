@@ -161,8 +161,8 @@
  * walkthrough at 5 blocks: 31% theoretical occupancy, 1.4 eligible warps a scheduler, about half
  * the SM's issue rate; at 8 blocks it spills); WARP 4 (on sm_90 WARP<1> 118
  * with batches of 8 loads, 106 with 4; capped at 64 or 80 it spills); BLOCK and TILE 2 (BLOCK<1>
- * takes about 155 registers, so 3 fit; BLOCK<8> about 210, TILE<64> 215, TILE<32> 241, TILE<16>
- * 197 on sm_90). */
+ * takes about 155 registers, so 3 fit; BLOCK<8> about 210, TILE<64> 234, TILE<32> 243, TILE<16>
+ * 219 on sm_90). */
 #define FLASH_THREAD_MIN_BLOCKS  4
 #define FLASH_THREAD4_MIN_BLOCKS 5
 #define FLASH_SHORT4_MIN_BLOCKS  6
@@ -1252,6 +1252,12 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_BLOCK_MIN_BLOCKS)
 #define TILE_K      16          /* columns of q' and a' per shared-memory slice */
 #define TILE_VROWS  FLASH_CHUNK /* value rows per shared-memory slice: a chunk */
 #define TILE_CHUNKS (FLASH_SPAN / FLASH_CHUNK)
+/* The chunk fold factors of a query in shared memory: a neutral (1, 0) before the span's chunks,
+ * so that the context can fold "chunk -1" (tile_context) without a branch. */
+#define TILE_FOLDS (TILE_CHUNKS + 1)
+static __device__ __forceinline__ int tile_fold_at(int q, int c) {
+  return q * TILE_FOLDS + 1 + c;
+}
 
 /* The two tilings of 128 threads. Thread (g, h) = (tid / H, tid % H) owns 8 queries, q(g, 0)
  * .. q(g, 7); for the scores, SR rows r(h, 0) .. r(h, SR - 1) of each stage of ROWS annotation
@@ -1313,7 +1319,7 @@ template <int QT> struct tile_smem {
   static constexpr int RA = tile_cfg<QT>::ROWS / FLASH_THREADS * 16;
   static constexpr int P = FLASH_SPAN * QT;
   static constexpr int QA = TILE_K * (QT + tile_cfg<QT>::ROWS);
-  static constexpr int STAT = 2 * QT * TILE_CHUNKS + 6 * QT;
+  static constexpr int STAT = 2 * QT * TILE_FOLDS + 6 * QT;
   static constexpr size_t BYTES = (size_t)(P + 2 * QA + STAT) * sizeof(float);
   static_assert(TILE_VROWS * tile_cfg<QT>::COLS <= QA, "value slices fit the staging buffers");
   static_assert(TILE_VROWS % 32 == 0, "value groups start where p's XOR pattern starts over");
@@ -1324,35 +1330,60 @@ template <int QT> struct tile_smem {
                 "the thread grid covers a stage's QT x ROWS scores and QT x COLS outputs");
 };
 
-/* acc[i][j] = fma(x_i, y_j, acc[i][j]) for the thread's 8 x NY block: x0 and x1 point at its
- * first and last four x operands, y at its first NY (NY = 2 or 4) or four y operands (NY = 8:
- * the other four lie ygap floats on). */
+/* One column t of a thread's outer-product block: its 8 x operands and NY y operands. */
+template <int NY> struct tile_frag { float x[8], y[NY]; };
+
+/* Column t's operands for the thread's 8 x NY block: x0 and x1 point at its first and last four
+ * x operands, y at its first NY (NY = 2 or 4) or four y operands (NY = 8: the other four lie
+ * ygap floats on). */
 template <int NY>
-static __device__ __forceinline__ void tile_outer(const float *x0p, const float *x1p,
-                                                  const float *y, int ygap, float (&acc)[8][NY]) {
+static __device__ __forceinline__ void tile_load(const float *x0p, const float *x1p, const float *y,
+                                                 int ygap, tile_frag<NY> &f) {
   const float4 x0 = *(const float4 *)x0p, x1 = *(const float4 *)x1p;
-  float ys[8];
   if (NY == 2) {
     const float2 y0 = *(const float2 *)y;
-    ys[0] = y0.x;
-    ys[1] = y0.y;
+    f.y[0] = y0.x;
+    f.y[1] = y0.y;
   } else {
     const float4 y0 = *(const float4 *)y, y1 = NY == 8 ? *(const float4 *)(y + ygap) : y0;
-    ys[0] = y0.x;
-    ys[1] = y0.y;
-    ys[2] = y0.z;
-    ys[3] = y0.w;
-    ys[4] = y1.x;
-    ys[5] = y1.y;
-    ys[6] = y1.z;
-    ys[7] = y1.w;
+    f.y[0] = y0.x;
+    f.y[1] = y0.y;
+    f.y[2] = y0.z;
+    f.y[3] = y0.w;
+    if (NY == 8) {
+      f.y[4] = y1.x;
+      f.y[5] = y1.y;
+      f.y[6] = y1.z;
+      f.y[7] = y1.w;
+    }
   }
-  const float xs[8] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w};
+  f.x[0] = x0.x;
+  f.x[1] = x0.y;
+  f.x[2] = x0.z;
+  f.x[3] = x0.w;
+  f.x[4] = x1.x;
+  f.x[5] = x1.y;
+  f.x[6] = x1.z;
+  f.x[7] = x1.w;
+}
+
+/* acc[i][j] = fma(x_i, y_j, acc[i][j]) for column f of the thread's 8 x NY block. */
+template <int NY>
+static __device__ __forceinline__ void tile_fma(const tile_frag<NY> &f, float (&acc)[8][NY]) {
 #pragma unroll
   for (int i = 0; i < 8; i++)
 #pragma unroll
     for (int j = 0; j < NY; j++)
-      acc[i][j] = __fmaf_rn(xs[i], ys[j], acc[i][j]);
+      acc[i][j] = __fmaf_rn(f.x[i], f.y[j], acc[i][j]);
+}
+
+/* Both: one column of the block from shared memory (tile_load's pointers). */
+template <int NY>
+static __device__ __forceinline__ void tile_outer(const float *x0p, const float *x1p,
+                                                  const float *y, int ygap, float (&acc)[8][NY]) {
+  tile_frag<NY> f;
+  tile_load<NY>(x0p, x1p, y, ygap, f);
+  tile_fma<NY>(f, acc);
 }
 
 /* Slice [k0, k0 + TILE_K) of the tile's q' rows (QT x 4 float4s over the threads) and of a' rows
@@ -1418,11 +1449,23 @@ static __device__ void tile_scores(const flash_args &a, const attn_cu_set &s, in
     const int srows = rows - r0 < C::ROWS ? rows - r0 : C::ROWS;
     const float *abase = attn_cu_arow(si.a.data, si.a.ld, si.a.stride, si.l, s, j0 + r0);
     float acc[8][C::SR], rq[RQ], ra[tile_smem<QT>::RA];
+    /* A full slice's last column, loaded before the next slice's stores and barrier and
+     * computed after it, while the next slice's first shared loads fly: the H100's profile of
+     * the shared shape found 8% of TILE<64>'s stall samples on the first fma after those loads
+     * (short scoreboard). Each score's chain over t keeps its order. Zeros before the first
+     * slice: fma(0, 0, +0) leaves the fresh accumulators' +0 as it is. */
+    tile_frag<C::SR> hold;
+    bool held = false;
 #pragma unroll
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < 8; i++) {
+      hold.x[i] = 0.0f;
 #pragma unroll
       for (int j = 0; j < C::SR; j++)
         acc[i][j] = 0.0f;
+    }
+#pragma unroll
+    for (int j = 0; j < C::SR; j++)
+      hold.y[j] = 0.0f;
     /* The thread's q' and a' row pointers for both fetches; full tiles and stages of float4
      * rows load their slices by tile_fetch_full (but a last part slice of k). */
     const bool whole = a.vec && a.vec_q && qn == QT && srows == C::ROWS;
@@ -1468,15 +1511,27 @@ static __device__ void tile_scores(const flash_args &a, const attn_cu_set &s, in
       const int kw = (int)(si.k - k0 < TILE_K ? si.k - k0 : TILE_K);
       const float *x0 = Qs + C::q(g, 0), *x1 = Qs + C::q(g, 4), *y = As + C::r(h, 0);
       const int ygap = C::SR == 8 ? C::r(h, 4) - C::r(h, 0) : 0;
-      if (kw == TILE_K) {
+      held = kw == TILE_K;
+      if (held) {
+        /* column 0's loads first, then the previous slice's last column while they fly */
+        tile_frag<C::SR> f0;
+        tile_load<C::SR>(x0, x1, y, ygap, f0);
+        tile_fma<C::SR>(hold, acc);
+        tile_fma<C::SR>(f0, acc);
 #pragma unroll
-        for (int t = 0; t < TILE_K; t++)
+        for (int t = 1; t < TILE_K - 1; t++)
           tile_outer<C::SR>(x0 + t * QT, x1 + t * QT, y + t * C::ROWS, ygap, acc);
-      } else {
+        const int t = TILE_K - 1;
+        tile_load<C::SR>(x0 + t * QT, x1 + t * QT, y + t * C::ROWS, ygap, hold);
+      } else { /* a part slice: the last of k */
+        tile_fma<C::SR>(hold, acc);
         for (int t = 0; t < kw; t++)
           tile_outer<C::SR>(x0 + t * QT, x1 + t * QT, y + t * C::ROWS, ygap, acc);
       }
       buf ^= 1;
+    }
+    if (held) { /* the last slice was whole: its last column */
+      tile_fma<C::SR>(hold, acc);
     }
     /* Each 4-query group of a row is one 16-byte store. */
 #pragma unroll
@@ -1550,7 +1605,8 @@ static __device__ void tile_context(const flash_args &a, const attn_cu_set &s, i
   const float *ta = st + 4 * QT, *tb = st + 5 * QT, *tm = st + 2 * QT, *tl = st + 3 * QT;
   const int64_t dv = a.dv;
   const float *vspan = attn_cu_arow(a.V.data, a.V.ld, a.V.stride, a.si.l, s, u * FLASH_SPAN);
-  const int groups = (rows + TILE_VROWS - 1) / TILE_VROWS, per_chunk = FLASH_CHUNK / TILE_VROWS;
+  static_assert(TILE_VROWS == FLASH_CHUNK, "a group of value rows is a chunk");
+  const int groups = (rows + TILE_VROWS - 1) / TILE_VROWS;
   for (int64_t c0 = 0; c0 < dv; c0 += C::COLS) {
     float X[8][C::NC], x[8][C::NC];
 #pragma unroll
@@ -1560,6 +1616,31 @@ static __device__ void tile_context(const flash_args &a, const attn_cu_set &s, i
         X[i][j] = 0.0f;
         x[i][j] = 0.0f;
       }
+    /* Chunk c's x folded into X with the chunk's factors, and x cleared for the next chunk;
+     * c = -1 (before group 0, where X and x are still +0) folds with the neutral 1 and 0, which
+     * leave +0 as it is: no branch, so that the loads issued before a fold stay ahead of it. */
+    const auto fold = [&](int c) {
+#pragma unroll
+      for (int i = 0; i < 8; i++) {
+        const float al = ca[tile_fold_at(C::q(g, i), c)];
+        const float be = cb[tile_fold_at(C::q(g, i), c)];
+#pragma unroll
+        for (int j = 0; j < C::NC; j++) {
+          X[i][j] = flash_mix(X[i][j], al, x[i][j], be);
+          x[i][j] = 0.0f;
+        }
+      }
+    };
+    /* A whole group's last row, loaded before the next group's barrier and computed after it
+     * (as tile_scores holds a slice's last column); zeros before the first. */
+    tile_frag<C::NC> hold;
+    bool held = false;
+#pragma unroll
+    for (int i = 0; i < 8; i++)
+      hold.x[i] = 0.0f;
+#pragma unroll
+    for (int j = 0; j < C::NC; j++)
+      hold.y[j] = 0.0f;
     /* Full groups of a column block within dv copy from pointers made here. */
     const bool full = a.vec_v && c0 + C::COLS <= dv;
     const int vj = tid / (C::COLS / 4), vc = tid % (C::COLS / 4) * 4;
@@ -1589,32 +1670,43 @@ static __device__ void tile_context(const flash_args &a, const attn_cu_set &s, i
       /* The group's weights: row0 is a multiple of 32, where p's XOR pattern starts over, so
        * that p(row0 + j, q) = row0 QT + p(j, q). */
       const float *Pg = P + gi * TILE_VROWS * QT;
+      const auto load = [&](int j, tile_frag<C::NC> &f) {
+        tile_load<C::NC>(Pg + C::p(j, C::q(g, 0)), Pg + C::p(j, C::q(g, 4)), Vs + j * C::COLS, 0,
+                         f);
+      };
       const auto row = [&](int j) {
-        tile_outer<C::NC>(Pg + C::p(j, C::q(g, 0)), Pg + C::p(j, C::q(g, 4)), Vs + j * C::COLS, 0,
-                          x);
+        tile_frag<C::NC> f;
+        load(j, f);
+        tile_fma<C::NC>(f, x);
       };
       if (vr == TILE_VROWS) { /* unrolled whole: each address a register made once + an offset */
+        /* row 0's loads first, then the previous group's held row (zeros before group 0) and
+         * its chunk's fold while they fly, as in tile_scores */
+        tile_frag<C::NC> f0;
+        load(0, f0);
+        tile_fma<C::NC>(hold, x);
+        fold(gi - 1);
+        tile_fma<C::NC>(f0, x);
 #pragma unroll
-        for (int j = 0; j < TILE_VROWS; j++)
+        for (int j = 1; j < TILE_VROWS - 1; j++)
           row(j);
-      } else { /* a set's last chunk */
+        load(TILE_VROWS - 1, hold);
+        held = true;
+      } else { /* a set's last chunk, a part one (only the last group can be) */
+        if (gi > 0) {
+          tile_fma<C::NC>(hold, x);
+          fold(gi - 1);
+        }
 #pragma unroll 4
         for (int j = 0; j < vr; j++)
           row(j);
+        fold(gi);
+        held = false;
       }
-      if (gi % per_chunk == per_chunk - 1 || gi == groups - 1) { /* the chunk is complete */
-        const int c = gi / per_chunk;
-#pragma unroll
-        for (int i = 0; i < 8; i++) {
-          const float al = ca[C::q(g, i) * TILE_CHUNKS + c];
-          const float be = cb[C::q(g, i) * TILE_CHUNKS + c];
-#pragma unroll
-          for (int j = 0; j < C::NC; j++) {
-            X[i][j] = flash_mix(X[i][j], al, x[i][j], be);
-            x[i][j] = 0.0f;
-          }
-        }
-      }
+    }
+    if (held) { /* the last group was whole: its last row, and its chunk's fold */
+      tile_fma<C::NC>(hold, x);
+      fold(groups - 1);
     }
 #pragma unroll
     for (int i = 0; i < 8; i++) {
@@ -1658,19 +1750,23 @@ static __device__ void tile_weights(int qn, int rows, bool split, float *P, floa
       P[C::p(r0 + j, qi)] = pj;
       lc = __fadd_rn(lc, pj);
     }
-    ca[qi * TILE_CHUNKS + c] = mc; /* the chunk's max and sum, until the folds below */
-    cb[qi * TILE_CHUNKS + c] = lc;
+    ca[tile_fold_at(qi, c)] = mc; /* the chunk's max and sum, until the folds below */
+    cb[tile_fold_at(qi, c)] = lc;
+  }
+  if (tid < QT) { /* the neutral fold before the first chunk (tile_context) */
+    ca[tile_fold_at(tid, -1)] = 1.0f;
+    cb[tile_fold_at(tid, -1)] = 0.0f;
   }
   __syncthreads();
   if (tid < qn) {
     float M = -INFINITY, S = 0.0f;
     for (int c = 0; c < nch; c++) {
       float mn, al, be;
-      flash_coeffs(M, ca[tid * TILE_CHUNKS + c], &mn, &al, &be);
-      S = flash_mix(S, al, cb[tid * TILE_CHUNKS + c], be);
+      flash_coeffs(M, ca[tile_fold_at(tid, c)], &mn, &al, &be);
+      S = flash_mix(S, al, cb[tile_fold_at(tid, c)], be);
       M = mn;
-      ca[tid * TILE_CHUNKS + c] = al;
-      cb[tid * TILE_CHUNKS + c] = be;
+      ca[tile_fold_at(tid, c)] = al;
+      cb[tile_fold_at(tid, c)] = be;
     }
     st[tid] = M;
     st[QT + tid] = S;
@@ -1693,8 +1789,8 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_BLOCK_MIN_BLOCKS)
   using SM = tile_smem<QT>;
   if (attn_cu_call_is_bad(bad)) return;
   float *const P = tile_smem_f, *const stage = P + SM::P;
-  float *const ca = stage + 2 * SM::QA, *const cb = ca + QT * TILE_CHUNKS;
-  float *const st = cb + QT * TILE_CHUNKS; /* span M, S; total M, S; total fold factors */
+  float *const ca = stage + 2 * SM::QA, *const cb = ca + QT * TILE_FOLDS;
+  float *const st = cb + QT * TILE_FOLDS; /* span M, S; total M, S; total fold factors */
   const attn_cu_layout &l = a.si.l;
   const int tid = threadIdx.x;
   const int64_t per_set = (l.m + QT - 1) / QT; /* uniform batches only */
