@@ -262,16 +262,21 @@ static __device__ __forceinline__ bool flash_row_spans(const flash_args &a, int6
          flash_span_range(a, flash_spans_of(s->valid), lo, hi, split);
 }
 
+/* A float4's four floats into out[0 .. 3]. */
+static __device__ __forceinline__ void flash_unpack4(float4 x, float *out) {
+  out[0] = x.x;
+  out[1] = x.y;
+  out[2] = x.z;
+  out[3] = x.w;
+}
+
 /* Four consecutive floats of a row, of which the first n (0 .. 4) exist; vec: 16-byte aligned
  * and n is 0 or 4. */
 static __device__ __forceinline__ void flash_load4(const float *p, int n, bool vec, float *out) {
   if (vec) {
     float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     if (n > 0) x = *(const float4 *)p;
-    out[0] = x.x;
-    out[1] = x.y;
-    out[2] = x.z;
-    out[3] = x.w;
+    flash_unpack4(x, out);
     return;
   }
 #pragma unroll
@@ -1004,10 +1009,7 @@ static __device__ void flash_load_slice(const flash_args &a, const attn_cu_set &
       const int jj = idx / (FLASH_SLICE / 4), t4 = (idx % (FLASH_SLICE / 4)) * 4;
       float4 x = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
       if (jj < rows && t4 < kw) x = *(const float4 *)(base + jj * ld + t4);
-      sh.a[jj][t4] = x.x;
-      sh.a[jj][t4 + 1] = x.y;
-      sh.a[jj][t4 + 2] = x.z;
-      sh.a[jj][t4 + 3] = x.w;
+      flash_unpack4(x, &sh.a[jj][t4]);
     }
     return;
   }
@@ -1339,32 +1341,16 @@ template <int NY> struct tile_frag { float x[8], y[NY]; };
 template <int NY>
 static __device__ __forceinline__ void tile_load(const float *x0p, const float *x1p, const float *y,
                                                  int ygap, tile_frag<NY> &f) {
-  const float4 x0 = *(const float4 *)x0p, x1 = *(const float4 *)x1p;
-  if (NY == 2) {
+  flash_unpack4(*(const float4 *)x0p, f.x);
+  flash_unpack4(*(const float4 *)x1p, f.x + 4);
+  if constexpr (NY == 2) {
     const float2 y0 = *(const float2 *)y;
     f.y[0] = y0.x;
     f.y[1] = y0.y;
   } else {
-    const float4 y0 = *(const float4 *)y, y1 = NY == 8 ? *(const float4 *)(y + ygap) : y0;
-    f.y[0] = y0.x;
-    f.y[1] = y0.y;
-    f.y[2] = y0.z;
-    f.y[3] = y0.w;
-    if (NY == 8) {
-      f.y[4] = y1.x;
-      f.y[5] = y1.y;
-      f.y[6] = y1.z;
-      f.y[7] = y1.w;
-    }
+    flash_unpack4(*(const float4 *)y, f.y);
+    if constexpr (NY == 8) flash_unpack4(*(const float4 *)(y + ygap), f.y + 4);
   }
-  f.x[0] = x0.x;
-  f.x[1] = x0.y;
-  f.x[2] = x0.z;
-  f.x[3] = x0.w;
-  f.x[4] = x1.x;
-  f.x[5] = x1.y;
-  f.x[6] = x1.z;
-  f.x[7] = x1.w;
 }
 
 /* acc[i][j] = fma(x_i, y_j, acc[i][j]) for column f of the thread's 8 x NY block. */
