@@ -1261,7 +1261,7 @@ static __device__ __forceinline__ int tile_fold_at(int q, int c) {
   return q * TILE_FOLDS + 1 + c;
 }
 
-/* The two tilings of 128 threads. Thread (g, h) = (tid / H, tid % H) owns 8 queries, q(g, 0)
+/* The three tilings of 128 threads. Thread (g, h) = (tid / H, tid % H) owns 8 queries, q(g, 0)
  * .. q(g, 7); for the scores, SR rows r(h, 0) .. r(h, SR - 1) of each stage of ROWS annotation
  * rows; for the context, columns h NC .. h NC + NC - 1 of each block of COLS columns. Weight
  * (row, query) of a span lives in P at p(row, query): row-major, QT queries a row, with the
@@ -1275,10 +1275,11 @@ static __device__ __forceinline__ int tile_fold_at(int q, int c) {
  *   TILE<32>: 4 x 32 threads; queries g*8 .. g*8+7; 8 x 8 scores (rows h*4 .. h*4+3 and
  *             128+h*4 .. 128+h*4+3 of a 256-row stage, the whole span) and 8 x 4 outputs of
  *             128-column blocks; groups XOR (row / 4) % 8. A thread's arithmetic is TILE<64>'s
- *             on half the tile: twice the blocks (two a multiprocessor where TILE<64> has one,
- *             as on the shared shape's 128 tiles), each reading the annotations and values
- *             once for 32 queries instead of 64. A warp shares g, so its q' and weight reads
- *             are broadcasts and its a' and value reads 512 contiguous bytes.
+ *             on half the tile: twice the blocks (the shared shape's 128 tiles of 64 leave one
+ *             block on most multiprocessors unless split; its 256 tiles of 32 put two on 124 of
+ *             132), each reading the annotations and values once for 32 queries instead of 64.
+ *             A warp shares g, so its q' and weight reads are broadcasts and its a' and value
+ *             reads 512 contiguous bytes.
  *   TILE<16>: 2 x 64 threads; queries g*8 .. g*8+7; 8 x 4 scores (rows h*4 .. h*4+3 of a
  *             256-row stage, the whole span) and 8 x 2 outputs of 128-column blocks; groups
  *             XOR (row / 4) % 4. A set of 16 queries (the long shape) keeps every thread's

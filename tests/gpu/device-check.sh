@@ -9,7 +9,8 @@
 #   3. runs the GPU suites (ctest -L gpu),
 #   4. runs the GPU benchmark (every executable in <build>/bench whose name contains "gpu":
 #      bench/gpu_bench), and the PyTorch comparison when python3 has PyTorch with CUDA, then
-#      gpu_bench on the walkthrough with the former L2 flush (--flush write, flush-write.log),
+#      gpu_bench on the walkthrough with the former L2 flush (--flush write, flush-write.log)
+#      and on the shared shape with TILE's tilings forced (tile-plans.log),
 #   5. runs bench/gpu-sweep.sh (every flash plan forced on the dispatcher's deciding shapes),
 #      and with AB_BASE set, bench/gpu-ab.sh against that baseline,
 #   6. profiles the flash kernels of AUTO on the four benchmark shapes with Nsight Compute (ncu,
@@ -329,6 +330,14 @@ benchmark() {
   tracked 120 "$build/bench/gpu_bench" --flush write --shape walkthrough --algo auto \
     --json "$out/gpu_bench-flush-write.json" >"$out/flush-write.log" 2>&1
   grep -E '^\| walkthrough' "$out/flush-write.log"
+  # The TILE tilings on the shared shape (AUTO's split TILE<64> against TILE<32>, which AUTO does
+  # not pick yet), so that the comparison exists even where DEADLINE cuts the sweep short.
+  echo "=== $build/bench/gpu_bench --shape shared --algo auto" \
+    "--plans splittile,tile32,splittile32 (output in tile-plans.log)"
+  tracked 120 "$build/bench/gpu_bench" --shape shared --algo auto \
+    --plans splittile,tile32,splittile32 --json "$out/gpu_bench-tile-plans.json" \
+    >"$out/tile-plans.log" 2>&1
+  grep -E '^\| shared' "$out/tile-plans.log"
   return "$rc"
 }
 

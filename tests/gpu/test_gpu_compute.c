@@ -510,10 +510,10 @@ static void check_plans_agree(const attn_test_problem_t *p, const char *const *p
   attn_test_out_free(&ref);
 }
 
-/* The flash kernels' plans (a thread per query; blocks of 1, 8 or 64 queries walking their
- * spans; blocks of 1, 8 or 64 queries per span, then the combine) give bit-identical contexts
- * and lse, within tolerance of the reference: the plan is free to follow the shape without
- * breaking batch invariance. Each plan is forced strictly where it can run the shape; elsewhere
+/* The flash kernels' plans (a thread per query; blocks of 1, 8, 16, 32 or 64 queries walking
+ * their spans, or per span, then the combine) give bit-identical contexts and lse, within
+ * tolerance of the reference: the plan is free to follow the shape without breaking batch
+ * invariance. Each plan is forced strictly where it can run the shape; elsewhere
  * a plan that cannot run it is ignored (the default runs). _i = shape * 4 + score kind. */
 START_TEST(test_flash_plans) {
   const int shape = _i / 4, kind = _i % 4;
@@ -734,11 +734,12 @@ START_TEST(test_flash_strict_refuses) {
 END_TEST
 
 /* Seeded random problems for test_flash_fuzz, biased toward the edges where the flash plans
- * switch or their fast paths stop: query counts around 8, 16, 48 and 64 (BLOCK<8>, TILE<16>,
- * TILE<64>), annotation counts around a chunk (32), a span (256) and 8 spans; widths around 4
- * (the short-set kernel), 16 (THREAD), 32 (BLOCK's slices), 128 and 256 (STREAM, WARP), not
- * multiples of 4 (scalar loads). The last FUZZ_DV_ONLY widths are for separate values only. */
-static const int64_t FUZZ_M[] = {0, 1, 2, 7, 8, 9, 15, 16, 17, 33, 47, 48, 63, 64, 65};
+ * switch or their fast paths stop: query counts around 8, 16, 32, 48 and 64 (BLOCK<8>,
+ * TILE<16>, TILE<32>, TILE<64>), annotation counts around a chunk (32), a span (256) and 8 spans;
+ * widths around 4 (the short-set kernel), 16 (THREAD), 32 (BLOCK's slices), 128 and 256 (STREAM,
+ * WARP), not multiples of 4 (scalar loads). The last FUZZ_DV_ONLY widths are for separate values
+ * only. */
+static const int64_t FUZZ_M[] = {0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 48, 63, 64, 65};
 static const int64_t FUZZ_N[] = {1, 3, 4, 5, 8, 9, 31, 32, 33, 255, 256, 257, 511, 513, 2047, 2049};
 static const int64_t FUZZ_D[] = {1,  2,  3,  4,  5,   7,   8,   12,  16,  17,
                                  31, 32, 56, 64, 128, 132, 129, 200, 256, 260};
