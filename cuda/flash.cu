@@ -1266,9 +1266,8 @@ static __device__ __forceinline__ int tile_fold_at(int q, int c) {
  * rows; for the context, columns h NC .. h NC + NC - 1 of each block of COLS columns. Weight
  * (row, query) of a span lives in P at p(row, query): row-major, QT queries a row, with the
  * row's 4-query groups permuted by an XOR of (row / 4) so that the score stage's 16-byte stores
- * spread over the banks (TILE<64>, TILE<32>: no conflict; TILE<16>, whose rows are 16 floats: 2
- * ways),
- * while a group stays 16 contiguous bytes and a row is still read whole.
+ * spread over the banks (TILE<64>, TILE<32>: no conflict; TILE<16>, whose rows are 16 floats:
+ * 2 ways), while a group stays 16 contiguous bytes and a row is still read whole.
  *   TILE<64>: 8 x 16 threads; queries g*4 .. g*4+3 and 32+g*4 .. 32+g*4+3; 8 x 8 scores
  *             (rows h*4 .. h*4+3 and 64+h*4 .. 64+h*4+3 of a 128-row stage, half a span) and
  *             8 x 4 outputs of 64-column blocks; groups XOR (row / 4) % 8.
@@ -1335,6 +1334,16 @@ template <int QT> struct tile_smem {
 
 /* One column t of a thread's outer-product block: its 8 x operands and NY y operands. */
 template <int NY> struct tile_frag { float x[8], y[NY]; };
+
+/* Zeros in every operand (a held column before there is one: tile_scores, tile_context). */
+template <int NY> static __device__ __forceinline__ void tile_zero(tile_frag<NY> &f) {
+#pragma unroll
+  for (int i = 0; i < 8; i++)
+    f.x[i] = 0.0f;
+#pragma unroll
+  for (int j = 0; j < NY; j++)
+    f.y[j] = 0.0f;
+}
 
 /* Column t's operands for the thread's 8 x NY block: x0 and x1 point at its first and last four
  * x operands, y at its first NY (NY = 2 or 4) or four y operands (NY = 8: the other four lie
@@ -1442,17 +1451,13 @@ static __device__ void tile_scores(const flash_args &a, const attn_cu_set &s, in
      * (short scoreboard). Each score's chain over t keeps its order. Zeros before the first
      * slice: fma(0, 0, +0) leaves the fresh accumulators' +0 as it is. */
     tile_frag<C::SR> hold;
+    tile_zero<C::SR>(hold);
     bool held = false;
 #pragma unroll
-    for (int i = 0; i < 8; i++) {
-      hold.x[i] = 0.0f;
+    for (int i = 0; i < 8; i++)
 #pragma unroll
       for (int j = 0; j < C::SR; j++)
         acc[i][j] = 0.0f;
-    }
-#pragma unroll
-    for (int j = 0; j < C::SR; j++)
-      hold.y[j] = 0.0f;
     /* The thread's q' and a' row pointers for both fetches; full tiles and stages of float4
      * rows load their slices by tile_fetch_full (but a last part slice of k). */
     const bool whole = a.vec && a.vec_q && qn == QT && srows == C::ROWS;
@@ -1621,13 +1626,8 @@ static __device__ void tile_context(const flash_args &a, const attn_cu_set &s, i
     /* A whole group's last row, loaded before the next group's barrier and computed after it
      * (as tile_scores holds a slice's last column); zeros before the first. */
     tile_frag<C::NC> hold;
+    tile_zero<C::NC>(hold);
     bool held = false;
-#pragma unroll
-    for (int i = 0; i < 8; i++)
-      hold.x[i] = 0.0f;
-#pragma unroll
-    for (int j = 0; j < C::NC; j++)
-      hold.y[j] = 0.0f;
     /* Full groups of a column block within dv copy from pointers made here. */
     const bool full = a.vec_v && c0 + C::COLS <= dv;
     const int vj = tid / (C::COLS / 4), vc = tid % (C::COLS / 4) * 4;
