@@ -161,8 +161,8 @@
  * walkthrough at 5 blocks: 31% theoretical occupancy, 1.4 eligible warps a scheduler, about half
  * the SM's issue rate; at 8 blocks it spills); WARP 4 (on sm_90 WARP<1> 118
  * with batches of 8 loads, 106 with 4; capped at 64 or 80 it spills); BLOCK and TILE 2 (BLOCK<1>
- * takes about 155 registers, so 3 fit; BLOCK<8> about 210, TILE<64> 234, TILE<32> 243, TILE<16>
- * 219 on sm_90). */
+ * takes about 155 registers, so 3 fit; BLOCK<8> about 210, TILE<64> 209, TILE<32> 235, TILE<16>
+ * 229 on sm_90). */
 #define FLASH_THREAD_MIN_BLOCKS  4
 #define FLASH_THREAD4_MIN_BLOCKS 5
 #define FLASH_SHORT4_MIN_BLOCKS  6
@@ -1503,21 +1503,20 @@ static __device__ void tile_scores(const flash_args &a, const attn_cu_set &s, in
       const int kw = (int)(si.k - k0 < TILE_K ? si.k - k0 : TILE_K);
       const float *x0 = Qs + C::q(g, 0), *x1 = Qs + C::q(g, 4), *y = As + C::r(h, 0);
       const int ygap = C::SR == 8 ? C::r(h, 4) - C::r(h, 0) : 0;
+      /* column 0's loads first (kw >= 1), then the previous slice's last column while they fly */
+      tile_frag<C::SR> f0;
+      tile_load<C::SR>(x0, x1, y, ygap, f0);
+      tile_fma<C::SR>(hold, acc);
+      tile_fma<C::SR>(f0, acc);
       held = kw == TILE_K;
       if (held) {
-        /* column 0's loads first, then the previous slice's last column while they fly */
-        tile_frag<C::SR> f0;
-        tile_load<C::SR>(x0, x1, y, ygap, f0);
-        tile_fma<C::SR>(hold, acc);
-        tile_fma<C::SR>(f0, acc);
 #pragma unroll
         for (int t = 1; t < TILE_K - 1; t++)
           tile_outer<C::SR>(x0 + t * QT, x1 + t * QT, y + t * C::ROWS, ygap, acc);
         const int t = TILE_K - 1;
         tile_load<C::SR>(x0 + t * QT, x1 + t * QT, y + t * C::ROWS, ygap, hold);
       } else { /* a part slice: the last of k */
-        tile_fma<C::SR>(hold, acc);
-        for (int t = 0; t < kw; t++)
+        for (int t = 1; t < kw; t++)
           tile_outer<C::SR>(x0 + t * QT, x1 + t * QT, y + t * C::ROWS, ygap, acc);
       }
       buf ^= 1;
@@ -1666,29 +1665,24 @@ static __device__ void tile_context(const flash_args &a, const attn_cu_set &s, i
         load(j, f);
         tile_fma<C::NC>(f, x);
       };
-      if (vr == TILE_VROWS) { /* unrolled whole: each address a register made once + an offset */
-        /* row 0's loads first, then the previous group's held row (zeros before group 0) and
-         * its chunk's fold while they fly, as in tile_scores */
-        tile_frag<C::NC> f0;
-        load(0, f0);
-        tile_fma<C::NC>(hold, x);
-        fold(gi - 1);
-        tile_fma<C::NC>(f0, x);
+      /* row 0's loads first (vr >= 1), then the previous group's held row (zeros before group
+       * 0) and its chunk's fold while they fly, as in tile_scores */
+      tile_frag<C::NC> f0;
+      load(0, f0);
+      tile_fma<C::NC>(hold, x);
+      fold(gi - 1);
+      tile_fma<C::NC>(f0, x);
+      held = vr == TILE_VROWS;
+      if (held) { /* unrolled whole: each address a register made once + an offset */
 #pragma unroll
         for (int j = 1; j < TILE_VROWS - 1; j++)
           row(j);
         load(TILE_VROWS - 1, hold);
-        held = true;
       } else { /* a set's last chunk, a part one (only the last group can be) */
-        if (gi > 0) {
-          tile_fma<C::NC>(hold, x);
-          fold(gi - 1);
-        }
 #pragma unroll 4
-        for (int j = 0; j < vr; j++)
+        for (int j = 1; j < vr; j++)
           row(j);
         fold(gi);
-        held = false;
       }
     }
     if (held) { /* the last group was whole: its last row, and its chunk's fold */
@@ -1740,10 +1734,6 @@ static __device__ void tile_weights(int qn, int rows, bool split, float *P, floa
     ca[tile_fold_at(qi, c)] = mc; /* the chunk's max and sum, until the folds below */
     cb[tile_fold_at(qi, c)] = lc;
   }
-  if (tid < QT) { /* the neutral fold before the first chunk (tile_context) */
-    ca[tile_fold_at(tid, -1)] = 1.0f;
-    cb[tile_fold_at(tid, -1)] = 0.0f;
-  }
   __syncthreads();
   if (tid < qn) {
     float M = -INFINITY, S = 0.0f;
@@ -1781,6 +1771,11 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_BLOCK_MIN_BLOCKS)
   const attn_cu_layout &l = a.si.l;
   const int tid = threadIdx.x;
   const int64_t per_set = (l.m + QT - 1) / QT; /* uniform batches only */
+  if (tid < QT) { /* the neutral fold before a span's first chunk (tile_context), set once: the
+                     spans' factors never overwrite it, and the tile loop's barriers come first */
+    ca[tile_fold_at(tid, -1)] = 1.0f;
+    cb[tile_fold_at(tid, -1)] = 0.0f;
+  }
   for (int64_t tile = blockIdx.x; tile < a.tiles; tile += gridDim.x) {
     const int64_t i0 = tile % per_set * QT;
     const int qn = (int)(l.m - i0 < QT ? l.m - i0 : QT);
@@ -2051,6 +2046,12 @@ template <class Kernel> static bool flash_opt_in(Kernel *kernel, size_t bytes) {
   return true;
 }
 
+/* Whether TILE<QT>'s shared memory fits the device's opt-in limit and the kernel opted in. */
+template <int QT> static bool tile_opt_in(int optin) {
+  return optin >= (int)tile_smem<QT>::BYTES &&
+         flash_opt_in(flash_tile_kernel<QT>, tile_smem<QT>::BYTES);
+}
+
 /* Resident blocks a multiprocessor of one short-set kernel instance (0 where the runtime does not
  * say: its launches then take a block for each of their rows' groups). */
 template <int K, bool ADD, int N> static void short_occupancy(attn_cuda_t *cu) {
@@ -2076,11 +2077,7 @@ attn_cuda_status_t attn_cu_flash_init(attn_cuda_t *cu) {
   /* The TILE kernels need more than the 48 KiB any launch may use: opt in, and ask for the
    * largest shared-memory carveout so that two blocks fit a multiprocessor. A device or driver
    * that refuses runs the other variants instead. */
-  cu->flash.tile = optin >= (int)tile_smem<64>::BYTES && optin >= (int)tile_smem<32>::BYTES &&
-                   optin >= (int)tile_smem<16>::BYTES &&
-                   flash_opt_in(flash_tile_kernel<64>, tile_smem<64>::BYTES) &&
-                   flash_opt_in(flash_tile_kernel<32>, tile_smem<32>::BYTES) &&
-                   flash_opt_in(flash_tile_kernel<16>, tile_smem<16>::BYTES);
+  cu->flash.tile = tile_opt_in<64>(optin) && tile_opt_in<32>(optin) && tile_opt_in<16>(optin);
   /* STREAM: as much as its widest call takes (k' = 256, dv = 128 of their own), or the device's
    * limit; a call that needs more than that runs another variant. */
   const size_t stream_max =
