@@ -513,8 +513,8 @@ static void check_plans_agree(const attn_test_problem_t *p, const char *const *p
 /* The flash kernels' plans (a thread per query; blocks of 1, 8, 16, 32 or 64 queries walking
  * their spans, or per span, then the combine) give bit-identical contexts and lse, within
  * tolerance of the reference: the plan is free to follow the shape without breaking batch
- * invariance. Each plan is forced strictly where it can run the shape; elsewhere
- * a plan that cannot run it is ignored (the default runs). _i = shape * 4 + score kind. */
+ * invariance. Each plan is forced strictly where it can run the shape; elsewhere a plan that
+ * cannot run it is ignored (the default runs). _i = shape * 4 + score kind. */
 START_TEST(test_flash_plans) {
   const int shape = _i / 4, kind = _i % 4;
   attn_test_problem_t p;
@@ -682,9 +682,9 @@ END_TEST
 /* A dv too wide for the BLOCK variants' shared memory (above 6144): dot-like scores run the TILE
  * variant by default (TILE<16> for these 5 queries a set: 49 column blocks of 128, the last of
  * 6, 2 spans; also TILE<64>'s 97 blocks of 64 and TILE<32>'s 49 of 128, and each forced to
- * split, strictly), additive
- * scores the ROWS kernels; within tolerance of the reference, the TILE plans bit for bit equal.
- * The values' rows (6150 wide) take the scalar path. _i: dot, additive. */
+ * split, strictly), additive scores the ROWS kernels; within tolerance of the reference, the
+ * TILE plans bit for bit equal. The values' rows (6150 wide) take the scalar path. _i: dot,
+ * additive. */
 START_TEST(test_flash_wide_dv) {
   static const char *plans[] = {"",        "tile!",       "splittile!", "tile32!", "splittile32!",
                                 "tile16!", "splittile16!"};
@@ -698,7 +698,7 @@ START_TEST(test_flash_wide_dv) {
   attn_test_problem_init(&p, &spec);
   char label[64];
   snprintf(label, sizeof label, "kind %d dv 6150", (int)spec.kind);
-  check_plans_agree(&p, plans, _i ? 1 : 7, label);
+  check_plans_agree(&p, plans, _i ? 1 : (int)(sizeof plans / sizeof *plans), label);
   attn_test_problem_free(&p);
 }
 END_TEST
