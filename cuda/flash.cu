@@ -67,6 +67,11 @@
  *           256, dv <= 128, 16-byte aligned rows): a' read once from DRAM for both passes,
  *           and the copies, not the warps, keep the loads in flight. AUTO's choice for sets
  *           of few queries where it can run (the H100 sweep: 1.44x WARP on decode).
+ *   TC      the exception to the fixed arithmetic above, run only when ATTN_CU_FLASH forces it
+ *           (plans tc, splittc): TILE<64>'s spans, chunks, weights, folds and combine, with the
+ *           scores' and the context's products on the tensor cores in 3xTF32 (see the TC
+ *           section), so that a GPU run can say what the tensor cores are worth on the shared
+ *           shape before an arithmetic chosen by the set's shape is designed around them.
  * No atomics anywhere: deterministic run to run.
  */
 #include "flash.cuh"
@@ -161,8 +166,8 @@
  * walkthrough at 5 blocks: 31% theoretical occupancy, 1.4 eligible warps a scheduler, about half
  * the SM's issue rate; at 8 blocks it spills); WARP 4 (on sm_90 WARP<1> 118
  * with batches of 8 loads, 106 with 4; capped at 64 or 80 it spills); BLOCK and TILE 2 (BLOCK<1>
- * takes about 155 registers, so 3 fit; BLOCK<8> about 210, TILE<64> 209, TILE<32> 235, TILE<16>
- * 229 on sm_90). */
+ * takes about 155 registers, so 3 fit; BLOCK<8> about 210, TILE<64> 229, TILE<32> 235, TILE<16>
+ * 209, TC 250 on sm_90; TC's 104 KiB of shared memory allow 2 blocks anyway). */
 #define FLASH_THREAD_MIN_BLOCKS  4
 #define FLASH_THREAD4_MIN_BLOCKS 5
 #define FLASH_SHORT4_MIN_BLOCKS  6
@@ -1429,6 +1434,49 @@ tile_fetch_full(const float *const (&qp)[tile_smem<QT>::RQ / 4],
       flash_load4(ap[rr] + k0 + 4 * i, 4, true, ra + 16 * rr + 4 * i);
 }
 
+/* The thread's q' and a' row pointers for a stage's fetches (tile_fetch_qa, tile_fetch_full):
+ * qbase the tile's first q' row, abase the stage's first a' row. */
+template <int QT>
+static __device__ __forceinline__ void
+tile_row_ptrs(const attn_cu_score_in &si, const float *qbase, const float *abase,
+              const float *(&qp)[tile_smem<QT>::RQ / 4],
+              const float *(&ap)[tile_cfg<QT>::ROWS / FLASH_THREADS]) {
+  const int tid = threadIdx.x;
+#pragma unroll
+  for (int i = 0; i < tile_smem<QT>::RQ / 4; i++) {
+    const int idx = tid + FLASH_THREADS * i;
+    qp[i] = qbase + idx % QT * si.q.ld + idx / QT * 4;
+  }
+#pragma unroll
+  for (int rr = 0; rr < tile_cfg<QT>::ROWS / FLASH_THREADS; rr++)
+    ap[rr] = abase + (tid + FLASH_THREADS * rr) * si.a.ld;
+}
+
+/* A fetched slice into shared memory, transposed: Qs[t qld + query], As[t ald + row]. */
+template <int QT>
+static __device__ __forceinline__ void tile_store_qa(const float (&rq)[tile_smem<QT>::RQ],
+                                                     const float (&ra)[tile_smem<QT>::RA],
+                                                     float *Qs, int qld, float *As, int ald) {
+  const int tid = threadIdx.x;
+#pragma unroll
+  for (int i = 0; i < tile_smem<QT>::RQ / 4; i++) {
+    const int idx = tid + FLASH_THREADS * i, qi = idx % QT, t = idx / QT * 4;
+    if (idx < QT * 4)
+#pragma unroll
+      for (int e = 0; e < 4; e++)
+        Qs[(t + e) * qld + qi] = rq[4 * i + e];
+  }
+#pragma unroll
+  for (int rr = 0; rr < tile_cfg<QT>::ROWS / FLASH_THREADS; rr++)
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      const int j = tid + FLASH_THREADS * rr, t = 4 * i;
+#pragma unroll
+      for (int e = 0; e < 4; e++)
+        As[(t + e) * ald + j] = ra[16 * rr + 4 * i + e];
+    }
+}
+
 /* Scores of rows [j0, j0 + rows) of set s (a span: rows <= FLASH_SPAN) against the tile's
  * queries i0 .. i0 + qn - 1 into P[row][query], in stages of ROWS rows. Each score is the
  * fma chain over t in order (the slices are walked in order and a partial slice stops at k). */
@@ -1462,14 +1510,7 @@ static __device__ void tile_scores(const flash_args &a, const attn_cu_set &s, in
      * rows load their slices by tile_fetch_full (but a last part slice of k). */
     const bool whole = a.vec && a.vec_q && qn == QT && srows == C::ROWS;
     const float *qp[RQ / 4], *ap[C::ROWS / FLASH_THREADS];
-#pragma unroll
-    for (int i = 0; i < RQ / 4; i++) {
-      const int idx = tid + FLASH_THREADS * i;
-      qp[i] = qbase + idx % QT * si.q.ld + idx / QT * 4;
-    }
-#pragma unroll
-    for (int rr = 0; rr < C::ROWS / FLASH_THREADS; rr++)
-      ap[rr] = abase + (tid + FLASH_THREADS * rr) * si.a.ld;
+    tile_row_ptrs<QT>(si, qbase, abase, qp, ap);
     if (whole && TILE_K <= si.k)
       tile_fetch_full<QT>(qp, ap, 0, rq, ra);
     else
@@ -1478,23 +1519,7 @@ static __device__ void tile_scores(const flash_args &a, const attn_cu_set &s, in
       /* Double-buffered: the slice stored here was last read two slices ago, before every
        * thread passed the previous barrier. */
       float *Qs = stage + buf * QA, *As = Qs + TILE_K * QT;
-#pragma unroll
-      for (int i = 0; i < RQ / 4; i++) {
-        const int idx = tid + FLASH_THREADS * i, qi = idx % QT, t = idx / QT * 4;
-        if (idx < QT * 4)
-#pragma unroll
-          for (int e = 0; e < 4; e++)
-            Qs[(t + e) * QT + qi] = rq[4 * i + e];
-      }
-#pragma unroll
-      for (int rr = 0; rr < C::ROWS / FLASH_THREADS; rr++)
-#pragma unroll
-        for (int i = 0; i < 4; i++) {
-          const int j = tid + FLASH_THREADS * rr, t = 4 * i;
-#pragma unroll
-          for (int e = 0; e < 4; e++)
-            As[(t + e) * C::ROWS + j] = ra[16 * rr + 4 * i + e];
-        }
+      tile_store_qa<QT>(rq, ra, Qs, QT, As, C::ROWS);
       __syncthreads();
       if (whole && k0 + 2 * TILE_K <= si.k)
         tile_fetch_full<QT>(qp, ap, k0 + TILE_K, rq, ra);
@@ -1539,11 +1564,11 @@ static __device__ void tile_scores(const flash_args &a, const attn_cu_set &s, in
 }
 
 /* Rows [0, vr) of the values from vbase (a set's rows are ld apart), columns [c0, c0 + COLS),
- * into Vs[row][col], zeros past dv: COLS / 4 threads cover a row's contiguous bytes. With vec_v
- * each 4 columns are one asynchronous 16-byte copy (cp.async: no registers held while it flies;
- * the caller commits and waits), else plain loads (the fallback for rows that are not 16-byte
- * aligned). */
-template <int QT>
+ * into Vs[row DLD + col], zeros past dv: COLS / 4 threads cover a row's contiguous bytes. With
+ * vec_v each 4 columns are one asynchronous 16-byte copy (cp.async: no registers held while it
+ * flies; the caller commits and waits), else plain loads (the fallback for rows that are not
+ * 16-byte aligned). */
+template <int QT, int DLD = tile_cfg<QT>::COLS>
 static __device__ __forceinline__ void tile_stage_v(const flash_args &a, const float *vbase, int vr,
                                                     int64_t c0, float *Vs) {
   constexpr int COLS = tile_cfg<QT>::COLS, COPIES = TILE_VROWS * COLS / 4 / FLASH_THREADS;
@@ -1554,7 +1579,7 @@ static __device__ __forceinline__ void tile_stage_v(const flash_args &a, const f
     const int j = idx / (COLS / 4), col = idx % (COLS / 4) * 4;
     if (j >= vr) continue;
     const int n = flash_count4(a.dv - c0 - col);
-    float *dst = Vs + j * COLS + col;
+    float *dst = Vs + j * DLD + col;
     const float *src = vbase + j * a.V.ld + c0 + col;
     if (a.vec_v && n == 4) {
       __pipeline_memcpy_async(dst, src, 16);
@@ -1567,16 +1592,31 @@ static __device__ __forceinline__ void tile_stage_v(const flash_args &a, const f
 }
 
 /* tile_stage_v for a full group of rows (vr = TILE_VROWS) of a column block that lies within dv,
- * with vec_v: copy i of the thread goes from src0 + i R ld to dst0 + i R COLS, R = the rows a
+ * with vec_v: copy i of the thread goes from src0 + i R ld to dst0 + i R DLD, R = the rows a
  * pass of the threads covers (src0, dst0: the thread's first copy, made once a column block). */
-template <int QT>
+template <int QT, int DLD = tile_cfg<QT>::COLS>
 static __device__ __forceinline__ void tile_stage_v_full(const float *src0, int64_t ld,
                                                          float *dst0) {
   constexpr int COLS = tile_cfg<QT>::COLS, COPIES = TILE_VROWS * COLS / 4 / FLASH_THREADS;
   constexpr int R = FLASH_THREADS / (COLS / 4);
 #pragma unroll
   for (int i = 0; i < COPIES; i++)
-    __pipeline_memcpy_async(dst0 + i * R * COLS, src0 + i * R * ld, 16);
+    __pipeline_memcpy_async(dst0 + i * R * DLD, src0 + i * R * ld, 16);
+}
+
+/* A span's context x of query qi of the tile (row r of the call, C row crow) and column col:
+ * to the partials (split), or folded into C with the total's factors in st, finished after the
+ * last span. */
+template <int QT>
+static __device__ __forceinline__ void tile_put(const flash_args &a, int64_t r, float *crow, int qi,
+                                                int64_t col, int64_t u, float x, bool split,
+                                                bool first, bool last, const float *st) {
+  if (split) {
+    a.partial[(r * a.spans + u) * (a.dv + 2) + 2 + col] = x;
+    return;
+  }
+  const float c = flash_mix(first ? 0.0f : crow[col], st[4 * QT + qi], x, st[5 * QT + qi]);
+  crow[col] = last ? flash_out(c, st[2 * QT + qi], st[3 * QT + qi]) : c;
 }
 
 /* The context of one span: for each block of COLS columns, thread (g, h) accumulates its 8 x NC
@@ -1593,7 +1633,6 @@ static __device__ void tile_context(const flash_args &a, const attn_cu_set &s, i
   using C = tile_cfg<QT>;
   constexpr int QA = tile_smem<QT>::QA;
   const int tid = threadIdx.x, g = tid / C::H, h = tid % C::H;
-  const float *ta = st + 4 * QT, *tb = st + 5 * QT, *tm = st + 2 * QT, *tl = st + 3 * QT;
   const int64_t dv = a.dv;
   const float *vspan = attn_cu_arow(a.V.data, a.V.ld, a.V.stride, a.si.l, s, u * FLASH_SPAN);
   static_assert(TILE_VROWS == FLASH_CHUNK, "a group of value rows is a chunk");
@@ -1698,13 +1737,7 @@ static __device__ void tile_context(const flash_args &a, const attn_cu_set &s, i
 #pragma unroll
       for (int j = 0; j < C::NC; j++) {
         const int64_t col = c0 + h * C::NC + j;
-        if (col >= dv) continue;
-        if (split) {
-          a.partial[(r * a.spans + u) * (dv + 2) + 2 + col] = X[i][j];
-          continue;
-        }
-        const float c = flash_mix(first ? 0.0f : crow[col], ta[qi], X[i][j], tb[qi]);
-        crow[col] = last ? flash_out(c, tm[qi], tl[qi]) : c;
+        if (col < dv) tile_put<QT>(a, r, crow, qi, col, u, X[i][j], split, first, last, st);
       }
     }
   }
@@ -1713,11 +1746,11 @@ static __device__ void tile_context(const flash_args &a, const attn_cu_set &s, i
 /* A span's chunk weights (in place in P), maxima and sums: a thread per (query, chunk), the max
  * in any order (exact), the sum as the sequential chain over the chunk's rows. Then the chunks
  * fold into the span state, and (unless split) the span into the total: a thread per query.
- * st holds the span max and sum, the total max and sum, and the total's fold factors. */
-template <int QT>
+ * C::p places P's weights (tile_cfg<QT>, or tc_cfg). st holds the span max and sum, the total
+ * max and sum, and the total's fold factors. */
+template <int QT, class C = tile_cfg<QT>>
 static __device__ void tile_weights(int qn, int rows, bool split, float *P, float *ca, float *cb,
                                     float *st) {
-  using C = tile_cfg<QT>;
   const int tid = threadIdx.x, nch = (rows + FLASH_CHUNK - 1) / FLASH_CHUNK;
   for (int pair = tid; pair < QT * nch; pair += FLASH_THREADS) {
     const int qi = pair % QT, c = pair / QT;
@@ -1759,11 +1792,328 @@ static __device__ void tile_weights(int qn, int rows, bool split, float *P, floa
   __syncthreads();
 }
 
-template <int QT>
+/* ---------------------------------------------------------------------------------------- */
+/* TC: TILE<64>'s structure with both products on the tensor cores (3xTF32)                  */
+/* ---------------------------------------------------------------------------------------- */
+
+/* An arithmetic of its own, which only ATTN_CU_FLASH runs (plans tc and splittc), to be measured
+ * against TILE on a GPU: TILE's spans, chunks, weights, folds and combine, with the two products
+ * as warp-wide mma.sync m16n8k8 on TF32 operands. Each fp32 operand x is split into a TF32 high
+ * part hi = rna(x) and a TF32 remainder lo = rna(x - hi) (x - hi is exact), and each 8-term
+ * step of a product adds lo hi', then hi lo', then hi hi' to one fp32 accumulator (lo lo' is
+ * left out: about 2^-22 of a term): within the reference's tolerance as fp32 fma chains are,
+ * but in other bits, whose order inside an mma is the hardware's. An operand that is infinite
+ * or NaN (where x - hi is NaN) takes 0 for both its parts in the two correction products, so
+ * that they stay finite and hi hi' alone gives what the fma chain gives (inf, or NaN from
+ * inf 0 or inf - inf); the weights are finite or NaN (a NaN row) and need no such care. A
+ * query's bits do not depend on the other queries of its tile (an mma's row of the result
+ * depends only on its row of A), so the plan is deterministic and batch-invariant among its own
+ * calls.
+ *
+ * Block: 4 warps on a tile of 64 queries. Scores: warp w takes queries 32 (w % 2) .. + 31 (two
+ * m-tiles of 16) and rows 64 (w / 2) .. + 63 of each 128-row stage (eight n-tiles of 8), from
+ * TILE's q' and a' slices of 16 columns (the same fetches, stored with rows padded to 72 and
+ * 136 floats, so that a fragment's 32 loads hit 32 banks). Context: the same queries and
+ * columns 32 (w / 2) .. + 31 of each 64-column block, over P (rows padded to 72 floats) and
+ * the value rows of a chunk (padded to 72), the chunk's mma products folded into the span as
+ * TILE folds its fma chains. */
+
+/* x rounded to TF32 (10 mantissa bits; nearest, ties away from zero), as a TF32 operand. */
+static __device__ __forceinline__ uint32_t tc_tf32(float x) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  uint32_t r;
+  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
+  return r;
+#else
+  const uint32_t u = __float_as_uint(x);
+  return (u & 0x7f800000u) == 0x7f800000u ? u : (u + 0x1000u) & 0xffffe000u;
+#endif
+}
+
+/* A split operand: its high part for hi hi', and the high part (hc) and remainder (lo) the
+ * correction products take, both 0 where the operand is not finite. */
+template <int N> struct tc_frag { uint32_t hi[N], hc[N], lo[N]; };
+
+/* Element i of f from x. */
+template <int N> static __device__ __forceinline__ void tc_split(float x, tc_frag<N> &f, int i) {
+  const uint32_t hi = tc_tf32(x);
+  const float r = __fsub_rn(x, __uint_as_float(hi)); /* exact; NaN where x is not finite */
+  f.hi[i] = hi;
+  f.hc[i] = r == r ? hi : 0u;
+  f.lo[i] = r == r ? tc_tf32(r) : 0u;
+}
+
+/* The products of one 8-term step of split operands for two 16-row tiles of A and an 8-column
+ * tile of B: d[m] += a[m].lo b.hc, then a[m].hc b.lo, then a[m].hi b.hi, each an m16n8k8 TF32
+ * mma.sync of the warp. Lane (g, t) = (lane / 4, lane % 4) holds A(g, t), A(g + 8, t),
+ * A(g, t + 4), A(g + 8, t + 4); B(t, g), B(t + 4, g); and D(g, 2t), D(g, 2t + 1), D(g + 8, 2t),
+ * D(g + 8, 2t + 1) (PTX's .tf32 fragments). Every lane of the warp must take part. Before sm_80
+ * (and on tests/emu) the same products from the fragments in shared memory, each an fma chain
+ * over k per element (products of TF32 operands are exact in fp32): one exchange for the six
+ * mmas, slow, and nothing plans it there but a forced test. */
+static __device__ __forceinline__ void tc_step(float (&d)[2][4], const tc_frag<4> (&a)[2],
+                                               const tc_frag<2> &b) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#pragma unroll
+  for (int m = 0; m < 2; m++) {
+    const uint32_t *const x[3] = {a[m].lo, a[m].hc, a[m].hi}, *const y[3] = {b.hc, b.lo, b.hi};
+#pragma unroll
+    for (int p = 0; p < 3; p++)
+      asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, "
+                   "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+                   : "+f"(d[m][0]), "+f"(d[m][1]), "+f"(d[m][2]), "+f"(d[m][3])
+                   : "r"(x[p][0]), "r"(x[p][1]), "r"(x[p][2]), "r"(x[p][3]), "r"(y[p][0]),
+                     "r"(y[p][1]));
+  }
+#else
+  __shared__ tc_frag<4> xa[FLASH_THREADS][2];
+  __shared__ tc_frag<2> xb[FLASH_THREADS];
+  const int tid = threadIdx.x, w0 = tid & ~31, g = tid % 32 / 4, t = tid % 4;
+  xa[tid][0] = a[0];
+  xa[tid][1] = a[1];
+  xb[tid] = b;
+  __syncwarp();
+  const auto f = [](uint32_t u) { return __uint_as_float(u & 0xffffe000u); };
+#pragma unroll
+  for (int m = 0; m < 2; m++)
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+      const int col = 2 * t + e % 2; /* row g + 8 (e / 2) */
+      float acc = d[m][e];
+#pragma unroll
+      for (int p = 0; p < 3; p++)
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+          const tc_frag<4> &x = xa[w0 + g * 4 + k % 4][m];
+          const tc_frag<2> &y = xb[w0 + col * 4 + k % 4];
+          const int i = e / 2 + 2 * (k / 4), j = k / 4;
+          const uint32_t xv = p == 0 ? x.lo[i] : p == 1 ? x.hc[i] : x.hi[i];
+          const uint32_t yv = p == 0 ? y.hc[j] : p == 1 ? y.lo[j] : y.hi[j];
+          acc = __fmaf_rn(f(xv), f(yv), acc);
+        }
+      d[m][e] = acc;
+    }
+  __syncwarp();
+#endif
+}
+
+/* The tiling: TILE<64>'s stages of 128 rows and 64-column blocks (its fetches and value copies
+ * run as they are), rows of shared memory padded by 8 floats. */
+struct tc_cfg {
+  static constexpr int QT = 64, ROWS = tile_cfg<64>::ROWS, COLS = tile_cfg<64>::COLS;
+  static constexpr int PL = QT + 8, QL = QT + 8, AL = ROWS + 8, VL = COLS + 8;
+  static __device__ __forceinline__ int p(int row, int q) { return row * PL + q; }
+};
+struct tc_smem {
+  static constexpr int P = FLASH_SPAN * tc_cfg::PL;
+  static constexpr int QA = TILE_K * (tc_cfg::QL + tc_cfg::AL);
+  static constexpr int STAT = tile_smem<64>::STAT;
+  static constexpr size_t BYTES = (size_t)(P + 2 * QA + STAT) * sizeof(float);
+  static_assert(TILE_VROWS * tc_cfg::VL <= QA, "value slices fit the staging buffers");
+  static_assert(tc_cfg::VL % 4 == 0, "value rows stay 16-byte aligned for cp.async");
+};
+
+/* tile_scores on the tensor cores: the stage's scores of warp w's 32 queries x 64 rows. */
+static __device__ void tc_scores(const flash_args &a, const attn_cu_set &s, int64_t i0, int qn,
+                                 int64_t j0, int rows, float *P, float *stage) {
+  using T = tc_cfg;
+  constexpr int RQ = tile_smem<64>::RQ, RA = tile_smem<64>::RA, QA = tc_smem::QA;
+  const attn_cu_score_in &si = a.si;
+  const int tid = threadIdx.x, w = tid / 32, g = tid % 32 / 4, t = tid % 4;
+  const int qw = w % 2 * 32, rw = w / 2 * 64;
+  const float *qbase = attn_cu_score_q(si, s, i0);
+  int buf = 0;
+  for (int r0 = 0; r0 < rows; r0 += T::ROWS) {
+    const int srows = rows - r0 < T::ROWS ? rows - r0 : T::ROWS;
+    const float *abase = attn_cu_arow(si.a.data, si.a.ld, si.a.stride, si.l, s, j0 + r0);
+    float acc[8][2][4], rq[RQ], ra[RA]; /* [n-tile][m-tile][fragment] */
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+      for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+        for (int e = 0; e < 4; e++)
+          acc[nt][mt][e] = 0.0f;
+    const bool whole = a.vec && a.vec_q && qn == T::QT && srows == T::ROWS;
+    const float *qp[RQ / 4], *ap[T::ROWS / FLASH_THREADS];
+    tile_row_ptrs<64>(si, qbase, abase, qp, ap);
+    if (whole && TILE_K <= si.k)
+      tile_fetch_full<64>(qp, ap, 0, rq, ra);
+    else
+      tile_fetch_qa<64>(a, qp, ap, qn, srows, 0, rq, ra);
+    for (int64_t k0 = 0; k0 < si.k; k0 += TILE_K) {
+      float *Qs = stage + buf * QA, *As = Qs + TILE_K * T::QL;
+      tile_store_qa<64>(rq, ra, Qs, T::QL, As, T::AL);
+      __syncthreads();
+      if (whole && k0 + 2 * TILE_K <= si.k)
+        tile_fetch_full<64>(qp, ap, k0 + TILE_K, rq, ra);
+      else if (k0 + TILE_K < si.k)
+        tile_fetch_qa<64>(a, qp, ap, qn, srows, k0 + TILE_K, rq, ra);
+      /* columns past k are zeros (the fetches fill them): a part slice skips a step of them */
+      const int steps = si.k - k0 > 8 ? 2 : 1;
+#pragma unroll
+      for (int kk = 0; kk < 2; kk++) {
+        if (kk == steps) break;
+        tc_frag<4> fa[2];
+#pragma unroll
+        for (int mt = 0; mt < 2; mt++) {
+          const float *x = Qs + (kk * 8 + t) * T::QL + qw + mt * 16 + g;
+          tc_split(x[0], fa[mt], 0);
+          tc_split(x[8], fa[mt], 1);
+          tc_split(x[4 * T::QL], fa[mt], 2);
+          tc_split(x[4 * T::QL + 8], fa[mt], 3);
+        }
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++) {
+          const float *y = As + (kk * 8 + t) * T::AL + rw + nt * 8 + g;
+          tc_frag<2> fb;
+          tc_split(y[0], fb, 0);
+          tc_split(y[4 * T::AL], fb, 1);
+          tc_step(acc[nt], fa, fb);
+        }
+      }
+      buf ^= 1;
+    }
+#pragma unroll
+    for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+      for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          const int q = qw + mt * 16 + g + e / 2 * 8, r = rw + nt * 8 + 2 * t + e % 2;
+          P[T::p(r0 + r, q)] = flash_score(false, si.scale, acc[nt][mt][e]);
+        }
+  }
+}
+
+/* tile_context on the tensor cores: warp w's 32 queries x 32 columns of each 64-column block,
+ * a chunk's product in two accumulators, then its fold into the span. */
+static __device__ void tc_context(const flash_args &a, const attn_cu_set &s, int64_t i0, int qn,
+                                  int64_t u, int rows, bool split, bool first, bool last,
+                                  const float *P, float *stage, const float *ca, const float *cb,
+                                  const float *st) {
+  using T = tc_cfg;
+  constexpr int QA = tc_smem::QA;
+  const int tid = threadIdx.x, w = tid / 32, g = tid % 32 / 4, t = tid % 4;
+  const int qw = w % 2 * 32, cw = w / 2 * 32;
+  const int64_t dv = a.dv;
+  const float *vspan = attn_cu_arow(a.V.data, a.V.ld, a.V.stride, a.si.l, s, u * FLASH_SPAN);
+  const int groups = (rows + TILE_VROWS - 1) / TILE_VROWS;
+  for (int64_t c0 = 0; c0 < dv; c0 += T::COLS) {
+    float X[2][4][4];
+#pragma unroll
+    for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+      for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+        for (int e = 0; e < 4; e++)
+          X[mt][nt][e] = 0.0f;
+    const bool full = a.vec_v && c0 + T::COLS <= dv;
+    const int vj = tid / (T::COLS / 4), vc = tid % (T::COLS / 4) * 4;
+    const float *vsrc = vspan + vj * a.V.ld + c0 + vc;
+    __syncthreads(); /* the buffers' last readers (the previous columns, or the scores) are done */
+    if (full && rows >= TILE_VROWS)
+      tile_stage_v_full<64, T::VL>(vsrc, a.V.ld, stage + vj * T::VL + vc);
+    else
+      tile_stage_v<64, T::VL>(a, vspan, rows < TILE_VROWS ? rows : TILE_VROWS, c0, stage);
+    __pipeline_commit();
+    for (int gi = 0; gi < groups; gi++) {
+      const int vr = rows - gi * TILE_VROWS < TILE_VROWS ? rows - gi * TILE_VROWS : TILE_VROWS;
+      __pipeline_wait_prior(0);
+      __syncthreads(); /* rows gi are in; everyone is done with rows gi - 1 */
+      if (gi + 1 < groups) {
+        const int nr = rows - (gi + 1) * TILE_VROWS;
+        float *next = stage + ((gi + 1) & 1) * QA;
+        if (full && nr >= TILE_VROWS)
+          tile_stage_v_full<64, T::VL>(vsrc + (int64_t)(gi + 1) * TILE_VROWS * a.V.ld, a.V.ld,
+                                       next + vj * T::VL + vc);
+        else
+          tile_stage_v<64, T::VL>(a, vspan + (int64_t)(gi + 1) * TILE_VROWS * a.V.ld,
+                                  nr < TILE_VROWS ? nr : TILE_VROWS, c0, next);
+        __pipeline_commit();
+      }
+      const float *Vs = stage + (gi & 1) * QA, *Pg = P + T::p(gi * TILE_VROWS, 0);
+      float x[4][2][4]; /* [n-tile][m-tile][fragment] */
+#pragma unroll
+      for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+        for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+          for (int e = 0; e < 4; e++)
+            x[nt][mt][e] = 0.0f;
+            /* Rows past the chunk's vr (a set's last, part chunk) hold stale weights and values:
+             * both operands are zeros there. */
+#pragma unroll
+      for (int kk = 0; kk < TILE_VROWS / 8; kk++) {
+        if (kk * 8 >= vr) break;
+        const int j = kk * 8 + t;
+        const bool in0 = j < vr, in1 = j + 4 < vr;
+        tc_frag<4> fa[2];
+#pragma unroll
+        for (int mt = 0; mt < 2; mt++) {
+          const float *w = Pg + j * T::PL + qw + mt * 16 + g;
+          tc_split(in0 ? w[0] : 0.0f, fa[mt], 0);
+          tc_split(in0 ? w[8] : 0.0f, fa[mt], 1);
+          tc_split(in1 ? w[4 * T::PL] : 0.0f, fa[mt], 2);
+          tc_split(in1 ? w[4 * T::PL + 8] : 0.0f, fa[mt], 3);
+        }
+#pragma unroll
+        for (int nt = 0; nt < 4; nt++) {
+          const float *y = Vs + j * T::VL + cw + nt * 8 + g;
+          tc_frag<2> fb;
+          tc_split(in0 ? y[0] : 0.0f, fb, 0);
+          tc_split(in1 ? y[4 * T::VL] : 0.0f, fb, 1);
+          tc_step(x[nt], fa, fb);
+        }
+      }
+#pragma unroll
+      for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+          const int q = qw + mt * 16 + g + h * 8;
+          const float al = ca[tile_fold_at(q, gi)], be = cb[tile_fold_at(q, gi)];
+#pragma unroll
+          for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+            for (int e = 2 * h; e < 2 * h + 2; e++)
+              X[mt][nt][e] = flash_mix(X[mt][nt][e], al, x[nt][mt][e], be);
+        }
+    }
+#pragma unroll
+    for (int mt = 0; mt < 2; mt++)
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+        const int qi = qw + mt * 16 + g + h * 8;
+        if (qi >= qn) continue;
+        float *crow = attn_cu_qrow(a.C.data, a.C.ld, a.C.stride, a.si.l, s, i0 + qi);
+#pragma unroll
+        for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+          for (int e = 0; e < 2; e++) {
+            const int64_t col = c0 + cw + nt * 8 + 2 * t + e;
+            if (col < dv)
+              tile_put<64>(a, s.r0 + i0 + qi, crow, qi, col, u, X[mt][nt][2 * h + e], split, first,
+                           last, st);
+          }
+      }
+  }
+}
+
+/* TILE<QT>'s kernel, or TC's (QT = 64). */
+template <int QT, bool TC> struct tile_kind {
+  using cfg = tile_cfg<QT>;
+  using smem = tile_smem<QT>;
+};
+template <> struct tile_kind<64, true> {
+  using cfg = tc_cfg;
+  using smem = tc_smem;
+};
+
+template <int QT, bool TC>
 static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_BLOCK_MIN_BLOCKS)
     flash_tile_kernel(flash_args a, const int *bad) {
   extern __shared__ __align__(16) float tile_smem_f[]; /* float4 and cp.async targets */
-  using SM = tile_smem<QT>;
+  using SM = typename tile_kind<QT, TC>::smem;
   if (attn_cu_call_is_bad(bad)) return;
   float *const P = tile_smem_f, *const stage = P + SM::P;
   float *const ca = stage + 2 * SM::QA, *const cb = ca + QT * TILE_FOLDS;
@@ -1794,11 +2144,17 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_BLOCK_MIN_BLOCKS)
       const int rows =
           (int)(s.valid - u * FLASH_SPAN < FLASH_SPAN ? s.valid - u * FLASH_SPAN : FLASH_SPAN);
       __syncthreads(); /* the previous span's context is done with P and the staging buffers */
-      tile_scores<QT>(a, s, i0, qn, u * FLASH_SPAN, rows, P, stage);
+      if constexpr (TC)
+        tc_scores(a, s, i0, qn, u * FLASH_SPAN, rows, P, stage);
+      else
+        tile_scores<QT>(a, s, i0, qn, u * FLASH_SPAN, rows, P, stage);
       __syncthreads();
-      tile_weights<QT>(qn, rows, split, P, ca, cb, st);
-      tile_context<QT>(a, s, i0, qn, u, rows, split, u == u_lo, u == u_hi - 1, P, stage, ca, cb,
-                       st);
+      tile_weights<QT, typename tile_kind<QT, TC>::cfg>(qn, rows, split, P, ca, cb, st);
+      if constexpr (TC)
+        tc_context(a, s, i0, qn, u, rows, split, u == u_lo, u == u_hi - 1, P, stage, ca, cb, st);
+      else
+        tile_context<QT>(a, s, i0, qn, u, rows, split, u == u_lo, u == u_hi - 1, P, stage, ca, cb,
+                         st);
       if (split && tid < qn) {
         float *part = a.partial + ((s.r0 + i0 + tid) * a.spans + u) * (a.dv + 2);
         part[0] = st[tid];
@@ -1963,11 +2319,12 @@ static void launch_combine(const flash_args &a, int64_t rows, cudaStream_t strea
 /* Plan and launch                                                                           */
 /* ---------------------------------------------------------------------------------------- */
 
-/* Dynamic shared memory of a TILE block of `tile` queries (64, 32 or 16). */
-static size_t tile_bytes(int tile) {
-  return tile == 16   ? tile_smem<16>::BYTES
-         : tile == 32 ? tile_smem<32>::BYTES
-                      : tile_smem<64>::BYTES;
+/* Dynamic shared memory of a TILE block of `tile` queries (64, 32 or 16), or a TC block. */
+static size_t tile_bytes(attn_cu_flash_variant variant, int tile) {
+  return variant == ATTN_CU_FLASH_TC ? tc_smem::BYTES
+         : tile == 16                ? tile_smem<16>::BYTES
+         : tile == 32                ? tile_smem<32>::BYTES
+                                     : tile_smem<64>::BYTES;
 }
 
 static int64_t tiles_of(const attn_cu_layout &l, int tile) {
@@ -1997,7 +2354,7 @@ static const struct {
 } flash_plan_rows[] = {
 #define FLASH_PLAN_ROW(name, variant, tile, split)                                                 \
   {#name, ATTN_CU_FLASH_##variant, tile, split != 0},
-    ATTN_FLASH_PLANS(FLASH_PLAN_ROW)
+    ATTN_FLASH_PLANS(FLASH_PLAN_ROW) ATTN_FLASH_TC_PLANS(FLASH_PLAN_ROW)
 #undef FLASH_PLAN_ROW
 };
 
@@ -2046,10 +2403,11 @@ template <class Kernel> static bool flash_opt_in(Kernel *kernel, size_t bytes) {
   return true;
 }
 
-/* Whether TILE<QT>'s shared memory fits the device's opt-in limit and the kernel opted in. */
-template <int QT> static bool tile_opt_in(int optin) {
-  return optin >= (int)tile_smem<QT>::BYTES &&
-         flash_opt_in(flash_tile_kernel<QT>, tile_smem<QT>::BYTES);
+/* Whether TILE<QT>'s (or TC's) shared memory fits the device's opt-in limit and the kernel
+ * opted in. */
+template <int QT, bool TC = false> static bool tile_opt_in(int optin) {
+  constexpr size_t bytes = tile_kind<QT, TC>::smem::BYTES;
+  return optin >= (int)bytes && flash_opt_in(flash_tile_kernel<QT, TC>, bytes);
 }
 
 /* Resident blocks a multiprocessor of one short-set kernel instance (0 where the runtime does not
@@ -2077,7 +2435,8 @@ attn_cuda_status_t attn_cu_flash_init(attn_cuda_t *cu) {
   /* The TILE kernels need more than the 48 KiB any launch may use: opt in, and ask for the
    * largest shared-memory carveout so that two blocks fit a multiprocessor. A device or driver
    * that refuses runs the other variants instead. */
-  cu->flash.tile = tile_opt_in<64>(optin) && tile_opt_in<32>(optin) && tile_opt_in<16>(optin);
+  cu->flash.tile = tile_opt_in<64>(optin) && tile_opt_in<32>(optin) && tile_opt_in<16>(optin) &&
+                   tile_opt_in<64, true>(optin);
   /* STREAM: as much as its widest call takes (k' = 256, dv = 128 of their own), or the device's
    * limit; a call that needs more than that runs another variant. */
   const size_t stream_max =
@@ -2192,6 +2551,7 @@ static bool flash_plan_for(const attn_cuda_problem_t *p, const attn_cuda_flash_d
   if (f.known) {
     const bool runs = f.variant == ATTN_CU_FLASH_THREAD   ? small
                       : f.variant == ATTN_CU_FLASH_TILE   ? tile
+                      : f.variant == ATTN_CU_FLASH_TC     ? tile
                       : f.variant == ATTN_CU_FLASH_WARP   ? warp
                       : f.variant == ATTN_CU_FLASH_STREAM ? stream
                                                           : block1 && (f.tile == 1 || block8);
@@ -2210,7 +2570,8 @@ static bool flash_plan_for(const attn_cuda_problem_t *p, const attn_cuda_flash_d
         tiles_of(l, plan->tile) < 4 * sms * (plan->variant == ATTN_CU_FLASH_WARP ? FLASH_WARPS : 1);
 
   plan->smem = plan->variant == ATTN_CU_FLASH_STREAM ? stream_smem
-               : plan->variant == ATTN_CU_FLASH_TILE ? tile_bytes(plan->tile)
+               : plan->variant == ATTN_CU_FLASH_TILE || plan->variant == ATTN_CU_FLASH_TC
+                   ? tile_bytes(plan->variant, plan->tile)
                : plan->variant == ATTN_CU_FLASH_BLOCK
                    ? (size_t)plan->tile * (size_t)p->dv * sizeof(float)
                    : 0;
@@ -2315,12 +2676,14 @@ attn_cuda_status_t attn_cu_flash_forward(attn_cuda_t *cu, cudaStream_t stream,
       flash_warp_kernel<2><<<grid, FLASH_THREADS, 0, stream>>>(a, bad);
   } else {
     const dim3 grid(attn_cu_blocks(a.tiles, 1), (unsigned)plan.spans);
-    if (plan.variant == ATTN_CU_FLASH_TILE && plan.tile == 16)
-      flash_tile_kernel<16><<<grid, FLASH_THREADS, plan.smem, stream>>>(a, bad);
+    if (plan.variant == ATTN_CU_FLASH_TC)
+      flash_tile_kernel<64, true><<<grid, FLASH_THREADS, plan.smem, stream>>>(a, bad);
+    else if (plan.variant == ATTN_CU_FLASH_TILE && plan.tile == 16)
+      flash_tile_kernel<16, false><<<grid, FLASH_THREADS, plan.smem, stream>>>(a, bad);
     else if (plan.variant == ATTN_CU_FLASH_TILE && plan.tile == 32)
-      flash_tile_kernel<32><<<grid, FLASH_THREADS, plan.smem, stream>>>(a, bad);
+      flash_tile_kernel<32, false><<<grid, FLASH_THREADS, plan.smem, stream>>>(a, bad);
     else if (plan.variant == ATTN_CU_FLASH_TILE)
-      flash_tile_kernel<64><<<grid, FLASH_THREADS, plan.smem, stream>>>(a, bad);
+      flash_tile_kernel<64, false><<<grid, FLASH_THREADS, plan.smem, stream>>>(a, bad);
     else if (plan.tile == 8)
       flash_block_kernel<8><<<grid, FLASH_THREADS, plan.smem, stream>>>(a, bad);
     else

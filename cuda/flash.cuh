@@ -14,19 +14,22 @@
 #define ATTN_CU_FLASH_SPAN  256
 
 /* How a call runs; a function of the call's sizes and the device only. None of it changes a
- * result bit: every variant computes the same operations in the same order. */
+ * result bit: every variant computes the same operations in the same order, but TC, which only
+ * ATTN_CU_FLASH runs (flash_plans.h): an arithmetic of its own, on the tensor cores. */
 enum attn_cu_flash_variant {
   ATTN_CU_FLASH_THREAD = 0, /* a thread per query row (k and dv at most 16) */
   ATTN_CU_FLASH_BLOCK = 1,  /* a block per tile of 1 or 8 queries of one set and span range */
   ATTN_CU_FLASH_TILE = 2,   /* a block per tile of 64, 32 or 16 queries, register-blocked
                                (uniform batches, dot-like scores) */
   ATTN_CU_FLASH_WARP = 3,   /* a warp per query row and span range (dv at most 256) */
-  ATTN_CU_FLASH_STREAM = 4  /* WARP with each chunk staged in shared memory by cp.async
+  ATTN_CU_FLASH_STREAM = 4, /* WARP with each chunk staged in shared memory by cp.async
                                (dot-like scores, d <= 256, dv <= 128, 16-byte aligned rows) */
+  ATTN_CU_FLASH_TC = 5      /* TILE<64>'s structure with both products on the tensor cores in
+                               3xTF32 (forced only: other bits, see flash.cu) */
 };
 struct attn_cu_flash_plan {
   attn_cu_flash_variant variant;
-  int tile;              /* BLOCK, TILE: queries per block (1, 8; 64, 32, 16); WARP: 1 */
+  int tile;              /* BLOCK, TILE: queries per block (1, 8; 64, 32, 16); TC: 64; WARP: 1 */
   int64_t spans;         /* 1: a block walks its set's spans; > 1: a block per span, then combine */
   size_t partial_floats; /* workspace for the span partials (0 when spans == 1) */
   size_t smem;           /* dynamic shared memory a block of the kernel takes, in bytes */

@@ -6,6 +6,11 @@
  * elsewhere), split 1 where each of a set's spans gets blocks of its own and the combine kernel
  * folds them. Plain macros, so that cuda/flash.cu, the C test suites and gpu_bench share the one
  * list.
+ *
+ * Every plan of ATTN_FLASH_PLANS gives the same bits. ATTN_FLASH_TC_PLANS lists the plans of an
+ * arithmetic of their own (variant TC: TILE's structure with the two products on the tensor
+ * cores, 3xTF32), which only ATTN_CU_FLASH runs, to be measured: within the reference's
+ * tolerance, deterministic and batch-invariant among themselves, but not the bits of the others.
  */
 #ifndef ATTN_FLASH_PLANS_H
 #define ATTN_FLASH_PLANS_H
@@ -27,6 +32,9 @@
   X(splitwarp,   WARP,   1,  1)        \
   X(stream,      STREAM, 1,  0)        \
   X(splitstream, STREAM, 1,  1)
+#define ATTN_FLASH_TC_PLANS(X)         \
+  X(tc,          TC,     64, 0)        \
+  X(splittc,     TC,     64, 1)
 /* clang-format on */
 
 #endif

@@ -10,12 +10,14 @@
 #   4. runs the GPU benchmark (every executable in <build>/bench whose name contains "gpu":
 #      bench/gpu_bench), and the PyTorch comparison when python3 has PyTorch with CUDA, then
 #      gpu_bench on the walkthrough with the former L2 flush (--flush write, flush-write.log)
-#      and on the shared shape with TILE's tilings forced (tile-plans.log),
+#      and on the shared and long shapes with TILE's tilings and the tensor-core plans forced
+#      (tile-plans.log),
 #   5. runs bench/gpu-sweep.sh (every flash plan forced on the dispatcher's deciding shapes),
 #      and with AB_BASE set, bench/gpu-ab.sh against that baseline,
 #   6. profiles the flash kernels of AUTO on the four benchmark shapes with Nsight Compute (ncu,
-#      its basic section set, clocks left alone) when ncu is on PATH, and the shared shape's TILE
-#      kernel once more with its warp stall samples by SASS instruction (see profile),
+#      its basic section set, clocks left alone) when ncu is on PATH, the shared shape's TILE
+#      kernel once more with its warp stall samples by SASS instruction, and the TC plan's kernel
+#      on the shared shape (its pipes and stalls; see profile),
 #   7. then, side by side (correctness only: nothing is timed any more), runs the GPU code under
 #      compute-sanitizer memcheck, racecheck, synccheck and initcheck (see sanitize), and the
 #      suites not labelled gpu (ctest -LE gpu),
@@ -251,11 +253,11 @@ sanitize() {
   }
   if [ "$tool" = racecheck ]; then
     # racecheck is the slowest tool and the only one that sees shared-memory races: the plans
-    # that share memory between threads (BLOCK<8>, TILE<64>, TILE<32>, TILE<16>, STREAM, and the
-    # combine kernel behind the split ones) first, on small shapes, so that a time limit leaves
-    # them covered (the H100 runs' racecheck got no further than the edges case or the first
-    # three shapes of the run below).
-    local shared=block8,split8,tile,splittile,tile32,splittile32,tile16,splittile16
+    # that share memory between threads (BLOCK<8>, TILE<64>, TILE<32>, TILE<16>, TC, STREAM, and
+    # the combine kernel behind the split ones) first, on small shapes, so that a time limit
+    # leaves them covered (the H100 runs' racecheck got no further than the edges case or the
+    # first three shapes of the run below).
+    local shared=block8,split8,tile,splittile,tile32,splittile32,tile16,splittile16,tc,splittc
     one "$build/bench/gpu_bench" --reps 10 --algo auto --dims 2x70x300x16,2x20x300x16,8x1x600x20 \
       --flush write --plans "$shared,stream,splitstream"
   fi
@@ -330,14 +332,16 @@ benchmark() {
   tracked 120 "$build/bench/gpu_bench" --flush write --shape walkthrough --algo auto \
     --json "$out/gpu_bench-flush-write.json" >"$out/flush-write.log" 2>&1
   grep -E '^\| walkthrough' "$out/flush-write.log"
-  # The TILE tilings on the shared shape (AUTO's split TILE<64> against TILE<32>, which AUTO does
-  # not pick yet), so that the comparison exists even where DEADLINE cuts the sweep short.
-  echo "=== $build/bench/gpu_bench --shape shared --algo auto" \
-    "--plans splittile,tile32,splittile32 (output in tile-plans.log)"
-  tracked 120 "$build/bench/gpu_bench" --shape shared --algo auto \
-    --plans splittile,tile32,splittile32 --json "$out/gpu_bench-tile-plans.json" \
-    >"$out/tile-plans.log" 2>&1
-  grep -E '^\| shared' "$out/tile-plans.log"
+  # The TILE tilings on the shared and long shapes (AUTO's TILE<64> and TILE<16>, split, against
+  # TILE<32>, which AUTO does not pick yet, and the tensor-core plans, an arithmetic of their
+  # own that only a forced plan runs), so that the comparison exists even where DEADLINE cuts
+  # the sweep short.
+  local plans=splittile,tile32,splittile32,splittile16,tc,splittc
+  echo "=== $build/bench/gpu_bench --shape shared,long --algo auto --plans $plans" \
+    "(output in tile-plans.log)"
+  tracked 120 "$build/bench/gpu_bench" --shape shared,long --algo auto --plans "$plans" \
+    --json "$out/gpu_bench-tile-plans.json" >"$out/tile-plans.log" 2>&1
+  grep -E '^\| (shared|long)' "$out/tile-plans.log"
   return "$rc"
 }
 
@@ -401,6 +405,19 @@ profile() {
       { r=$?; rm -f "$2"; exit "$r"; }' _ "$out/ncu-tile-shared.ncu-rep" \
       "$out/ncu-tile-shared-sass.csv"
     echo "=== exit $? (the SASS page; not counted)"
+  fi
+  # The tensor-core plan's kernel (flash_tile_kernel<64, true>) on the shared shape: how busy its
+  # tensor pipe is against the fp32 pipe that splits the operands, and what its warps wait on.
+  echo "=== ncu: the TC kernel, gpu_bench --shape shared --algo auto --plans tc"
+  rm -f "$out/ncu-tc-shared.ncu-rep"
+  tracked 90 ncu --clock-control none --set basic --section ComputeWorkloadAnalysis \
+    --section WarpStateStats --section SchedulerStats --section InstructionStats \
+    --section SourceCounters --kernel-name-base mangled -k regex:flash_tile_kernelILi64ELb1E \
+    --launch-count 1 --export "$out/ncu-tc-shared" --force-overwrite --print-summary none \
+    "$build/bench/gpu_bench" --reps 10 --algo auto --shape shared --plans tc
+  if [ -f "$out/ncu-tc-shared.ncu-rep" ]; then
+    limited 60 ncu --import "$out/ncu-tc-shared.ncu-rep" --print-details all
+    echo "=== exit $? (printing the TC report; not counted)"
   fi
   return "$rc"
 }

@@ -137,6 +137,10 @@ START_TEST(test_not_flash_and_forced) {
   expect_plan(forward(4096, 1, 1024, 128), &H100, "tile16");
   ck_assert_int_eq(setenv("ATTN_CU_FLASH", "splittile32", 1), 0);
   expect_plan(forward(1, 8192, 1024, 512), &H100, "splittile32");
+  ck_assert_int_eq(setenv("ATTN_CU_FLASH", "tc", 1), 0); /* runs where TILE can */
+  expect_plan(forward(1, 8192, 1024, 512), &H100, "tc");
+  ck_assert_int_eq(setenv("ATTN_CU_FLASH", "splittc", 1), 0);
+  expect_plan(forward(16, 1, 32768, 128), &H100, "splittc");
   ck_assert_int_eq(setenv("ATTN_CU_FLASH", "splitwarp", 1), 0);
   expect_plan(forward(4096, 1, 1024, 128), &H100, "splitwarp");
   ck_assert_int_eq(setenv("ATTN_CU_FLASH", "stream", 1), 0); /* cannot run d = 3: AUTO's */

@@ -390,6 +390,49 @@ START_TEST(test_batch_invariant) {
 }
 END_TEST
 
+/* The TC plans, an arithmetic of their own, are batch-invariant among their own calls: each query
+ * of a batch, run alone under the same forced plan, gives the whole batch's context and lse bit
+ * for bit (an mma's row of results depends on its own row of operands only). _i: shape 17
+ * (TILE's scalar loads, a fully masked set) or 20 (float4 rows, 2 sets of 20, dv = 136), each
+ * with "tc!" and "splittc!". */
+START_TEST(test_flash_tc_invariant) {
+  static const int shapes[] = {17, 20};
+  static const char *const plans[] = {"tc!", "splittc!"};
+  const char *plan = plans[_i % 2];
+  attn_test_problem_t p;
+  grid_problem(&p, shapes[_i / 2], ATTN_SCORE_DOT);
+  attn_test_out_t ref, all;
+  gpu_reference(&p, ATTN_TEST_FORWARD, NULL, NULL, &ref);
+  const attn_tols_t tols = attn_test_tols(&p);
+  attn_context_t *ctx = gpu_context(ATTN_ALGO_FUSED);
+  attn_test_out_init(&all, &p, 0, 0, 1);
+  run_flash_plan(ctx, &p, plan, &ref, &tols, &all, plan);
+  for (int64_t b = 0; b < p.shape.batch; b++) {
+    attn_test_set_t t = attn_test_set(&p, b);
+    for (int64_t i = 0; i < t.m; i++) {
+      attn_test_problem_t one;
+      attn_test_out_t o, one_ref;
+      attn_test_problem_subset(&p, b, i, 1, &one);
+      gpu_reference(&one, ATTN_TEST_FORWARD, NULL, NULL, &one_ref);
+      attn_test_out_init(&o, &one, 0, 0, 1);
+      run_flash_plan(ctx, &one, plan, &one_ref, &tols, &o, plan);
+      ck_assert_msg(
+          memcmp(o.c, all.c + t.c + (size_t)(i * p.ldc), (size_t)p.shape.dv * sizeof(float)) == 0,
+          "%s: set %lld query %lld: context differs alone", plan, (long long)b, (long long)i);
+      ck_assert_msg(memcmp(o.lse, all.lse + t.lse + (size_t)i, sizeof(float)) == 0,
+                    "%s: set %lld query %lld: lse differs alone", plan, (long long)b, (long long)i);
+      attn_test_out_free(&o);
+      attn_test_out_free(&one_ref);
+      attn_test_problem_free(&one);
+    }
+  }
+  attn_test_out_free(&all);
+  attn_test_out_free(&ref);
+  attn_context_destroy(ctx);
+  attn_test_problem_free(&p);
+}
+END_TEST
+
 /* A query of -inf makes every score of its row -inf: every algorithm (forced GEMM included, whose
  * weighted sum is a cuBLAS product) gives that row a zero context and lse = -inf, as the
  * reference does, even with a NaN among the values (0 * NaN would be NaN). */
@@ -443,24 +486,30 @@ static int stream_runs(const attn_test_problem_t *p, int kind) {
 
 /* The plans ATTN_CU_FLASH can force (cuda/flash_plans.h), each with the rule for where it can run
  * a call (and so is forced strictly, "name!": the call fails unless that plan runs it), by its
- * variant: BLOCK everywhere (dv <= 768 in every problem of these tests), TILE for dot-like scores
- * of batches without offsets, WARP where dv <= 256, THREAD where k (d, or h for additive scores)
- * and dv are at most 16, STREAM where stream_runs says so. */
-enum { RUNS_BLOCK, RUNS_THREAD, RUNS_TILE, RUNS_WARP, RUNS_STREAM };
+ * variant: BLOCK everywhere (dv <= 768 in every problem of these tests), TILE (and TC, TILE's
+ * structure on the tensor cores) for dot-like scores of batches without offsets, WARP where dv
+ * <= 256, THREAD where k (d, or h for additive scores) and dv are at most 16, STREAM where
+ * stream_runs says so. The plans of ATTN_FLASH_PLANS give the same bits; the TC plans, listed
+ * after them, an arithmetic of their own. */
+enum { RUNS_BLOCK, RUNS_THREAD, RUNS_TILE, RUNS_WARP, RUNS_STREAM, RUNS_TC = RUNS_TILE };
 #define PLAN_RULE(name, variant, tile, split) {#name, RUNS_##variant},
 static const struct {
   const char *name;
   int runs; /* RUNS_* */
-} flash_plan_rules[] = {ATTN_FLASH_PLANS(PLAN_RULE)};
+} flash_plan_rules[] = {ATTN_FLASH_PLANS(PLAN_RULE) ATTN_FLASH_TC_PLANS(PLAN_RULE)};
 #undef PLAN_RULE
-#define FLASH_NPLANS (int)(sizeof flash_plan_rules / sizeof flash_plan_rules[0])
+#define PLAN_ONE(name, variant, tile, split) +1
+enum { FLASH_NPLANS = 0 ATTN_FLASH_PLANS(PLAN_ONE), FLASH_NTC = 0 ATTN_FLASH_TC_PLANS(PLAN_ONE) };
+#undef PLAN_ONE
 
 /* The values of ATTN_CU_FLASH to run a problem under: "" (the default plan) first, then every
- * plan of flash_plan_rules. plans[] points into name[] (so the list is not to be copied). */
+ * plan of flash_plan_rules; the first `same` give the same bits (the default and
+ * ATTN_FLASH_PLANS), the rest are the TC plans. plans[] points into name[] (so the list is not
+ * to be copied). */
 typedef struct flash_plan_list {
-  int count;
-  char name[FLASH_NPLANS + 1][16];
-  const char *plans[FLASH_NPLANS + 1];
+  int count, same;
+  char name[FLASH_NPLANS + FLASH_NTC + 1][16];
+  const char *plans[FLASH_NPLANS + FLASH_NTC + 1];
 } flash_plan_list_t;
 
 /* The plans for p (score kind p->spec.kind), each strict where `strict` is set and its rule says
@@ -471,9 +520,10 @@ static void flash_plan_list(const attn_test_problem_t *p, int strict, flash_plan
   const int runs[] = {1, k <= 16 && p->shape.dv <= 16,
                       kind != ATTN_SCORE_ADDITIVE && !p->shape.query_offsets, p->shape.dv <= 256,
                       stream_runs(p, kind)};
-  l->count = FLASH_NPLANS + 1;
+  l->count = FLASH_NPLANS + FLASH_NTC + 1;
+  l->same = FLASH_NPLANS + 1;
   l->name[0][0] = '\0';
-  for (int i = 0; i < FLASH_NPLANS; i++)
+  for (int i = 0; i < FLASH_NPLANS + FLASH_NTC; i++)
     snprintf(l->name[i + 1], sizeof l->name[i + 1], "%s%s", flash_plan_rules[i].name,
              strict && runs[flash_plan_rules[i].runs] ? "!" : "");
   for (int i = 0; i < l->count; i++)
@@ -482,10 +532,11 @@ static void flash_plan_list(const attn_test_problem_t *p, int strict, flash_plan
 
 /* The forward of p on a FUSED context (ATTN_ALGO in the environment cannot turn it into another
  * algorithm) under each of the flash plans plans[0 .. n - 1] (plans[0] first, "" for the
- * default), each within tolerance of the reference and bit for bit equal to the first; `label`
- * names the problem in the messages. */
-static void check_plans_agree(const attn_test_problem_t *p, const char *const *plans, int n,
-                              const char *label) {
+ * default), each within tolerance of the reference; plans[0 .. same - 1] bit for bit equal to
+ * the first, and each later one (an arithmetic of its own: TC) bit for bit equal to a second
+ * run of itself. `label` names the problem in the messages. */
+static void check_plans(const attn_test_problem_t *p, const char *const *plans, int n, int same,
+                        const char *label) {
   attn_test_out_t ref, first;
   gpu_reference(p, ATTN_TEST_FORWARD, NULL, NULL, &ref);
   const attn_tols_t tols = attn_test_tols(p);
@@ -502,7 +553,16 @@ static void check_plans_agree(const attn_test_problem_t *p, const char *const *p
       first = o;
       continue;
     }
-    expect_match(p, &o, &first, NULL, what);
+    if (k < same) {
+      expect_match(p, &o, &first, NULL, what);
+    } else {
+      attn_test_out_t again;
+      attn_test_out_init(&again, p, 0, 0, 1);
+      run_flash_plan(ctx, p, plans[k], &ref, &tols, &again, what);
+      snprintf(what, sizeof what, "%s flash plan '%s' run again", label, plans[k]);
+      expect_match(p, &again, &o, NULL, what);
+      attn_test_out_free(&again);
+    }
     attn_test_out_free(&o);
   }
   attn_context_destroy(ctx);
@@ -510,11 +570,18 @@ static void check_plans_agree(const attn_test_problem_t *p, const char *const *p
   attn_test_out_free(&ref);
 }
 
+/* check_plans where every plan gives the same bits. */
+static void check_plans_agree(const attn_test_problem_t *p, const char *const *plans, int n,
+                              const char *label) {
+  check_plans(p, plans, n, n, label);
+}
+
 /* The flash kernels' plans (a thread per query; blocks of 1, 8, 16, 32 or 64 queries walking
  * their spans, or per span, then the combine) give bit-identical contexts and lse, within
  * tolerance of the reference: the plan is free to follow the shape without breaking batch
  * invariance. Each plan is forced strictly where it can run the shape; elsewhere a plan that
- * cannot run it is ignored (the default runs). _i = shape * 4 + score kind. */
+ * cannot run it is ignored (the default runs). The TC plans: within tolerance, and the same
+ * bits run after run. _i = shape * 4 + score kind. */
 START_TEST(test_flash_plans) {
   const int shape = _i / 4, kind = _i % 4;
   attn_test_problem_t p;
@@ -523,18 +590,19 @@ START_TEST(test_flash_plans) {
   flash_plan_list(&p, 1, &plans);
   char label[32];
   snprintf(label, sizeof label, "shape %d kind %d", shape, kind);
-  check_plans_agree(&p, plans.plans, plans.count, label);
+  check_plans(&p, plans.plans, plans.count, plans.same, label);
   attn_test_problem_free(&p);
 }
 END_TEST
 
-/* NaN and -inf in long sets, on every flash plan: a NaN annotation makes its set's rows NaN
- * (context and lse); a NaN value makes its column NaN in every row of its set, whatever the
- * weight; a row whose scores are all -inf gets a zero context and lse -inf even with a NaN value;
- * a row whose scores are all +inf is NaN, lse included (exp(inf - inf), as in the reference).
- * Checked against the expected pattern, the reference, and bit for bit across plans. _i % 2:
- * dot, scaled dot; _i / 2: sets of 8 spans (the split plans' combine folds them in one group of 8,
- * the NaNs in spans 5 to 7) or of 34 (groups of 32 and 2, NaNs in spans 15 and 32). */
+/* NaN and -inf in long sets, on every flash plan (TC's own arithmetic included): a NaN annotation
+ * makes its set's rows NaN (context and lse); a NaN value makes its column NaN in every row of its
+ * set, whatever the weight; a row whose scores are all -inf gets a zero context and lse -inf even
+ * with a NaN value; a row whose scores are all +inf is NaN, lse included (exp(inf - inf), as in the
+ * reference). Checked against the expected pattern, the reference, and bit for bit across plans
+ * (but TC). _i % 2: dot, scaled dot; _i / 2: sets of 8 spans (the split plans' combine folds them
+ * in one group of 8, the NaNs in spans 5 to 7) or of 34 (groups of 32 and 2, NaNs in spans 15 and
+ * 32). */
 START_TEST(test_flash_nonfinite) {
   static const int64_t n[2] = {1900, 8500}, nan_a[2] = {1500, 8300}, nan_v1[2] = {1700, 8400},
                        nan_v2[2] = {1850, 4000};
@@ -597,6 +665,10 @@ START_TEST(test_flash_nonfinite) {
     }
     ck_assert_msg(isinf(o.lse[s2.lse]) && o.lse[s2.lse] < 0, "%s: -inf row lse %g", what,
                   (double)o.lse[s2.lse]);
+    if (k >= plans.same) { /* TC: the pattern and the reference only */
+      attn_test_out_free(&o);
+      continue;
+    }
     if (k == 0) {
       attn_test_out_free(&first);
       first = o;
@@ -955,7 +1027,7 @@ START_TEST(test_flash_fuzz) {
   attn_test_problem_init(&p, &spec);
   flash_plan_list_t plans;
   flash_plan_list(&p, 1, &plans);
-  check_plans_agree(&p, plans.plans, plans.count, label);
+  check_plans(&p, plans.plans, plans.count, plans.same, label);
   attn_test_problem_free(&p);
 }
 END_TEST
@@ -989,7 +1061,9 @@ static Suite *gpu_compute_suite(void) {
   TCase *grid = timed_case(s, "grid");
   tcase_add_loop_test(grid, test_grid, 0, GRID_SIZE * 4);
   tcase_add_loop_test(grid, test_deterministic, 0, GRID_SIZE * NALGOS);
-  tcase_add_loop_test(timed_case(s, "invariance"), test_batch_invariant, 0, 48);
+  TCase *invariance = timed_case(s, "invariance");
+  tcase_add_loop_test(invariance, test_batch_invariant, 0, 48);
+  tcase_add_loop_test(invariance, test_flash_tc_invariant, 0, 4);
   return s;
 }
 

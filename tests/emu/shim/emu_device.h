@@ -70,6 +70,16 @@ struct alignas(16) float4 {
 static inline float4 make_float4(float a, float b, float c, float d) {
   return float4{a, b, c, d};
 }
+static inline unsigned __float_as_uint(float x) {
+  unsigned u;
+  memcpy(&u, &x, sizeof u);
+  return u;
+}
+static inline float __uint_as_float(unsigned u) {
+  float x;
+  memcpy(&x, &u, sizeof x);
+  return x;
+}
 static inline float __fmaf_rn(float a, float b, float c) {
   return fmaf(a, b, c);
 }
