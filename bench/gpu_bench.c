@@ -33,7 +33,8 @@
  *
  * Tuning: --dims runs shapes of one's own (BxMxNxD), and --plans adds a row per flash plan
  * forced through ATTN_CU_FLASH (cuda/flash.cu) beside AUTO: the figures the dispatcher's
- * thresholds are set from (bench/gpu-sweep.sh runs them).
+ * thresholds are set from (bench/gpu-sweep.sh runs them). The last plans, tc and splittc, are
+ * the tensor-core kernel, an arithmetic of its own that AUTO never runs (cuda/flash_plans.h).
  *
  * Output: a markdown table, then
  *   summary: decode_copy_fraction=X walkthrough_copy_fraction=Y shared_sgemm_fraction=Z

@@ -167,7 +167,8 @@
  * the SM's issue rate; at 8 blocks it spills); WARP 4 (on sm_90 WARP<1> 118
  * with batches of 8 loads, 106 with 4; capped at 64 or 80 it spills); BLOCK and TILE 2 (BLOCK<1>
  * takes about 155 registers, so 3 fit; BLOCK<8> about 210, TILE<64> 229, TILE<32> 235, TILE<16>
- * 209, TC 250 on sm_90; TC's 104 KiB of shared memory allow 2 blocks anyway). */
+ * 209, TC 252 on sm_90 (254 on sm_80: at the edge); TC's 108 KiB of shared memory allow 2 blocks
+ * anyway). */
 #define FLASH_THREAD_MIN_BLOCKS  4
 #define FLASH_THREAD4_MIN_BLOCKS 5
 #define FLASH_SHORT4_MIN_BLOCKS  6
@@ -1801,8 +1802,9 @@ static __device__ void tile_weights(int qn, int rows, bool split, float *P, floa
  * as warp-wide mma.sync m16n8k8 on TF32 operands. Each fp32 operand x is split into a TF32 high
  * part hi = rna(x) and a TF32 remainder lo = rna(x - hi) (x - hi is exact), and each 8-term
  * step of a product adds lo hi', then hi lo', then hi hi' to one fp32 accumulator (lo lo' is
- * left out: about 2^-22 of a term): within the reference's tolerance as fp32 fma chains are,
- * but in other bits, whose order inside an mma is the hardware's. An operand that is infinite
+ * left out: about 2^-22 of a term): meant to stay within the reference's tolerance as fp32 fma
+ * chains do (tc_step says what may not), in other bits, whose order inside an mma is the
+ * hardware's. An operand that is infinite
  * or NaN (where x - hi is NaN) takes 0 for both its parts in the two correction products, so
  * that they stay finite and hi hi' alone gives what the fma chain gives (inf, or NaN from
  * inf 0 or inf - inf); the weights are finite or NaN (a NaN row) and need no such care. A
@@ -1812,8 +1814,8 @@ static __device__ void tile_weights(int qn, int rows, bool split, float *P, floa
  *
  * Block: 4 warps on a tile of 64 queries. Scores: warp w takes queries 32 (w % 2) .. + 31 (two
  * m-tiles of 16) and rows 64 (w / 2) .. + 63 of each 128-row stage (eight n-tiles of 8), from
- * TILE's q' and a' slices of 16 columns (the same fetches, stored with rows padded to 72 and
- * 136 floats, so that a fragment's 32 loads hit 32 banks). Context: the same queries and
+ * q' and a' slices of 16 columns that cp.async copies row-major into shared memory (rows padded
+ * to 20 floats, so that a fragment's 32 loads hit 32 banks). Context: the same queries and
  * columns 32 (w / 2) .. + 31 of each 64-column block, over P (rows padded to 72 floats) and
  * the value rows of a chunk (padded to 72), the chunk's mma products folded into the span as
  * TILE folds its fma chains. */
@@ -1845,12 +1847,16 @@ template <int N> static __device__ __forceinline__ void tc_split(float x, tc_fra
 
 /* The products of one 8-term step of split operands for two 16-row tiles of A and an 8-column
  * tile of B: d[m] += a[m].lo b.hc, then a[m].hc b.lo, then a[m].hi b.hi, each an m16n8k8 TF32
- * mma.sync of the warp. Lane (g, t) = (lane / 4, lane % 4) holds A(g, t), A(g + 8, t),
- * A(g, t + 4), A(g + 8, t + 4); B(t, g), B(t + 4, g); and D(g, 2t), D(g, 2t + 1), D(g + 8, 2t),
- * D(g + 8, 2t + 1) (PTX's .tf32 fragments). Every lane of the warp must take part. Before sm_80
- * (and on tests/emu) the same products from the fragments in shared memory, each an fma chain
- * over k per element (products of TF32 operands are exact in fp32): one exchange for the six
- * mmas, slow, and nothing plans it there but a forced test. */
+ * mma.sync of the warp. (The tensor cores' own additions into d truncate, as far as published
+ * measurements of A100s and H100s say, so a long k gathers errors of one sign; summing each
+ * step from zero and adding it to d rounded to nearest would keep them to the step, but takes 8
+ * registers that the kernel, at 252 to 254, does not have: it spills. Whether the tests'
+ * tolerance holds at k = 512 is for a GPU run to say.) Lane (g, t) = (lane / 4, lane % 4) holds
+ * A(g, t), A(g + 8, t), A(g, t + 4), A(g + 8, t + 4); B(t, g), B(t + 4, g); and D(g, 2t),
+ * D(g, 2t + 1), D(g + 8, 2t), D(g + 8, 2t + 1) (PTX's .tf32 fragments). Every lane of the warp
+ * must take part. Before sm_80 (and on tests/emu) the same products from the fragments in
+ * shared memory, each an fma chain over k per element (products of TF32 operands are exact in
+ * fp32): one exchange for the six mmas, slow, and nothing plans it there but a forced test. */
 static __device__ __forceinline__ void tc_step(float (&d)[2][4], const tc_frag<4> (&a)[2],
                                                const tc_frag<2> &b) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -1897,27 +1903,62 @@ static __device__ __forceinline__ void tc_step(float (&d)[2][4], const tc_frag<4
 #endif
 }
 
-/* The tiling: TILE<64>'s stages of 128 rows and 64-column blocks (its fetches and value copies
- * run as they are), rows of shared memory padded by 8 floats. */
+/* The tiling: TILE<64>'s stages of 128 rows and 64-column blocks (its value copies run as they
+ * are), rows of shared memory padded: P and the value rows by 8 floats, the q' and a' slices'
+ * rows of 16 by 4. */
 struct tc_cfg {
   static constexpr int QT = 64, ROWS = tile_cfg<64>::ROWS, COLS = tile_cfg<64>::COLS;
-  static constexpr int PL = QT + 8, QL = QT + 8, AL = ROWS + 8, VL = COLS + 8;
+  static constexpr int PL = QT + 8, VL = COLS + 8, SL = TILE_K + 4;
   static __device__ __forceinline__ int p(int row, int q) { return row * PL + q; }
 };
 struct tc_smem {
   static constexpr int P = FLASH_SPAN * tc_cfg::PL;
-  static constexpr int QA = TILE_K * (tc_cfg::QL + tc_cfg::AL);
+  static constexpr int QA = (tc_cfg::QT + tc_cfg::ROWS) * tc_cfg::SL;
   static constexpr int STAT = tile_smem<64>::STAT;
   static constexpr size_t BYTES = (size_t)(P + 2 * QA + STAT) * sizeof(float);
   static_assert(TILE_VROWS * tc_cfg::VL <= QA, "value slices fit the staging buffers");
   static_assert(tc_cfg::VL % 4 == 0, "value rows stay 16-byte aligned for cp.async");
 };
 
-/* tile_scores on the tensor cores: the stage's scores of warp w's 32 queries x 64 rows. */
+/* Slice [k0, k0 + TILE_K) of the tile's q' rows and of the stage's a' rows into Qs[query SL + t]
+ * and As[row SL + t]: row-major, so that a slice is 64-byte pieces of rows that cp.async copies
+ * without registers (a fragment's loads, rows g and columns t of 20 floats, still hit 32 banks).
+ * Thread tid copies float4 idx = tid + 128 i of each: row idx / 4, columns 4 (idx % 4). whole
+ * (every row of the tile and stage, 16-byte aligned, the slice within k): cp.async, which the
+ * caller commits and waits for; else loads and stores, with zeros past k, qn and srows. */
+static __device__ __forceinline__ void tc_stage_qa(const flash_args &a, const float *qbase,
+                                                   const float *abase, int qn, int srows,
+                                                   int64_t k0, bool whole, float *Qs, float *As) {
+  const attn_cu_score_in &si = a.si;
+  const auto copy = [&](const float *src, float *dst, int n, bool vec) {
+    if (whole) {
+      __pipeline_memcpy_async(dst, src, 16);
+      return;
+    }
+    float v[4];
+    flash_load4(src, n, vec, v);
+    *(float4 *)dst = make_float4(v[0], v[1], v[2], v[3]);
+  };
+#pragma unroll
+  for (int i = 0; i < tc_cfg::QT * 4 / FLASH_THREADS; i++) {
+    const int idx = threadIdx.x + FLASH_THREADS * i, row = idx / 4, c = idx % 4 * 4;
+    copy(qbase + row * si.q.ld + k0 + c, Qs + row * tc_cfg::SL + c,
+         row < qn ? flash_count4(si.k - k0 - c) : 0, a.vec_q);
+  }
+#pragma unroll
+  for (int i = 0; i < tc_cfg::ROWS * 4 / FLASH_THREADS; i++) {
+    const int idx = threadIdx.x + FLASH_THREADS * i, row = idx / 4, c = idx % 4 * 4;
+    copy(abase + row * si.a.ld + k0 + c, As + row * tc_cfg::SL + c,
+         row < srows ? flash_count4(si.k - k0 - c) : 0, a.vec);
+  }
+}
+
+/* tile_scores on the tensor cores: the stage's scores of warp w's 32 queries x 64 rows, the
+ * slices double-buffered (the next one's copies fly while the current one is used). */
 static __device__ void tc_scores(const flash_args &a, const attn_cu_set &s, int64_t i0, int qn,
                                  int64_t j0, int rows, float *P, float *stage) {
   using T = tc_cfg;
-  constexpr int RQ = tile_smem<64>::RQ, RA = tile_smem<64>::RA, QA = tc_smem::QA;
+  constexpr int QA = tc_smem::QA;
   const attn_cu_score_in &si = a.si;
   const int tid = threadIdx.x, w = tid / 32, g = tid % 32 / 4, t = tid % 4;
   const int qw = w % 2 * 32, rw = w / 2 * 64;
@@ -1926,7 +1967,7 @@ static __device__ void tc_scores(const flash_args &a, const attn_cu_set &s, int6
   for (int r0 = 0; r0 < rows; r0 += T::ROWS) {
     const int srows = rows - r0 < T::ROWS ? rows - r0 : T::ROWS;
     const float *abase = attn_cu_arow(si.a.data, si.a.ld, si.a.stride, si.l, s, j0 + r0);
-    float acc[8][2][4], rq[RQ], ra[RA]; /* [n-tile][m-tile][fragment] */
+    float acc[8][2][4]; /* [n-tile][m-tile][fragment] */
 #pragma unroll
     for (int nt = 0; nt < 8; nt++)
 #pragma unroll
@@ -1935,21 +1976,22 @@ static __device__ void tc_scores(const flash_args &a, const attn_cu_set &s, int6
         for (int e = 0; e < 4; e++)
           acc[nt][mt][e] = 0.0f;
     const bool whole = a.vec && a.vec_q && qn == T::QT && srows == T::ROWS;
-    const float *qp[RQ / 4], *ap[T::ROWS / FLASH_THREADS];
-    tile_row_ptrs<64>(si, qbase, abase, qp, ap);
-    if (whole && TILE_K <= si.k)
-      tile_fetch_full<64>(qp, ap, 0, rq, ra);
-    else
-      tile_fetch_qa<64>(a, qp, ap, qn, srows, 0, rq, ra);
+    /* The buffer written here was last read two slices ago (or by the previous stage or span),
+     * before a barrier every thread has passed since. */
+    tc_stage_qa(a, qbase, abase, qn, srows, 0, whole && TILE_K <= si.k, stage + buf * QA,
+                stage + buf * QA + T::QT * T::SL);
+    __pipeline_commit();
     for (int64_t k0 = 0; k0 < si.k; k0 += TILE_K) {
-      float *Qs = stage + buf * QA, *As = Qs + TILE_K * T::QL;
-      tile_store_qa<64>(rq, ra, Qs, T::QL, As, T::AL);
-      __syncthreads();
-      if (whole && k0 + 2 * TILE_K <= si.k)
-        tile_fetch_full<64>(qp, ap, k0 + TILE_K, rq, ra);
-      else if (k0 + TILE_K < si.k)
-        tile_fetch_qa<64>(a, qp, ap, qn, srows, k0 + TILE_K, rq, ra);
-      /* columns past k are zeros (the fetches fill them): a part slice skips a step of them */
+      const float *Qs = stage + buf * QA, *As = Qs + T::QT * T::SL;
+      __pipeline_wait_prior(0);
+      __syncthreads(); /* slice k0 is in; everyone is done with slice k0 - TILE_K */
+      if (k0 + TILE_K < si.k) {
+        float *next = stage + (buf ^ 1) * QA;
+        tc_stage_qa(a, qbase, abase, qn, srows, k0 + TILE_K, whole && k0 + 2 * TILE_K <= si.k, next,
+                    next + T::QT * T::SL);
+        __pipeline_commit();
+      }
+      /* columns past k are zeros (the copies fill them): a part slice skips a step of them */
       const int steps = si.k - k0 > 8 ? 2 : 1;
 #pragma unroll
       for (int kk = 0; kk < 2; kk++) {
@@ -1957,18 +1999,18 @@ static __device__ void tc_scores(const flash_args &a, const attn_cu_set &s, int6
         tc_frag<4> fa[2];
 #pragma unroll
         for (int mt = 0; mt < 2; mt++) {
-          const float *x = Qs + (kk * 8 + t) * T::QL + qw + mt * 16 + g;
+          const float *x = Qs + (qw + mt * 16 + g) * T::SL + kk * 8 + t;
           tc_split(x[0], fa[mt], 0);
-          tc_split(x[8], fa[mt], 1);
-          tc_split(x[4 * T::QL], fa[mt], 2);
-          tc_split(x[4 * T::QL + 8], fa[mt], 3);
+          tc_split(x[8 * T::SL], fa[mt], 1);
+          tc_split(x[4], fa[mt], 2);
+          tc_split(x[8 * T::SL + 4], fa[mt], 3);
         }
 #pragma unroll
         for (int nt = 0; nt < 8; nt++) {
-          const float *y = As + (kk * 8 + t) * T::AL + rw + nt * 8 + g;
+          const float *y = As + (rw + nt * 8 + g) * T::SL + kk * 8 + t;
           tc_frag<2> fb;
           tc_split(y[0], fb, 0);
-          tc_split(y[4 * T::AL], fb, 1);
+          tc_split(y[4], fb, 1);
           tc_step(acc[nt], fa, fb);
         }
       }
@@ -2035,14 +2077,15 @@ static __device__ void tc_context(const flash_args &a, const attn_cu_set &s, int
       const float *Vs = stage + (gi & 1) * QA, *Pg = P + T::p(gi * TILE_VROWS, 0);
       float x[4][2][4]; /* [n-tile][m-tile][fragment] */
 #pragma unroll
-      for (int nt = 0; nt < 4; nt++)
+      for (int nt = 0; nt < 4; nt++) {
 #pragma unroll
         for (int mt = 0; mt < 2; mt++)
 #pragma unroll
           for (int e = 0; e < 4; e++)
             x[nt][mt][e] = 0.0f;
-            /* Rows past the chunk's vr (a set's last, part chunk) hold stale weights and values:
-             * both operands are zeros there. */
+      }
+      /* Rows past the chunk's vr (a set's last, part chunk) hold stale weights and values:
+       * both operands are zeros there. */
 #pragma unroll
       for (int kk = 0; kk < TILE_VROWS / 8; kk++) {
         if (kk * 8 >= vr) break;
