@@ -556,12 +556,12 @@ static void check_plans(const attn_test_problem_t *p, const char *const *plans, 
     if (k < same) {
       expect_match(p, &o, &first, NULL, what);
     } else if (again) {
-      attn_test_out_t again;
-      attn_test_out_init(&again, p, 0, 0, 1);
-      run_flash_plan(ctx, p, plans[k], &ref, &tols, &again, what);
+      attn_test_out_t second;
+      attn_test_out_init(&second, p, 0, 0, 1);
+      run_flash_plan(ctx, p, plans[k], &ref, &tols, &second, what);
       snprintf(what, sizeof what, "%s flash plan '%s' run again", label, plans[k]);
-      expect_match(p, &again, &o, NULL, what);
-      attn_test_out_free(&again);
+      expect_match(p, &second, &o, NULL, what);
+      attn_test_out_free(&second);
     }
     attn_test_out_free(&o);
   }
