@@ -1804,13 +1804,12 @@ static __device__ void tile_weights(int qn, int rows, bool split, float *P, floa
  * step of a product adds lo hi', then hi lo', then hi hi' to one fp32 accumulator (lo lo' is
  * left out: about 2^-22 of a term): meant to stay within the reference's tolerance as fp32 fma
  * chains do (tc_step says what may not), in other bits, whose order inside an mma is the
- * hardware's. An operand that is infinite
- * or NaN (where x - hi is NaN) takes 0 for both its parts in the two correction products, so
- * that they stay finite and hi hi' alone gives what the fma chain gives (inf, or NaN from
- * inf 0 or inf - inf); the weights are finite or NaN (a NaN row) and need no such care. A
- * query's bits do not depend on the other queries of its tile (an mma's row of the result
- * depends only on its row of A), so the plan is deterministic and batch-invariant among its own
- * calls.
+ * hardware's. An operand that is infinite or NaN (where x - hi is NaN) takes 0 for both its
+ * parts in the two correction products, so that they stay finite and hi hi' alone gives what
+ * the fma chain gives (inf, or NaN from inf 0 or inf - inf). (A finite |x| within half a TF32
+ * step of FLT_MAX rounds to an infinite hi: out of this kernel's range.) A query's bits do not
+ * depend on the other queries of its tile (an mma's row of the result depends only on its row
+ * of A), so the plan is deterministic and batch-invariant among its own calls.
  *
  * Block: 4 warps on a tile of 64 queries. Scores: warp w takes queries 32 (w % 2) .. + 31 (two
  * m-tiles of 16) and rows 64 (w / 2) .. + 63 of each 128-row stage (eight n-tiles of 8), from
@@ -2029,7 +2028,7 @@ static __device__ void tc_scores(const flash_args &a, const attn_cu_set &s, int6
 }
 
 /* tile_context on the tensor cores: warp w's 32 queries x 32 columns of each 64-column block,
- * a chunk's product in two accumulators, then its fold into the span. */
+ * each chunk's products from zero, then its fold into the span with TILE's factors. */
 static __device__ void tc_context(const flash_args &a, const attn_cu_set &s, int64_t i0, int qn,
                                   int64_t u, int rows, bool split, bool first, bool last,
                                   const float *P, float *stage, const float *ca, const float *cb,
@@ -2094,11 +2093,11 @@ static __device__ void tc_context(const flash_args &a, const attn_cu_set &s, int
         tc_frag<4> fa[2];
 #pragma unroll
         for (int mt = 0; mt < 2; mt++) {
-          const float *w = Pg + j * T::PL + qw + mt * 16 + g;
-          tc_split(in0 ? w[0] : 0.0f, fa[mt], 0);
-          tc_split(in0 ? w[8] : 0.0f, fa[mt], 1);
-          tc_split(in1 ? w[4 * T::PL] : 0.0f, fa[mt], 2);
-          tc_split(in1 ? w[4 * T::PL + 8] : 0.0f, fa[mt], 3);
+          const float *pw = Pg + j * T::PL + qw + mt * 16 + g;
+          tc_split(in0 ? pw[0] : 0.0f, fa[mt], 0);
+          tc_split(in0 ? pw[8] : 0.0f, fa[mt], 1);
+          tc_split(in1 ? pw[4 * T::PL] : 0.0f, fa[mt], 2);
+          tc_split(in1 ? pw[4 * T::PL + 8] : 0.0f, fa[mt], 3);
         }
 #pragma unroll
         for (int nt = 0; nt < 4; nt++) {
