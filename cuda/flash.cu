@@ -166,8 +166,8 @@
  * walkthrough at 5 blocks: 31% theoretical occupancy, 1.4 eligible warps a scheduler, about half
  * the SM's issue rate; at 8 blocks it spills); WARP 4 (on sm_90 WARP<1> 118
  * with batches of 8 loads, 106 with 4; capped at 64 or 80 it spills); BLOCK and TILE 2 (BLOCK<1>
- * takes about 155 registers, so 3 fit; BLOCK<8> about 210, TILE<64> 229, TILE<32> 235, TILE<16>
- * 209, TC 252 on sm_90 (254 on sm_80: at the edge); TC's 108 KiB of shared memory allow 2 blocks
+ * takes about 155 registers, so 3 fit; BLOCK<8> about 210, TILE<64> 229, TILE<32> 231, TILE<16>
+ * 207, TC 252 on sm_90 (254 on sm_80: at the edge); TC's 108 KiB of shared memory allow 2 blocks
  * anyway). */
 #define FLASH_THREAD_MIN_BLOCKS  4
 #define FLASH_THREAD4_MIN_BLOCKS 5
@@ -1605,6 +1605,52 @@ static __device__ __forceinline__ void tile_stage_v_full(const float *src0, int6
     __pipeline_memcpy_async(dst0 + i * R * DLD, src0 + i * R * ld, 16);
 }
 
+/* Value group gi of a span (rows gi TILE_VROWS .., at most TILE_VROWS of its `rows`), columns
+ * [c0, c0 + COLS), into dst: tile_stage_v_full where the group is whole and full says the block
+ * lies within dv with vec_v (vsrc: the thread's first copy's source in group 0, (vj, vc) its row
+ * and column of the block), else tile_stage_v. The caller commits. */
+template <int QT, int DLD = tile_cfg<QT>::COLS>
+static __device__ __forceinline__ void
+tile_stage_group(const flash_args &a, const float *vspan, const float *vsrc, int vj, int vc,
+                 bool full, int rows, int gi, int64_t c0, float *dst) {
+  const int nr = rows - gi * TILE_VROWS;
+  const int64_t skip = (int64_t)gi * TILE_VROWS * a.V.ld;
+  if (full && nr >= TILE_VROWS)
+    tile_stage_v_full<QT, DLD>(vsrc + skip, a.V.ld, dst + vj * DLD + vc);
+  else
+    tile_stage_v<QT, DLD>(a, vspan + skip, nr < TILE_VROWS ? nr : TILE_VROWS, c0, dst);
+}
+
+/* The value groups of a span's column block at c0, through the two staging buffers (QA floats
+ * apart, rows DLD floats apart): group gi + 1's copies fly while body(gi, vr, Vs) uses group gi
+ * (vr of its rows exist; Vs: its rows in shared memory). Begins with a barrier: the buffers'
+ * last readers (the previous columns, or the scores) are done. */
+template <int QT, int DLD, int QA, class Body>
+static __device__ __forceinline__ void tile_value_groups(const flash_args &a, const float *vspan,
+                                                         int64_t c0, int rows, float *stage,
+                                                         const Body &body) {
+  constexpr int COLS = tile_cfg<QT>::COLS;
+  const int groups = (rows + TILE_VROWS - 1) / TILE_VROWS;
+  /* Full groups of a column block within dv copy from pointers made here. */
+  const bool full = a.vec_v && c0 + COLS <= a.dv;
+  const int vj = threadIdx.x / (COLS / 4), vc = threadIdx.x % (COLS / 4) * 4;
+  const float *vsrc = vspan + vj * a.V.ld + c0 + vc;
+  __syncthreads();
+  tile_stage_group<QT, DLD>(a, vspan, vsrc, vj, vc, full, rows, 0, c0, stage);
+  __pipeline_commit();
+  for (int gi = 0; gi < groups; gi++) {
+    const int vr = rows - gi * TILE_VROWS < TILE_VROWS ? rows - gi * TILE_VROWS : TILE_VROWS;
+    __pipeline_wait_prior(0);
+    __syncthreads(); /* rows gi are in; everyone is done with rows gi - 1 */
+    if (gi + 1 < groups) {
+      tile_stage_group<QT, DLD>(a, vspan, vsrc, vj, vc, full, rows, gi + 1, c0,
+                                stage + ((gi + 1) & 1) * QA);
+      __pipeline_commit();
+    }
+    body(gi, vr, stage + (gi & 1) * QA);
+  }
+}
+
 /* A span's context x of query qi of the tile (row r of the call, C row crow) and column col:
  * to the partials (split), or folded into C with the total's factors in st, finished after the
  * last span. */
@@ -1667,64 +1713,41 @@ static __device__ void tile_context(const flash_args &a, const attn_cu_set &s, i
     tile_frag<C::NC> hold;
     tile_zero<C::NC>(hold);
     bool held = false;
-    /* Full groups of a column block within dv copy from pointers made here. */
-    const bool full = a.vec_v && c0 + C::COLS <= dv;
-    const int vj = tid / (C::COLS / 4), vc = tid % (C::COLS / 4) * 4;
-    const float *vsrc = vspan + vj * a.V.ld + c0 + vc;
-    __syncthreads(); /* the buffers' last readers (the previous columns, or the scores) are done */
-    if (full && rows >= TILE_VROWS)
-      tile_stage_v_full<QT>(vsrc, a.V.ld, stage + vj * C::COLS + vc);
-    else
-      tile_stage_v<QT>(a, vspan, rows < TILE_VROWS ? rows : TILE_VROWS, c0, stage);
-    __pipeline_commit();
-    for (int gi = 0; gi < groups; gi++) {
-      const int vr = rows - gi * TILE_VROWS < TILE_VROWS ? rows - gi * TILE_VROWS : TILE_VROWS;
-      __pipeline_wait_prior(0);
-      __syncthreads(); /* rows gi are in; everyone is done with rows gi - 1 */
-      if (gi + 1 < groups) {
-        const int nr = rows - (gi + 1) * TILE_VROWS;
-        float *next = stage + ((gi + 1) & 1) * QA;
-        if (full && nr >= TILE_VROWS)
-          tile_stage_v_full<QT>(vsrc + (int64_t)(gi + 1) * TILE_VROWS * a.V.ld, a.V.ld,
-                                next + vj * C::COLS + vc);
-        else
-          tile_stage_v<QT>(a, vspan + (int64_t)(gi + 1) * TILE_VROWS * a.V.ld,
-                           nr < TILE_VROWS ? nr : TILE_VROWS, c0, next);
-        __pipeline_commit();
-      }
-      const float *Vs = stage + (gi & 1) * QA + h * C::NC;
-      /* The group's weights: row0 is a multiple of 32, where p's XOR pattern starts over, so
-       * that p(row0 + j, q) = row0 QT + p(j, q). */
-      const float *Pg = P + gi * TILE_VROWS * QT;
-      const auto load = [&](int j, tile_frag<C::NC> &f) {
-        tile_load<C::NC>(Pg + C::p(j, C::q(g, 0)), Pg + C::p(j, C::q(g, 4)), Vs + j * C::COLS, 0,
-                         f);
-      };
-      const auto row = [&](int j) {
-        tile_frag<C::NC> f;
-        load(j, f);
-        tile_fma<C::NC>(f, x);
-      };
-      /* row 0's loads first (vr >= 1), then the previous group's held row (zeros before group
-       * 0) and its chunk's fold while they fly, as in tile_scores */
-      tile_frag<C::NC> f0;
-      load(0, f0);
-      tile_fma<C::NC>(hold, x);
-      fold(gi - 1);
-      tile_fma<C::NC>(f0, x);
-      held = vr == TILE_VROWS;
-      if (held) { /* unrolled whole: each address a register made once + an offset */
+    tile_value_groups<QT, C::COLS, QA>(
+        a, vspan, c0, rows, stage, [&](int gi, int vr, const float *Vg) {
+          const float *Vs = Vg + h * C::NC;
+          /* The group's weights: row0 is a multiple of 32, where p's XOR pattern starts over, so
+           * that p(row0 + j, q) = row0 QT + p(j, q). */
+          const float *Pg = P + gi * TILE_VROWS * QT;
+          const auto load = [&](int j, tile_frag<C::NC> &f) {
+            tile_load<C::NC>(Pg + C::p(j, C::q(g, 0)), Pg + C::p(j, C::q(g, 4)), Vs + j * C::COLS,
+                             0, f);
+          };
+          const auto row = [&](int j) {
+            tile_frag<C::NC> f;
+            load(j, f);
+            tile_fma<C::NC>(f, x);
+          };
+          /* row 0's loads first (vr >= 1), then the previous group's held row (zeros before group
+           * 0) and its chunk's fold while they fly, as in tile_scores */
+          tile_frag<C::NC> f0;
+          load(0, f0);
+          tile_fma<C::NC>(hold, x);
+          fold(gi - 1);
+          tile_fma<C::NC>(f0, x);
+          held = vr == TILE_VROWS;
+          if (held) { /* unrolled whole: each address a register made once + an offset */
 #pragma unroll
-        for (int j = 1; j < TILE_VROWS - 1; j++)
-          row(j);
-        load(TILE_VROWS - 1, hold);
-      } else { /* a set's last chunk, a part one (only the last group can be) */
+            for (int j = 1; j < TILE_VROWS - 1; j++)
+              row(j);
+            load(TILE_VROWS - 1, hold);
+          } else { /* a set's last chunk, a part one (only the last group can be) */
 #pragma unroll 4
-        for (int j = 1; j < vr; j++)
-          row(j);
-        fold(gi);
-      }
-    }
+            for (int j = 1; j < vr; j++)
+              row(j);
+            fold(gi);
+          }
+        });
     if (held) { /* the last group was whole: its last row, and its chunk's fold */
       tile_fma<C::NC>(hold, x);
       fold(groups - 1);
@@ -1829,6 +1852,17 @@ static __device__ __forceinline__ uint32_t tc_tf32(float x) {
   const uint32_t u = __float_as_uint(x);
   return (u & 0x7f800000u) == 0x7f800000u ? u : (u + 0x1000u) & 0xffffe000u;
 #endif
+}
+
+/* Zeros in a warp's fragments (TC's accumulators). */
+template <int A, int B, int N> static __device__ __forceinline__ void tc_zero(float (&x)[A][B][N]) {
+#pragma unroll
+  for (int i = 0; i < A; i++)
+#pragma unroll
+    for (int j = 0; j < B; j++)
+#pragma unroll
+      for (int e = 0; e < N; e++)
+        x[i][j][e] = 0.0f;
 }
 
 /* A split operand: its high part for hi hi', and the high part (hc) and remainder (lo) the
@@ -1967,13 +2001,7 @@ static __device__ void tc_scores(const flash_args &a, const attn_cu_set &s, int6
     const int srows = rows - r0 < T::ROWS ? rows - r0 : T::ROWS;
     const float *abase = attn_cu_arow(si.a.data, si.a.ld, si.a.stride, si.l, s, j0 + r0);
     float acc[8][2][4]; /* [n-tile][m-tile][fragment] */
-#pragma unroll
-    for (int nt = 0; nt < 8; nt++)
-#pragma unroll
-      for (int mt = 0; mt < 2; mt++)
-#pragma unroll
-        for (int e = 0; e < 4; e++)
-          acc[nt][mt][e] = 0.0f;
+    tc_zero(acc);
     const bool whole = a.vec && a.vec_q && qn == T::QT && srows == T::ROWS;
     /* The buffer written here was last read two slices ago (or by the previous stage or span),
      * before a barrier every thread has passed since. */
@@ -2039,88 +2067,52 @@ static __device__ void tc_context(const flash_args &a, const attn_cu_set &s, int
   const int qw = w % 2 * 32, cw = w / 2 * 32;
   const int64_t dv = a.dv;
   const float *vspan = attn_cu_arow(a.V.data, a.V.ld, a.V.stride, a.si.l, s, u * FLASH_SPAN);
-  const int groups = (rows + TILE_VROWS - 1) / TILE_VROWS;
   for (int64_t c0 = 0; c0 < dv; c0 += T::COLS) {
-    float X[2][4][4];
-#pragma unroll
-    for (int mt = 0; mt < 2; mt++)
-#pragma unroll
-      for (int nt = 0; nt < 4; nt++)
-#pragma unroll
-        for (int e = 0; e < 4; e++)
-          X[mt][nt][e] = 0.0f;
-    const bool full = a.vec_v && c0 + T::COLS <= dv;
-    const int vj = tid / (T::COLS / 4), vc = tid % (T::COLS / 4) * 4;
-    const float *vsrc = vspan + vj * a.V.ld + c0 + vc;
-    __syncthreads(); /* the buffers' last readers (the previous columns, or the scores) are done */
-    if (full && rows >= TILE_VROWS)
-      tile_stage_v_full<64, T::VL>(vsrc, a.V.ld, stage + vj * T::VL + vc);
-    else
-      tile_stage_v<64, T::VL>(a, vspan, rows < TILE_VROWS ? rows : TILE_VROWS, c0, stage);
-    __pipeline_commit();
-    for (int gi = 0; gi < groups; gi++) {
-      const int vr = rows - gi * TILE_VROWS < TILE_VROWS ? rows - gi * TILE_VROWS : TILE_VROWS;
-      __pipeline_wait_prior(0);
-      __syncthreads(); /* rows gi are in; everyone is done with rows gi - 1 */
-      if (gi + 1 < groups) {
-        const int nr = rows - (gi + 1) * TILE_VROWS;
-        float *next = stage + ((gi + 1) & 1) * QA;
-        if (full && nr >= TILE_VROWS)
-          tile_stage_v_full<64, T::VL>(vsrc + (int64_t)(gi + 1) * TILE_VROWS * a.V.ld, a.V.ld,
-                                       next + vj * T::VL + vc);
-        else
-          tile_stage_v<64, T::VL>(a, vspan + (int64_t)(gi + 1) * TILE_VROWS * a.V.ld,
-                                  nr < TILE_VROWS ? nr : TILE_VROWS, c0, next);
-        __pipeline_commit();
-      }
-      const float *Vs = stage + (gi & 1) * QA, *Pg = P + T::p(gi * TILE_VROWS, 0);
-      float x[4][2][4]; /* [n-tile][m-tile][fragment] */
-#pragma unroll
-      for (int nt = 0; nt < 4; nt++) {
-#pragma unroll
-        for (int mt = 0; mt < 2; mt++)
-#pragma unroll
-          for (int e = 0; e < 4; e++)
-            x[nt][mt][e] = 0.0f;
-      }
+    float X[2][4][4]; /* [m-tile][n-tile][fragment] */
+    tc_zero(X);
+    tile_value_groups<64, T::VL, QA>(
+        a, vspan, c0, rows, stage, [&](int gi, int vr, const float *Vs) {
+          const float *Pg = P + T::p(gi * TILE_VROWS, 0);
+          float x[4][2][4]; /* [n-tile][m-tile][fragment] */
+          tc_zero(x);
       /* Rows past the chunk's vr (a set's last, part chunk) hold stale weights and values:
        * both operands are zeros there. */
 #pragma unroll
-      for (int kk = 0; kk < TILE_VROWS / 8; kk++) {
-        if (kk * 8 >= vr) break;
-        const int j = kk * 8 + t;
-        const bool in0 = j < vr, in1 = j + 4 < vr;
-        tc_frag<4> fa[2];
+          for (int kk = 0; kk < TILE_VROWS / 8; kk++) {
+            if (kk * 8 >= vr) break;
+            const int j = kk * 8 + t;
+            const bool in0 = j < vr, in1 = j + 4 < vr;
+            tc_frag<4> fa[2];
 #pragma unroll
-        for (int mt = 0; mt < 2; mt++) {
-          const float *pw = Pg + j * T::PL + qw + mt * 16 + g;
-          tc_split(in0 ? pw[0] : 0.0f, fa[mt], 0);
-          tc_split(in0 ? pw[8] : 0.0f, fa[mt], 1);
-          tc_split(in1 ? pw[4 * T::PL] : 0.0f, fa[mt], 2);
-          tc_split(in1 ? pw[4 * T::PL + 8] : 0.0f, fa[mt], 3);
-        }
+            for (int mt = 0; mt < 2; mt++) {
+              const float *pw = Pg + j * T::PL + qw + mt * 16 + g;
+              tc_split(in0 ? pw[0] : 0.0f, fa[mt], 0);
+              tc_split(in0 ? pw[8] : 0.0f, fa[mt], 1);
+              tc_split(in1 ? pw[4 * T::PL] : 0.0f, fa[mt], 2);
+              tc_split(in1 ? pw[4 * T::PL + 8] : 0.0f, fa[mt], 3);
+            }
 #pragma unroll
-        for (int nt = 0; nt < 4; nt++) {
-          const float *y = Vs + j * T::VL + cw + nt * 8 + g;
-          tc_frag<2> fb;
-          tc_split(in0 ? y[0] : 0.0f, fb, 0);
-          tc_split(in1 ? y[4 * T::VL] : 0.0f, fb, 1);
-          tc_step(x[nt], fa, fb);
-        }
-      }
+            for (int nt = 0; nt < 4; nt++) {
+              const float *y = Vs + j * T::VL + cw + nt * 8 + g;
+              tc_frag<2> fb;
+              tc_split(in0 ? y[0] : 0.0f, fb, 0);
+              tc_split(in1 ? y[4 * T::VL] : 0.0f, fb, 1);
+              tc_step(x[nt], fa, fb);
+            }
+          }
 #pragma unroll
-      for (int mt = 0; mt < 2; mt++)
+          for (int mt = 0; mt < 2; mt++)
 #pragma unroll
-        for (int h = 0; h < 2; h++) {
-          const int q = qw + mt * 16 + g + h * 8;
-          const float al = ca[tile_fold_at(q, gi)], be = cb[tile_fold_at(q, gi)];
+            for (int h = 0; h < 2; h++) {
+              const int q = qw + mt * 16 + g + h * 8;
+              const float al = ca[tile_fold_at(q, gi)], be = cb[tile_fold_at(q, gi)];
 #pragma unroll
-          for (int nt = 0; nt < 4; nt++)
+              for (int nt = 0; nt < 4; nt++)
 #pragma unroll
-            for (int e = 2 * h; e < 2 * h + 2; e++)
-              X[mt][nt][e] = flash_mix(X[mt][nt][e], al, x[nt][mt][e], be);
-        }
-    }
+                for (int e = 2 * h; e < 2 * h + 2; e++)
+                  X[mt][nt][e] = flash_mix(X[mt][nt][e], al, x[nt][mt][e], be);
+            }
+        });
 #pragma unroll
     for (int mt = 0; mt < 2; mt++)
 #pragma unroll
