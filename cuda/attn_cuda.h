@@ -140,6 +140,7 @@ typedef struct attn_cuda_flash_device {
   size_t stream_smem;   /* shared memory a STREAM block may take (0: STREAM cannot run) */
   size_t smem_per_sm;   /* shared memory of a multiprocessor (0: unknown) ... */
   size_t smem_reserved; /* ... and the runtime's reservation a block */
+  int tc; /* 1: the TC variant (forced only) can run: TILE's shared memory, opted in */
 } attn_cuda_flash_device_t;
 
 /* Tests: the flash plan AUTO picks for p on such a device (ATTN_CU_FLASH's forcing included),

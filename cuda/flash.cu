@@ -167,8 +167,7 @@
  * the SM's issue rate; at 8 blocks it spills); WARP 4 (on sm_90 WARP<1> 118
  * with batches of 8 loads, 106 with 4; capped at 64 or 80 it spills); BLOCK and TILE 2 (BLOCK<1>
  * takes about 155 registers, so 3 fit; BLOCK<8> about 210, TILE<64> 229, TILE<32> 231, TILE<16>
- * 207, TC 252 on sm_90 (254 on sm_80: at the edge); TC's 108 KiB of shared memory allow 2 blocks
- * anyway). */
+ * 207, TC 252 on sm_90 (254 on sm_80: at the edge)). */
 #define FLASH_THREAD_MIN_BLOCKS  4
 #define FLASH_THREAD4_MIN_BLOCKS 5
 #define FLASH_SHORT4_MIN_BLOCKS  6
@@ -1829,10 +1828,16 @@ static __device__ void tile_weights(int qn, int rows, bool split, float *P, floa
  * chains do (tc_step says what may not), in other bits, whose order inside an mma is the
  * hardware's. An operand that is infinite or NaN (where x - hi is NaN) takes 0 for both its
  * parts in the two correction products, so that they stay finite and hi hi' alone gives what
- * the fma chain gives (inf, or NaN from inf 0 or inf - inf). (A finite |x| within half a TF32
- * step of FLT_MAX rounds to an infinite hi: out of this kernel's range.) A query's bits do not
- * depend on the other queries of its tile (an mma's row of the result depends only on its row
- * of A), so the plan is deterministic and batch-invariant among its own calls.
+ * the fma chain gives (inf, or NaN from inf 0 or inf - inf). Out of this kernel's range, where
+ * it differs: a finite |x| within half a TF32 step of FLT_MAX (hi is infinite and x - hi is
+ * -inf: NaN against an operand whose remainder is 0; taking finiteness from hi instead costs
+ * registers the kernel does not have), a product past about 2^139 (a correction product can
+ * overflow against hi hi': NaN where the chain gives inf), and a nonzero |x| below 2^-137 (hi
+ * is 0) against an infinity (NaN where the chain gives inf). A query's bits do not depend on
+ * the other queries of its tile (an mma's row of the result depends only on its row of A), so
+ * the plan is deterministic and batch-invariant among its own calls. Its 108 KiB of shared
+ * memory a block fit the data-center GPUs (A100: 163 KiB, H100: 227 KiB) and not GA10x or
+ * AD10x (99 KiB), where TC does not run (cu->flash.tc) and TILE still does.
  *
  * Block: 4 warps on a tile of 64 queries. Scores: warp w takes queries 32 (w % 2) .. + 31 (two
  * m-tiles of 16) and rows 64 (w / 2) .. + 63 of each 128-row stage (eight n-tiles of 8), from
@@ -1850,6 +1855,7 @@ static __device__ __forceinline__ uint32_t tc_tf32(float x) {
   return r;
 #else
   const uint32_t u = __float_as_uint(x);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fffffffu; /* NaN: cvt's canonical one */
   return (u & 0x7f800000u) == 0x7f800000u ? u : (u + 0x1000u) & 0xffffe000u;
 #endif
 }
@@ -2469,8 +2475,8 @@ attn_cuda_status_t attn_cu_flash_init(attn_cuda_t *cu) {
   /* The TILE kernels need more than the 48 KiB any launch may use: opt in, and ask for the
    * largest shared-memory carveout so that two blocks fit a multiprocessor. A device or driver
    * that refuses runs the other variants instead. */
-  cu->flash.tile = tile_opt_in<64>(optin) && tile_opt_in<32>(optin) && tile_opt_in<16>(optin) &&
-                   tile_opt_in<64, true>(optin);
+  cu->flash.tile = tile_opt_in<64>(optin) && tile_opt_in<32>(optin) && tile_opt_in<16>(optin);
+  cu->flash.tc = cu->flash.tile && tile_opt_in<64, true>(optin); /* never gates TILE */
   /* STREAM: as much as its widest call takes (k' = 256, dv = 128 of their own), or the device's
    * limit; a call that needs more than that runs another variant. */
   const size_t stream_max =
@@ -2585,7 +2591,7 @@ static bool flash_plan_for(const attn_cuda_problem_t *p, const attn_cuda_flash_d
   if (f.known) {
     const bool runs = f.variant == ATTN_CU_FLASH_THREAD   ? small
                       : f.variant == ATTN_CU_FLASH_TILE   ? tile
-                      : f.variant == ATTN_CU_FLASH_TC     ? tile
+                      : f.variant == ATTN_CU_FLASH_TC     ? tile && dev.tc
                       : f.variant == ATTN_CU_FLASH_WARP   ? warp
                       : f.variant == ATTN_CU_FLASH_STREAM ? stream
                                                           : block1 && (f.tile == 1 || block8);

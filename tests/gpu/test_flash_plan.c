@@ -19,7 +19,7 @@ static float rows[16] __attribute__((aligned(16)));
 
 /* An H100's figures as the CUDA runtime gives them: 132 multiprocessors, 228 KiB of shared memory
  * each (1 KiB reserved a block), 227 KiB a block with opt-in. */
-static const attn_cuda_flash_device_t H100 = {132, 1, 232448, 233472, 1024};
+static const attn_cuda_flash_device_t H100 = {132, 1, 232448, 233472, 1024, 1};
 
 /* attn_forward of batch sets of m queries against n annotations (d = dv), dot scores, uniform
  * and packed, asking for the context only. */
@@ -113,11 +113,11 @@ END_TEST
 /* A device whose shared memory takes neither TILE nor STREAM, and one whose multiprocessor's
  * shared memory is unknown (one STREAM block a multiprocessor in the estimate). */
 START_TEST(test_devices) {
-  const attn_cuda_flash_device_t small = {132, 0, 0, 0, 0};
+  const attn_cuda_flash_device_t small = {132, 0, 0, 0, 0, 0};
   expect_plan(forward(4096, 1, 1024, 128), &small, "warp");
   expect_plan(forward(1, 8192, 1024, 512), &small, "block8");
   expect_plan(forward(1, 1000000, 4, 3), &small, "thread");
-  const attn_cuda_flash_device_t unknown = {132, 1, 232448, 0, 0};
+  const attn_cuda_flash_device_t unknown = {132, 1, 232448, 0, 0, 1};
   /* 128 rows x 4 spans: 512 warps, within the H100's 792 places for STREAM, not the 264 */
   expect_plan(forward(128, 1, 1024, 128), &H100, "splitstream");
   expect_plan(forward(128, 1, 1024, 128), &unknown, "splitwarp");
