@@ -159,10 +159,10 @@
 /* Blocks per multiprocessor the register allocation must allow: THREAD (and combine) 4, so at
  * most 128 registers a thread, and 5 for THREAD<4> (at most 102: it takes 89 to 96, and
  * unbounded the dot-like one takes 121, a block fewer a multiprocessor than it ran with on the
- * H200); the short-set kernel 4 (the additive ones take up to 117 registers on sm_90, and the
+ * H200); the short-set kernel 4 (the additive ones take up to 120 registers on sm_90, and the
  * 4-wide dot-like one on sets of up to 8, which took 96 before it loaded q' a turn ahead and
- * spills at 96 since), 5 for the 3-wide dot-like one on sets of up to 8, and 6 for the dot-like
- * ones on sets of up to 4 (80 registers on sm_90; the H100's profile of the
+ * spills at 96 since), 5 for the 3-wide dot-like one on sets of up to 8 (96), and 6 for the
+ * dot-like ones on sets of up to 4 (79 and 80 registers on sm_90; the H100's profile of the
  * walkthrough at 5 blocks: 31% theoretical occupancy, 1.4 eligible warps a scheduler, about half
  * the SM's issue rate; at 8 blocks it spills); WARP 4 (on sm_90 WARP<1> 118
  * with batches of 8 loads, 106 with 4; capped at 64 or 80 it spills); BLOCK and TILE 2 (BLOCK<1>
@@ -424,8 +424,11 @@ template <int R> static __device__ __forceinline__ int flash_short_live(int64_t 
   return rows - r0 >= 32 * (R - 1) + 1 ? R : (int)((rows - r0 + 31) / 32);
 }
 
-/* f(rho, t, p) for each element (rho, t) of the q' of the thread's rows r0 + 32 rho of set s: p
- * its address, or NULL for rows past `rows` and t >= k. */
+/* f(rho, t, in, p) for each element (rho, t) of the q' of the thread's rows r0 + 32 rho of set
+ * s: in, whether it exists (its row below `rows` and t < k), and p, its address where it does.
+ * The flag, not a null p, says which: a test of p would be a 64-bit compare of an address the
+ * compiler cannot prove non-null, and a reader of shared memory that needs no addresses would
+ * still compute them all for it (flash_short_read: about 200 instructions a turn on sm_90). */
 template <int K, int R, class F>
 static __device__ __forceinline__ void flash_short_each_q(const flash_args &a, const attn_cu_set &s,
                                                           int64_t r0, int64_t rows, F f) {
@@ -436,27 +439,27 @@ static __device__ __forceinline__ void flash_short_each_q(const flash_args &a, c
   for (int rho = 0; rho < R; rho++)
 #pragma unroll
     for (int t = 0; t < K; t++)
-      f(rho, t, rho < live && t < k ? qp + 32 * rho * si.q.ld + t : nullptr);
+      f(rho, t, rho < live && t < k, qp + 32 * rho * si.q.ld + t);
 }
 
-/* That q' into registers (zeros where flash_short_each_q gives NULL). */
+/* That q' into registers (zeros where it does not exist). */
 template <int K, int R>
 static __device__ __forceinline__ void flash_short_q(const flash_args &a, const attn_cu_set &s,
                                                      int64_t r0, int64_t rows, float (&q)[R][K]) {
-  flash_short_each_q<K, R>(a, s, r0, rows,
-                           [&](int rho, int t, const float *p) { q[rho][t] = p ? *p : 0.0f; });
+  flash_short_each_q<K, R>(
+      a, s, r0, rows, [&](int rho, int t, bool in, const float *p) { q[rho][t] = in ? *p : 0.0f; });
 }
 
 /* flash_short_q's loads as copies into shared memory that fly while the thread computes (cp.async,
  * 4 bytes each: no registers held): element (rho, t) of the thread goes to qs[(rho K + t) T]
  * (T = FLASH_THREADS; qs is the thread's first slot, so that a warp's copies and reads of one
- * element are 32 consecutive words); nothing for rows past `rows` or t >= k (flash_short_read
- * makes those zeros). The caller commits and waits. */
+ * element are 32 consecutive words); nothing where it does not exist (flash_short_read makes
+ * those zeros). The caller commits and waits. */
 template <int K, int R>
 static __device__ __forceinline__ void flash_short_fetch(const flash_args &a, const attn_cu_set &s,
                                                          int64_t r0, int64_t rows, float *qs) {
-  flash_short_each_q<K, R>(a, s, r0, rows, [&](int rho, int t, const float *p) {
-    if (p) __pipeline_memcpy_async(qs + (rho * K + t) * FLASH_THREADS, p, sizeof(float));
+  flash_short_each_q<K, R>(a, s, r0, rows, [&](int rho, int t, bool in, const float *p) {
+    if (in) __pipeline_memcpy_async(qs + (rho * K + t) * FLASH_THREADS, p, sizeof(float));
   });
 }
 /* The q' flash_short_fetch copied (same s, r0 and rows), once the thread has waited for it. */
@@ -464,8 +467,8 @@ template <int K, int R>
 static __device__ __forceinline__ void flash_short_read(const flash_args &a, const attn_cu_set &s,
                                                         int64_t r0, int64_t rows, const float *qs,
                                                         float (&q)[R][K]) {
-  flash_short_each_q<K, R>(a, s, r0, rows, [&](int rho, int t, const float *p) {
-    q[rho][t] = p ? qs[(rho * K + t) * FLASH_THREADS] : 0.0f;
+  flash_short_each_q<K, R>(a, s, r0, rows, [&](int rho, int t, bool in, const float *) {
+    q[rho][t] = in ? qs[(rho * K + t) * FLASH_THREADS] : 0.0f;
   });
 }
 
@@ -569,44 +572,26 @@ static __device__ __forceinline__ bool flash_short_whole(const attn_cu_layout &l
   return attn_cu_query_row(l, r0, s, &i) && attn_cu_query_row(l, last, &t, &i) && s->b == t.b;
 }
 
-/* The THREAD variant for sets of at most N annotations (k, dv <= K): group w of query rows is
- * [32 R w, 32 R (w + 1)) with R = FLASH_SHORT_ROWS; the warp that takes it (warp w of the grid,
- * then w + the grid's warps, ...) gives lane l rows 32 R w + 32 rho + l (each load and store
- * instruction of the warp covers 32 consecutive rows). A group whose rows lie in one set runs
- * them together, reading each annotation and value row once for R queries (the walkthrough's
- * 10^6 queries against one set of 4); a group across sets runs its rows one at a time. K = 3 for k,
- * dv <= 3 (the walkthrough's d = 3: a quarter of the fmas and quotients fewer than K = 4 computes
- * with zeros), else 4. The grid is one wave of resident blocks (launch_short) and each warp loops
- * over its groups of rows, copying the next group's q' into shared memory before it runs the
- * current one. Before (a block for every 4 warps' rows, each warp one group) a warp's single load
- * of q' waited for DRAM with nothing of its own to overlap: on the H100 the walkthrough's kernel
- * issued at about half the SM's rate with DRAM 28% busy (bench/README.md). Not yet measured on a
- * GPU. */
-template <int K, bool ADD, int N>
-static __global__ void __launch_bounds__(FLASH_THREADS, ADD ? FLASH_THREAD_MIN_BLOCKS
-                                                        : N <= FLASH_SHORT_N4
-                                                            ? FLASH_SHORT4_MIN_BLOCKS
-                                                        : K <= 3 ? FLASH_THREAD4_MIN_BLOCKS
-                                                                 : FLASH_THREAD_MIN_BLOCKS)
-    flash_short_kernel(flash_args a, const int *bad) {
-  if (attn_cu_call_is_bad(bad)) return;
+/* The turns of flash_short_kernel's warp from its first group w (see there). whole(r0, &s): whether
+ * the group's rows from r0 lie in one set, then s. A warp's q' is copied into shared memory one
+ * turn of the loop ahead, before the previous turn's rows run, so that its trip to memory overlaps
+ * their arithmetic (the grid is one wave of resident blocks: launch_short). Two buffers (qbuf):
+ * the copies a turn issues land in the one its thread read on the turn before. The set of a
+ * turn's rows is looked up again on the turn (rather than kept from the copy's) so that it is not
+ * held in registers while the rows run. */
+template <int K, bool ADD, int N, class W>
+static __device__ __forceinline__ void
+flash_short_turns(const flash_args &a, int64_t w,
+                  float (*qbuf)[FLASH_SHORT_ROWS * K * FLASH_THREADS], W whole_at) {
   const int R = FLASH_SHORT_ROWS;
   const attn_cu_layout &l = a.si.l;
   const int64_t rows = attn_cu_query_rows(l);
   const int64_t warps = (rows + 32 * R - 1) / (32 * R);
   const int lane = (int)(threadIdx.x & 31);
   const int64_t step = (int64_t)gridDim.x * blockDim.x / 32;
-  int64_t w = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32;
-  if (w >= warps) return;
-  /* A warp's q' is copied into shared memory one turn of the loop ahead, before the previous
-   * turn's rows run, so that its trip to memory overlaps their arithmetic (the grid is one wave
-   * of resident blocks: launch_short). Two buffers: the copies a turn issues land in the one its
-   * thread read on the turn before. The set of a turn's rows is looked up again on the turn (rather
-   * than kept from the copy's) so that it is not held in registers while the rows run. */
-  __shared__ float qbuf[2][R * K * FLASH_THREADS];
   {
     attn_cu_set s;
-    if (flash_short_whole(l, w * 32 * R, rows, R, &s))
+    if (whole_at(w * 32 * R, &s))
       flash_short_fetch<K, R>(a, s, w * 32 * R + lane, rows, qbuf[0] + threadIdx.x);
     __pipeline_commit();
   }
@@ -617,14 +602,13 @@ static __global__ void __launch_bounds__(FLASH_THREADS, ADD ? FLASH_THREAD_MIN_B
                      the wait's asm is not; every choice in this loop is the whole warp's) */
     {
       attn_cu_set sn;
-      if (w + step < warps && flash_short_whole(l, r0 + 32 * R * step, rows, R, &sn))
+      if (w + step < warps && whole_at(r0 + 32 * R * step, &sn))
         flash_short_fetch<K, R>(a, sn, r0 + 32 * R * step + lane, rows,
                                 qbuf[turn ^ 1] + threadIdx.x);
       __pipeline_commit();
     }
     attn_cu_set s;
-    const bool whole = flash_short_whole(l, r0, rows, R, &s);
-    if (whole) {
+    if (whole_at(r0, &s)) {
       float q[R][K];
       flash_short_read<K, R>(a, s, r0 + lane, rows, qbuf[turn] + threadIdx.x, q);
       flash_thread_rows<K, ADD, R, N>(a, s, r0 + lane, rows, q);
@@ -641,6 +625,53 @@ static __global__ void __launch_bounds__(FLASH_THREADS, ADD ? FLASH_THREAD_MIN_B
         }
       }
     }
+  }
+}
+
+/* The THREAD variant for sets of at most N annotations (k, dv <= K): group w of query rows is
+ * [32 R w, 32 R (w + 1)) with R = FLASH_SHORT_ROWS; the warp that takes it (warp w of the grid,
+ * then w + the grid's warps, ...) gives lane l rows 32 R w + 32 rho + l (each load and store
+ * instruction of the warp covers 32 consecutive rows). A group whose rows lie in one set runs
+ * them together, reading each annotation and value row once for R queries (the walkthrough's
+ * 10^6 queries against one set of 4); a group across sets runs its rows one at a time. K = 3 for k,
+ * dv <= 3 (the walkthrough's d = 3: a quarter of the fmas and quotients fewer than K = 4 computes
+ * with zeros), else 4. The grid is one wave of resident blocks (launch_short) and each warp loops
+ * over its groups of rows, copying the next group's q' into shared memory before it runs the
+ * current one (flash_short_turns). Before (a block for every 4 warps' rows, each warp one group)
+ * a warp's single load of q' waited for DRAM with nothing of its own to overlap: on the H100 the
+ * walkthrough's kernel issued at about half the SM's rate with DRAM 28% busy (bench/README.md).
+ * On sets of up to FLASH_SHORT_N4 with dot-like scores, a uniform batch of one set (the
+ * walkthrough's) has a loop of its own, in which every group is whole and no turn looks its set
+ * up: in the general loop the two lookups a turn (the next group's and the current one's, each
+ * of its first and last row) cost about 140 instructions a thread on sm_90, a seventh of the
+ * walkthrough's turn. The other instances keep one loop: a second one raised the additive
+ * 3-wide one on sets of up to 4 from 91 registers to 102 (a block fewer a multiprocessor), and
+ * the dot-like 3-wide one on sets of up to 8 spilled on sm_80; their turns have twice the
+ * arithmetic (sets of 8) or a tanh a term, beside which the lookups weigh less. Not yet measured
+ * on a GPU. */
+template <int K, bool ADD, int N>
+static __global__ void __launch_bounds__(FLASH_THREADS, ADD ? FLASH_THREAD_MIN_BLOCKS
+                                                        : N <= FLASH_SHORT_N4
+                                                            ? FLASH_SHORT4_MIN_BLOCKS
+                                                        : K <= 3 ? FLASH_THREAD4_MIN_BLOCKS
+                                                                 : FLASH_THREAD_MIN_BLOCKS)
+    flash_short_kernel(flash_args a, const int *bad) {
+  if (attn_cu_call_is_bad(bad)) return;
+  const int R = FLASH_SHORT_ROWS;
+  const attn_cu_layout &l = a.si.l;
+  const int64_t rows = attn_cu_query_rows(l);
+  const int64_t w = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32;
+  if (w >= (rows + 32 * R - 1) / (32 * R)) return;
+  __shared__ float qbuf[2][R * K * FLASH_THREADS];
+  if (!ADD && N <= FLASH_SHORT_N4 && !l.qo && l.batch == 1) {
+    flash_short_turns<K, ADD, N>(a, w, qbuf, [&](int64_t, attn_cu_set *s) {
+      attn_cu_set_of(l, 0, s);
+      return true;
+    });
+  } else {
+    flash_short_turns<K, ADD, N>(a, w, qbuf, [&](int64_t r0, attn_cu_set *s) {
+      return flash_short_whole(l, r0, rows, R, s);
+    });
   }
 }
 

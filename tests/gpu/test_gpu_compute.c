@@ -47,13 +47,15 @@ static const int32_t COMBINE_LEN[3] = {8500, 2100, 8192}; /* 34 spans (32 + 2), 
 static const int32_t SHORT_LEN[3] = {6, 0, 4};            /* full, fully masked, masked */
 static const int32_t SHORT4_LEN[3] = {4, 0, 3};           /* likewise, on sets of 4 */
 static const int32_t TILE16_LEN[2] = {530, 256};          /* 3 spans (the last of 18 rows); 1 */
+static const int32_t ONE_SET_LEN[1] = {3};                /* a set of 4 masked to 3 */
 
 #define GRID_SIZE 13
 /* Shapes GRID_SIZE .. GRID_SIZE + FLASH_SHAPES - 1 run only in the flash and invariance tests. */
-#define FLASH_SHAPES 10
-/* The shapes whose additive form keeps h <= 4 (THREAD's short-set kernel). */
-#define SHORT_SHAPE  (GRID_SIZE + 6)
-#define SHORT4_SHAPE (GRID_SIZE + 8)
+#define FLASH_SHAPES 12
+/* The shapes whose additive form keeps h <= 4 (THREAD's short-set kernel): 19 and 21 to 23. */
+static int short_set_shape(int shape) {
+  return shape == GRID_SIZE + 6 || (shape >= GRID_SIZE + 8 && shape <= GRID_SIZE + 10);
+}
 
 static attn_test_spec_t grid_spec(int i) {
   attn_test_spec_t s;
@@ -197,6 +199,21 @@ static attn_test_spec_t grid_spec(int i) {
     s.ld_gap = 1;
     s.outliers = 0.02;
     break;
+  case 22: /* the walkthrough's: a uniform batch of one set (4 annotations, masked to 3), d = 3,
+            * the values the annotations; 2100 queries, so that the short-set kernel's loop for
+            * one set (dot-like scores; additive ones take the general loop) runs 17 groups of
+            * 128 rows, the last of 52, and on the emulator (16 resident warps) a warp takes two
+            * turns; rows not 16-byte aligned */
+    s = attn_test_spec(1, 2100, 4, 3);
+    s.lengths = ONE_SET_LEN;
+    s.ld_gap = 1;
+    break;
+  case 23: /* shape 22 unmasked (no lengths), d = 4 (the 4-wide instance), separate values */
+    s = attn_test_spec(1, 1500, 4, 4);
+    s.separate_values = 1;
+    s.dv = 4;
+    s.outliers = 0.02;
+    break;
   default: /* flash, split by default (9 tiles): the combine kernel folds 34 spans a row (a
             * full group of 32 and a group of 2), 9 (one part group) and 32 (one full group), in
             * two groups of 32 columns, the second of 8 */
@@ -214,11 +231,8 @@ static void grid_problem(attn_test_problem_t *p, int shape, int kind) {
   attn_test_spec_t s = grid_spec(shape);
   s.kind = (attn_score_kind_t)kind;
   /* h = 8 in the flash shapes: the projected annotations then take the float4 path (3 in the
-   * short-set one: THREAD's short-set kernel takes h <= 4) */
-  s.h = kind != ATTN_SCORE_ADDITIVE                     ? 0
-        : shape == SHORT_SHAPE || shape == SHORT4_SHAPE ? 3
-        : shape >= GRID_SIZE                            ? 8
-                                                        : 6;
+   * short-set ones: THREAD's short-set kernel takes h <= 4) */
+  s.h = kind != ATTN_SCORE_ADDITIVE ? 0 : short_set_shape(shape) ? 3 : shape >= GRID_SIZE ? 8 : 6;
   if (kind == ATTN_SCORE_SCALED_DOT) s.scale = shape % 2 ? 0.0f : 0.25f;
   attn_test_problem_init(p, &s);
 }
