@@ -1483,11 +1483,12 @@ tile_row_ptrs(const attn_cu_score_in &si, const float *qbase, const float *abase
     ap[rr] = abase + (tid + FLASH_THREADS * rr) * si.a.ld;
 }
 
-/* A fetched slice into shared memory, transposed: Qs[t qld + query], As[t ald + row]. */
+/* A fetched slice into shared memory, transposed: Qs[t QT + query], As[t ROWS + row]. */
 template <int QT>
 static __device__ __forceinline__ void tile_store_qa(const float (&rq)[tile_smem<QT>::RQ],
                                                      const float (&ra)[tile_smem<QT>::RA],
-                                                     float *Qs, int qld, float *As, int ald) {
+                                                     float *Qs, float *As) {
+  constexpr int qld = QT, ald = tile_cfg<QT>::ROWS;
   const int tid = threadIdx.x;
 #pragma unroll
   for (int i = 0; i < tile_smem<QT>::RQ / 4; i++) {
@@ -1550,7 +1551,7 @@ static __device__ void tile_scores(const flash_args &a, const attn_cu_set &s, in
       /* Double-buffered: the slice stored here was last read two slices ago, before every
        * thread passed the previous barrier. */
       float *Qs = stage + buf * QA, *As = Qs + TILE_K * QT;
-      tile_store_qa<QT>(rq, ra, Qs, QT, As, C::ROWS);
+      tile_store_qa<QT>(rq, ra, Qs, As);
       __syncthreads();
       if (whole && k0 + 2 * TILE_K <= si.k)
         tile_fetch_full<QT>(qp, ap, k0 + TILE_K, rq, ra);
