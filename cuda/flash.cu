@@ -428,7 +428,7 @@ template <int R> static __device__ __forceinline__ int flash_short_live(int64_t 
  * s: in, whether it exists (its row below `rows` and t < k), and p, its address where it does.
  * The flag, not a null p, says which: a test of p would be a 64-bit compare of an address the
  * compiler cannot prove non-null, and a reader of shared memory that needs no addresses would
- * still compute them all for it (flash_short_read: about 200 instructions a turn on sm_90). */
+ * still compute them all for it (flash_short_read: about 150 instructions a turn on sm_90). */
 template <int K, int R, class F>
 static __device__ __forceinline__ void flash_short_each_q(const flash_args &a, const attn_cu_set &s,
                                                           int64_t r0, int64_t rows, F f) {
@@ -645,7 +645,7 @@ flash_short_turns(const flash_args &a, int64_t w,
  * up: in the general loop the two lookups a turn (the next group's and the current one's, each
  * of its first and last row) cost about 140 instructions a thread on sm_90, a seventh of the
  * walkthrough's turn. The other instances keep one loop: a second one raised the additive
- * 3-wide one on sets of up to 4 from 91 registers to 102 (a block fewer a multiprocessor), and
+ * 3-wide one on sets of up to 4 from 93 registers to 102 (a block fewer a multiprocessor), and
  * the dot-like 3-wide one on sets of up to 8 spilled on sm_80; their turns have twice the
  * arithmetic (sets of 8) or a tanh a term, beside which the lookups weigh less. Not yet measured
  * on a GPU. */

@@ -200,16 +200,18 @@ static attn_test_spec_t grid_spec(int i) {
     s.outliers = 0.02;
     break;
   case 22: /* the walkthrough's: a uniform batch of one set (4 annotations, masked to 3), d = 3,
-            * the values the annotations; 2100 queries, so that the short-set kernel's loop for
-            * one set (dot-like scores; additive ones take the general loop) runs 17 groups of
-            * 128 rows, the last of 52, and on the emulator (16 resident warps) a warp takes two
-            * turns; rows not 16-byte aligned */
-    s = attn_test_spec(1, 2100, 4, 3);
+            * the values the annotations; 2500 queries, so that the short-set kernel's loop for
+            * one set (dot-like scores; additive ones take the general loop) runs 20 groups of
+            * 128 rows, the last of 68, and on the emulator (16 resident warps) warps 0 to 3 take
+            * a second turn (three of them on whole groups: both q' buffers); rows of 5 floats,
+            * not 16-byte aligned */
+    s = attn_test_spec(1, 2500, 4, 3);
     s.lengths = ONE_SET_LEN;
-    s.ld_gap = 1;
+    s.ld_gap = 2;
     break;
-  case 23: /* shape 22 unmasked (no lengths), d = 4 (the 4-wide instance), separate values */
-    s = attn_test_spec(1, 1500, 4, 4);
+  case 23: /* shape 22 unmasked (no lengths), d = 4 (the 4-wide instance), separate values, 2600
+            * queries (21 groups, the last of 40) */
+    s = attn_test_spec(1, 2600, 4, 4);
     s.separate_values = 1;
     s.dv = 4;
     s.outliers = 0.02;
