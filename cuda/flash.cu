@@ -167,7 +167,7 @@
  * the SM's issue rate; at 8 blocks it spills); WARP 4 (on sm_90 WARP<1> 118
  * with batches of 8 loads, 106 with 4; capped at 64 or 80 it spills); BLOCK and TILE 2 (BLOCK<1>
  * takes about 155 registers, so 3 fit; BLOCK<8> about 210, TILE<64> 229, TILE<32> 231, TILE<16>
- * 207, TC 252 on sm_90 (254 on sm_80: at the edge)). */
+ * 207, TC 249 on sm_90 (253 on sm_80: at the edge)). */
 #define FLASH_THREAD_MIN_BLOCKS  4
 #define FLASH_THREAD4_MIN_BLOCKS 5
 #define FLASH_SHORT4_MIN_BLOCKS  6
@@ -1854,7 +1854,8 @@ static __device__ void tile_weights(int qn, int rows, bool split, float *P, floa
 /* An arithmetic of its own, which only ATTN_CU_FLASH runs (plans tc and splittc), to be measured
  * against TILE on a GPU: TILE's spans, chunks, weights, folds and combine, with the two products
  * as warp-wide mma.sync m16n8k8 on TF32 operands. Each fp32 operand x is split into a TF32 high
- * part hi = rna(x) and a TF32 remainder lo = rna(x - hi) (x - hi is exact), and each 8-term
+ * part hi = rna(x) and a TF32 remainder lo = rna(x - hi) (x - hi is exact; tc_split rounds both
+ * by adding half a TF32 step to the bits, which the tensor cores truncate), and each 8-term
  * step of a product adds lo hi', then hi lo', then hi hi' to one fp32 accumulator (lo lo' is
  * left out: about 2^-22 of a term): meant to stay within the reference's tolerance as fp32 fma
  * chains do (tc_step says what may not), in other bits, whose order inside an mma is the
@@ -1864,8 +1865,9 @@ static __device__ void tile_weights(int qn, int rows, bool split, float *P, floa
  * it differs: a finite |x| within half a TF32 step of FLT_MAX (hi is infinite and x - hi is
  * -inf: NaN against an operand whose remainder is 0; taking finiteness from hi instead costs
  * registers the kernel does not have), a product past about 2^139 (a correction product can
- * overflow against hi hi': NaN where the chain gives inf), and a nonzero |x| below 2^-137 (hi
- * is 0) against an infinity (NaN where the chain gives inf). A query's bits do not depend on
+ * overflow against hi hi': NaN where the chain gives inf), a nonzero |x| below 2^-137 (hi is
+ * 0) against an infinity (NaN where the chain gives inf), and a NaN whose payload lies in its
+ * low 13 bits only, which the tensor cores read as an infinity. A query's bits do not depend on
  * the other queries of its tile (an mma's row of the result depends only on its row of A), so
  * the plan is deterministic and batch-invariant among its own calls. Its 108 KiB of shared
  * memory a block fit the data-center GPUs (A100: 163 KiB, H100: 227 KiB) and not GA10x or
@@ -1878,19 +1880,6 @@ static __device__ void tile_weights(int qn, int rows, bool split, float *P, floa
  * columns 32 (w / 2) .. + 31 of each 64-column block, over P (rows padded to 72 floats) and
  * the value rows of a chunk (padded to 72), the chunk's mma products folded into the span as
  * TILE folds its fma chains. */
-
-/* x rounded to TF32 (10 mantissa bits; nearest, ties away from zero), as a TF32 operand. */
-static __device__ __forceinline__ uint32_t tc_tf32(float x) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  uint32_t r;
-  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
-  return r;
-#else
-  const uint32_t u = __float_as_uint(x);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fffffffu; /* NaN: cvt's canonical one */
-  return (u & 0x7f800000u) == 0x7f800000u ? u : (u + 0x1000u) & 0xffffe000u;
-#endif
-}
 
 /* Zeros in a warp's fragments (TC's accumulators). */
 template <int A, int B, int N> static __device__ __forceinline__ void tc_zero(float (&x)[A][B][N]) {
@@ -1907,13 +1896,23 @@ template <int A, int B, int N> static __device__ __forceinline__ void tc_zero(fl
  * correction products take, both 0 where the operand is not finite. */
 template <int N> struct tc_frag { uint32_t hi[N], hc[N], lo[N]; };
 
-/* Element i of f from x. */
+/* Element i of f from x, in 8 instructions, where cvt.rna.tf32.f32 alone takes 4 on sm_90 (the
+ * split with two of them and its NaN tests took about 13 an element, twice the issue slots of
+ * the mmas they feed). The tensor cores read a TF32 operand from the top 19 bits of its
+ * register (they ignore an fp32 operand's low 13 bits: truncation), so half a TF32 step added to
+ * the bits is enough to round to nearest, ties away (CUTLASS's round_half_ulp_truncate): v = x's
+ * bits + 2^12 is rna(x) as an operand, v's top 19 bits are hi, and r = x - hi is exact (NaN
+ * exactly where x is not finite); lo is r's bits + 2^12. The mmas read the operands cvt.rna gave
+ * (the compiler builds cvt.rna itself from that addition and a mask, on sm_80 and sm_90), so the
+ * bits of TC's results do not change. A non-finite x keeps its own bits as hi (a NaN with every
+ * fraction bit set would carry into the sign: 0x7fffffff + 2^12 reads as -0). */
 template <int N> static __device__ __forceinline__ void tc_split(float x, tc_frag<N> &f, int i) {
-  const uint32_t hi = tc_tf32(x);
-  const float r = __fsub_rn(x, __uint_as_float(hi)); /* exact; NaN where x is not finite */
-  f.hi[i] = hi;
-  f.hc[i] = r == r ? hi : 0u;
-  f.lo[i] = r == r ? tc_tf32(r) : 0u;
+  const uint32_t u = __float_as_uint(x), v = u + 0x1000u;
+  const float r = __fsub_rn(x, __uint_as_float(v & 0xffffe000u));
+  const bool finite = r == r;
+  f.hi[i] = finite ? v : u;
+  f.hc[i] = finite ? v : 0u;
+  f.lo[i] = finite ? __float_as_uint(r) + 0x1000u : 0u;
 }
 
 /* The products of one 8-term step of split operands for two 16-row tiles of A and an 8-column
@@ -1921,7 +1920,7 @@ template <int N> static __device__ __forceinline__ void tc_split(float x, tc_fra
  * mma.sync of the warp. (The tensor cores' own additions into d truncate, as far as published
  * measurements of A100s and H100s say, so a long k gathers errors of one sign; summing each
  * step from zero and adding it to d rounded to nearest would keep them to the step, but takes 8
- * registers that the kernel, at 252 to 254, does not have: it spills. An emulator whose mma sums
+ * registers that the kernel, at 249 to 253, does not have: it spills. An emulator whose mma sums
  * its terms exactly and then truncates put the worst error of 1 x 128 x 1024 x 512 at 0.00064
  * of the tests' tolerance, rounding to nearest at 0.00013, TILE at 8.3e-5; a GPU has the last
  * word.) Lane (g, t) = (lane / 4, lane % 4) holds A(g, t), A(g + 8, t), A(g, t + 4),
