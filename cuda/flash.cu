@@ -167,7 +167,7 @@
  * the SM's issue rate; at 8 blocks it spills); WARP 4 (on sm_90 WARP<1> 118
  * with batches of 8 loads, 106 with 4; capped at 64 or 80 it spills); BLOCK and TILE 2 (BLOCK<1>
  * takes about 155 registers, so 3 fit; BLOCK<8> about 210, TILE<64> 229, TILE<32> 231, TILE<16>
- * 207, TC 249 on sm_90 (253 on sm_80: at the edge)). */
+ * 207, TC 248 on sm_90 (254 on sm_80: at the edge)). */
 #define FLASH_THREAD_MIN_BLOCKS  4
 #define FLASH_THREAD4_MIN_BLOCKS 5
 #define FLASH_SHORT4_MIN_BLOCKS  6
@@ -1854,8 +1854,7 @@ static __device__ void tile_weights(int qn, int rows, bool split, float *P, floa
 /* An arithmetic of its own, which only ATTN_CU_FLASH runs (plans tc and splittc), to be measured
  * against TILE on a GPU: TILE's spans, chunks, weights, folds and combine, with the two products
  * as warp-wide mma.sync m16n8k8 on TF32 operands. Each fp32 operand x is split into a TF32 high
- * part hi = rna(x) and a TF32 remainder lo = rna(x - hi) (x - hi is exact; tc_split rounds both
- * by adding half a TF32 step to the bits, which the tensor cores truncate), and each 8-term
+ * part hi = rna(x) and a TF32 remainder lo = rna(x - hi) (x - hi is exact), and each 8-term
  * step of a product adds lo hi', then hi lo', then hi hi' to one fp32 accumulator (lo lo' is
  * left out: about 2^-22 of a term): meant to stay within the reference's tolerance as fp32 fma
  * chains do (tc_step says what may not), in other bits, whose order inside an mma is the
@@ -1896,23 +1895,24 @@ template <int A, int B, int N> static __device__ __forceinline__ void tc_zero(fl
  * correction products take, both 0 where the operand is not finite. */
 template <int N> struct tc_frag { uint32_t hi[N], hc[N], lo[N]; };
 
-/* Element i of f from x, in 8 instructions, where cvt.rna.tf32.f32 alone takes 4 on sm_90 (the
- * split with two of them and its NaN tests took about 13 an element, twice the issue slots of
- * the mmas they feed). The tensor cores read a TF32 operand from the top 19 bits of its
- * register (they ignore an fp32 operand's low 13 bits: truncation), so half a TF32 step added to
- * the bits is enough to round to nearest, ties away (CUTLASS's round_half_ulp_truncate): v = x's
- * bits + 2^12 is rna(x) as an operand, v's top 19 bits are hi, and r = x - hi is exact (NaN
- * exactly where x is not finite); lo is r's bits + 2^12. The mmas read the operands cvt.rna gave
- * (the compiler builds cvt.rna itself from that addition and a mask, on sm_80 and sm_90), so the
- * bits of TC's results do not change. A non-finite x keeps its own bits as hi (a NaN with every
- * fraction bit set would carry into the sign: 0x7fffffff + 2^12 reads as -0). */
+/* Element i of f from x, in 9 instructions where the first version's loops spent about 17 (its
+ * two cvt.rna.tf32.f32 compiled to 4 each on sm_90, and the rest was the remainder, the NaN
+ * tests and the predicate traffic of a kernel at its register limit). The rounding to TF32 is
+ * cvt.rna's own, as the compiler builds it on sm_80 and sm_90, without its test for a
+ * non-finite x: h = (x's bits + 2^12) & ~(2^13 - 1) is rna(x) for a finite x, and r = x - h is
+ * exact, and NaN exactly where x is not finite, which the finiteness test needs anyway; lo =
+ * rna(r) the same way. A non-finite x keeps its own bits as hi (h would be wrong for a NaN
+ * whose top 10 fraction bits are all set: the addition carries into the sign). The operands are
+ * the bits cvt.rna gave, but for a NaN's low 13 payload bits (checked on all 2^32 floats), so
+ * TC's results do not change; a finite operand is a TF32 value with its low 13 bits zero, so
+ * they do not depend on how the tensor cores treat such bits. */
 template <int N> static __device__ __forceinline__ void tc_split(float x, tc_frag<N> &f, int i) {
-  const uint32_t u = __float_as_uint(x), v = u + 0x1000u;
-  const float r = __fsub_rn(x, __uint_as_float(v & 0xffffe000u));
+  const uint32_t u = __float_as_uint(x), h = (u + 0x1000u) & 0xffffe000u;
+  const float r = __fsub_rn(x, __uint_as_float(h));
   const bool finite = r == r;
-  f.hi[i] = finite ? v : u;
-  f.hc[i] = finite ? v : 0u;
-  f.lo[i] = finite ? __float_as_uint(r) + 0x1000u : 0u;
+  f.hi[i] = finite ? h : u;
+  f.hc[i] = finite ? h : 0u;
+  f.lo[i] = finite ? (__float_as_uint(r) + 0x1000u) & 0xffffe000u : 0u;
 }
 
 /* The products of one 8-term step of split operands for two 16-row tiles of A and an 8-column
@@ -1920,7 +1920,7 @@ template <int N> static __device__ __forceinline__ void tc_split(float x, tc_fra
  * mma.sync of the warp. (The tensor cores' own additions into d truncate, as far as published
  * measurements of A100s and H100s say, so a long k gathers errors of one sign; summing each
  * step from zero and adding it to d rounded to nearest would keep them to the step, but takes 8
- * registers that the kernel, at 249 to 253, does not have: it spills. An emulator whose mma sums
+ * registers that the kernel, at 248 to 254, does not have: it spills. An emulator whose mma sums
  * its terms exactly and then truncates put the worst error of 1 x 128 x 1024 x 512 at 0.00064
  * of the tests' tolerance, rounding to nearest at 0.00013, TILE at 8.3e-5; a GPU has the last
  * word.) Lane (g, t) = (lane / 4, lane % 4) holds A(g, t), A(g + 8, t), A(g, t + 4),
