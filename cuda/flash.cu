@@ -572,11 +572,11 @@ static __device__ __forceinline__ bool flash_short_whole(const attn_cu_layout &l
   return attn_cu_query_row(l, r0, s, &i) && attn_cu_query_row(l, last, &t, &i) && s->b == t.b;
 }
 
-/* The turns of flash_short_kernel's warp from its first group w (see there). whole(r0, &s): whether
- * the group's rows from r0 lie in one set, then s. A warp's q' is copied into shared memory one
- * turn of the loop ahead, before the previous turn's rows run, so that its trip to memory overlaps
- * their arithmetic (the grid is one wave of resident blocks: launch_short). Two buffers (qbuf):
- * the copies a turn issues land in the one its thread read on the turn before. The set of a
+/* The turns of flash_short_kernel's warp from its first group w (see there). whole_at(r0, &s):
+ * whether the group's rows from r0 lie in one set, then s. A warp's q' is copied into shared memory
+ * one turn of the loop ahead, before the previous turn's rows run, so that its trip to memory
+ * overlaps their arithmetic (the grid is one wave of resident blocks: launch_short). Two buffers
+ * (qbuf): the copies a turn issues land in the one its thread read on the turn before. The set of a
  * turn's rows is looked up again on the turn (rather than kept from the copy's) so that it is not
  * held in registers while the rows run. */
 template <int K, bool ADD, int N, class W>
@@ -1866,9 +1866,10 @@ static __device__ void tile_weights(int qn, int rows, bool split, float *P, floa
  * registers the kernel does not have), a product past about 2^139 (a correction product can
  * overflow against hi hi': NaN where the chain gives inf), a nonzero |x| below 2^-137 (hi is
  * 0) against an infinity (NaN where the chain gives inf), and a NaN whose payload lies in its
- * low 13 bits only, which the tensor cores read as an infinity. A query's bits do not depend on
- * the other queries of its tile (an mma's row of the result depends only on its row of A), so
- * the plan is deterministic and batch-invariant among its own calls. Its 108 KiB of shared
+ * low 13 bits only, which tensor cores that read an operand's top 19 bits see as an infinity
+ * (as cvt.rna made it before). A query's bits do not depend on the other queries of its tile
+ * (an mma's row of the result depends only on its row of A), so the plan is deterministic and
+ * batch-invariant among its own calls. Its 108 KiB of shared
  * memory a block fit the data-center GPUs (A100: 163 KiB, H100: 227 KiB) and not GA10x or
  * AD10x (99 KiB), where TC does not run (cu->flash.tc) and TILE still does.
  *
