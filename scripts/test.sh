@@ -13,8 +13,8 @@
 #      and runs ctest there; any sanitizer report fails the run (skipped without clang);
 #   6. builds the CUDA backend for the CPU emulator of CUDA in build-emu/ and runs the GPU suites
 #      on it against the reference, and bench/gpu_bench with every flash plan forced
-#      (tests/emu/run.sh; x86-64 only; about 4 minutes): the only place the kernels of cuda/
-#      execute on a machine without a GPU.
+#      (tests/emu/run.sh; x86-64 only; about 10 minutes on 2 cores): the only place the kernels
+#      of cuda/ execute on a machine without a GPU.
 # Exits non-zero when any step fails and ends with a short summary.
 #
 # Environment: ATTN_CUDA=AUTO|ON|OFF (default AUTO), ATTN_JOBS (default: all cores), ATTN_EMU=0

@@ -4,7 +4,7 @@
 # on a machine without a GPU. Not a substitute for a GPU run (see README.md here).
 #
 #   tests/emu/run.sh [SUITE...]     default: test_gpu_compute test_gpu_errors test_walkthrough
-#                                   test_bad_input gpu_bench (about 4 minutes on 2 cores;
+#                                   test_bad_input gpu_bench (about 10 minutes on 2 cores;
 #                                   test_properties adds 5)
 # gpu_bench is bench/gpu_bench.c on small shapes of its own with every flash plan forced
 # (--dims, --plans): its timing, checking and plan rows, not figures.
