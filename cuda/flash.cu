@@ -661,7 +661,7 @@ static __global__ void __launch_bounds__(FLASH_THREADS, ADD ? FLASH_THREAD_MIN_B
   const attn_cu_layout &l = a.si.l;
   const int64_t rows = attn_cu_query_rows(l);
   const int64_t w = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32;
-  if (w >= (rows + 32 * R - 1) / (32 * R)) return;
+  if (w >= (rows + 32 * R - 1) / (32 * R)) return; /* flash_short_turns' warps */
   __shared__ float qbuf[2][R * K * FLASH_THREADS];
   if (!ADD && N <= FLASH_SHORT_N4 && !l.qo && l.batch == 1) {
     flash_short_turns<K, ADD, N>(a, w, qbuf, [&](int64_t, attn_cu_set *s) {
@@ -1869,9 +1869,9 @@ static __device__ void tile_weights(int qn, int rows, bool split, float *P, floa
  * low 13 bits only, which tensor cores that read an operand's top 19 bits see as an infinity
  * (as cvt.rna made it before). A query's bits do not depend on the other queries of its tile
  * (an mma's row of the result depends only on its row of A), so the plan is deterministic and
- * batch-invariant among its own calls. Its 108 KiB of shared
- * memory a block fit the data-center GPUs (A100: 163 KiB, H100: 227 KiB) and not GA10x or
- * AD10x (99 KiB), where TC does not run (cu->flash.tc) and TILE still does.
+ * batch-invariant among its own calls. Its 108 KiB of shared memory a block fit the data-center
+ * GPUs (A100: 163 KiB, H100: 227 KiB) and not GA10x or AD10x (99 KiB), where TC does not run
+ * (cu->flash.tc) and TILE still does.
  *
  * Block: 4 warps on a tile of 64 queries. Scores: warp w takes queries 32 (w % 2) .. + 31 (two
  * m-tiles of 16) and rows 64 (w / 2) .. + 63 of each 128-row stage (eight n-tiles of 8), from
