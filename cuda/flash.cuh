@@ -25,7 +25,7 @@ enum attn_cu_flash_variant {
   ATTN_CU_FLASH_STREAM = 4, /* WARP with each chunk staged in shared memory by cp.async
                                (dot-like scores, d <= 256, dv <= 128, 16-byte aligned rows) */
   ATTN_CU_FLASH_TC = 5      /* TILE<64>'s structure with both products on the tensor cores in
-                               3xTF32 (forced only: other bits, see flash.cu) */
+                               3xTF32 (forced only: other bits, see flash_tile.cu) */
 };
 struct attn_cu_flash_plan {
   attn_cu_flash_variant variant;

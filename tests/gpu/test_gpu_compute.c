@@ -481,17 +481,17 @@ START_TEST(test_minus_inf_row) {
 }
 END_TEST
 
-/* Floats between the STREAM plan's staged rows of width w (cuda/flash.cu's stream_stride). */
+/* Floats between the STREAM plan's staged rows of width w (cuda/flash_warp.cu's stream_stride). */
 static int64_t stream_stride(int64_t w) {
   return w + ((w / 4) % 2 == 0 ? 4 : 0);
 }
 
 /* Whether the STREAM flash plan can run p with score kind `kind` on any GPU attn supports, as
- * cuda/flash.cu decides it: dot-like scores, d a multiple of 4 and at most 256, dv at most 128,
- * every row 16-byte aligned on the device (the buffers are; so ld and the set strides must be
- * multiples of 4 floats, and dv too where the values are their own), and its shared memory (two
- * warps a block) within 99 KiB, the smallest opt-in of the devices it builds for; a call that
- * needs more runs STREAM only where the device has it. */
+ * cuda/flash_warp.cu decides it (attn_cu_flash_stream_smem): dot-like scores, d a multiple of 4 and
+ * at most 256, dv at most 128, every row 16-byte aligned on the device (the buffers are; so ld and
+ * the set strides must be multiples of 4 floats, and dv too where the values are their own), and
+ * its shared memory (two warps a block) within 99 KiB, the smallest opt-in of the devices it builds
+ * for; a call that needs more runs STREAM only where the device has it. */
 static int stream_runs(const attn_test_problem_t *p, int kind) {
   const int sets = !p->varlen, own = p->spec.separate_values;
   if (kind != ATTN_SCORE_DOT && kind != ATTN_SCORE_SCALED_DOT) return 0;

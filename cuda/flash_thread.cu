@@ -1,0 +1,423 @@
+/*
+ * flash_thread.cu - the flash forward's THREAD kernels (flash.cu has the arithmetic they share with
+ * the other variants, and the plan that picks them).
+ *
+ * THREAD: a thread per query row, q', the chunk's scores and the three accumulators in registers (k
+ * and dv at most 16): the walkthrough's shapes, millions of tiny queries. Where k, dv <= 4 and no
+ * set has more than 8 annotations, the short-set kernel: a thread takes 4 rows of a group of 128
+ * and, where those lie in one set, reads each annotation and value row once for the 4 (one chunk,
+ * so the folds come down to an add a column); 3 wide where k, dv <= 3. Its grid is one wave of
+ * resident blocks, each warp looping over groups and copying the next group's q' into shared memory
+ * (cp.async) while it computes the current one.
+ */
+#include "flash_kernels.cuh"
+
+#include <cuda_pipeline.h>
+
+/* ADD: additive scores (si.additive), a template argument so that the dot-like kernel carries
+ * no branch on it around every term of every row (the walkthrough's kernel is bound by the
+ * instructions it issues). */
+template <int K, bool ADD>
+static __global__ void __launch_bounds__(FLASH_THREADS, K <= 4 ? FLASH_THREAD4_MIN_BLOCKS
+                                                               : FLASH_THREAD_MIN_BLOCKS)
+    flash_thread_kernel(flash_args a, const int *bad) {
+  if (attn_cu_call_is_bad(bad)) return;
+  const attn_cu_score_in &si = a.si;
+  const int64_t rows = attn_cu_query_rows(si.l);
+  for (int64_t r = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; r < rows;
+       r += (int64_t)gridDim.x * blockDim.x) {
+    attn_cu_set s;
+    int64_t i;
+    if (!attn_cu_query_row(si.l, r, &s, &i)) continue;
+    const float *qp = attn_cu_score_q(si, s, i);
+    float q[K], tx[K];
+#pragma unroll
+    for (int t = 0; t < K; t++) {
+      q[t] = t < si.k ? qp[t] : 0.0f;
+      tx[t] = 0.0f;
+    }
+    float tm = -INFINITY, tl = 0.0f;
+    for (int64_t u0 = 0; u0 < s.valid; u0 += FLASH_SPAN) {
+      const int64_t uend = u0 + FLASH_SPAN < s.valid ? u0 + FLASH_SPAN : s.valid;
+      float sm = -INFINITY, sl = 0.0f, sx[K];
+#pragma unroll
+      for (int t = 0; t < K; t++)
+        sx[t] = 0.0f;
+      for (int64_t c0 = u0; c0 < uend; c0 += FLASH_CHUNK) {
+        const int cnt = (int)(uend - c0 < FLASH_CHUNK ? uend - c0 : FLASH_CHUNK);
+        /* The row loops are unrolled for the registers of p. With K = 4 (the walkthrough's
+         * sets of 4) a short chunk leaves them at its last row instead of testing the 28
+         * others; with K = 16 that costs registers (spills), so those loops test every row. */
+        float p[FLASH_CHUNK];
+        float mc = -INFINITY;
+#pragma unroll
+        for (int jj = 0; jj < FLASH_CHUNK; jj++) {
+          if (K <= 4 && jj >= cnt) break;
+          p[jj] = 0.0f;
+          if (jj < cnt) {
+            const float *ar = attn_cu_arow(si.a.data, si.a.ld, si.a.stride, si.l, s, c0 + jj);
+            float acc = 0.0f;
+#pragma unroll
+            for (int t = 0; t < K; t++)
+              if (t < si.k) acc = flash_term(ADD, q[t], ar[t], ADD ? si.v[t] : 0.0f, acc);
+            p[jj] = flash_score(ADD, si.scale, acc);
+            mc = attn_cu_nanmax(mc, p[jj]);
+          }
+        }
+        float lc = 0.0f, cx[K];
+#pragma unroll
+        for (int t = 0; t < K; t++)
+          cx[t] = 0.0f;
+#pragma unroll
+        for (int jj = 0; jj < FLASH_CHUNK; jj++) {
+          if (K <= 4 && jj >= cnt) break;
+          if (jj < cnt) {
+            const float pj = flash_p(p[jj], mc);
+            lc = __fadd_rn(lc, pj);
+            const float *vr = attn_cu_arow(a.V.data, a.V.ld, a.V.stride, si.l, s, c0 + jj);
+#pragma unroll
+            for (int t = 0; t < K; t++)
+              if (t < a.dv) cx[t] = __fmaf_rn(pj, vr[t], cx[t]);
+          }
+        }
+        /* The chunk into the span (flash_first where it starts it; not with K = 16, where
+         * the second copy of the fold costs spills). */
+        flash_fold_into<K>(K <= 4 && c0 == u0, sm, sl, sx, mc, lc, cx);
+      }
+      flash_fold_into<K>(K <= 4 && u0 == 0, tm, tl, tx, sm, sl, sx); /* the span into the total */
+    }
+    float *c = attn_cu_qrow(a.C.data, a.C.ld, a.C.stride, si.l, s, i);
+#pragma unroll
+    for (int t = 0; t < K; t++)
+      if (t < a.dv) c[t] = flash_out(tx[t], tm, tl);
+    if (a.lse) a.lse[r] = flash_lse(tm, tl);
+  }
+}
+
+/* The rows of a thread that lie below `rows`: r0 + 32 rho for rho < flash_short_live. */
+template <int R> static __device__ __forceinline__ int flash_short_live(int64_t r0, int64_t rows) {
+  return rows - r0 >= 32 * (R - 1) + 1 ? R : (int)((rows - r0 + 31) / 32);
+}
+
+/* f(rho, t, in, p) for each element (rho, t) of the q' of the thread's rows r0 + 32 rho of set
+ * s: in, whether it exists (its row below `rows` and t < k), and p, its address where it does.
+ * The flag, not a null p, says which: a test of p would be a 64-bit compare of an address the
+ * compiler cannot prove non-null, and a reader of shared memory that needs no addresses would
+ * still compute them all for it (flash_short_read: about 150 instructions a turn on sm_90). */
+template <int K, int R, class F>
+static __device__ __forceinline__ void flash_short_each_q(const flash_args &a, const attn_cu_set &s,
+                                                          int64_t r0, int64_t rows, F f) {
+  const attn_cu_score_in &si = a.si;
+  const int live = flash_short_live<R>(r0, rows), k = (int)si.k;
+  const float *qp = attn_cu_score_q(si, s, r0 - s.r0);
+#pragma unroll
+  for (int rho = 0; rho < R; rho++)
+#pragma unroll
+    for (int t = 0; t < K; t++)
+      f(rho, t, rho < live && t < k, qp + 32 * rho * si.q.ld + t);
+}
+
+/* That q' into registers (zeros where it does not exist). */
+template <int K, int R>
+static __device__ __forceinline__ void flash_short_q(const flash_args &a, const attn_cu_set &s,
+                                                     int64_t r0, int64_t rows, float (&q)[R][K]) {
+  flash_short_each_q<K, R>(
+      a, s, r0, rows, [&](int rho, int t, bool in, const float *p) { q[rho][t] = in ? *p : 0.0f; });
+}
+
+/* flash_short_q's loads as copies into shared memory that fly while the thread computes (cp.async,
+ * 4 bytes each: no registers held): element (rho, t) of the thread goes to qs[(rho K + t) T]
+ * (T = FLASH_THREADS; qs is the thread's first slot, so that a warp's copies and reads of one
+ * element are 32 consecutive words); nothing where it does not exist (flash_short_read makes
+ * those zeros). The caller commits and waits. */
+template <int K, int R>
+static __device__ __forceinline__ void flash_short_fetch(const flash_args &a, const attn_cu_set &s,
+                                                         int64_t r0, int64_t rows, float *qs) {
+  flash_short_each_q<K, R>(a, s, r0, rows, [&](int rho, int t, bool in, const float *p) {
+    if (in) __pipeline_memcpy_async(qs + (rho * K + t) * FLASH_THREADS, p, sizeof(float));
+  });
+}
+/* The q' flash_short_fetch copied (same s, r0 and rows), once the thread has waited for it. */
+template <int K, int R>
+static __device__ __forceinline__ void flash_short_read(const flash_args &a, const attn_cu_set &s,
+                                                        int64_t r0, int64_t rows, const float *qs,
+                                                        float (&q)[R][K]) {
+  flash_short_each_q<K, R>(a, s, r0, rows, [&](int rho, int t, bool in, const float *) {
+    q[rho][t] = in ? qs[(rho * K + t) * FLASH_THREADS] : 0.0f;
+  });
+}
+
+/* R query rows of set s, r0 + 32 rho for rho < R (those below `rows`), from their q' (q), whose
+ * valid length is at most N <= FLASH_CHUNK: one chunk in one span, so each annotation and value
+ * row is read once for the R queries, and the two folds from the empty state (chunk into span,
+ * span into total) come down to one add a column. With the chunk's (m, l, x), flash_first's
+ * factor b is 1 for m finite or -inf, so the first fold gives (m, 0 + l, 0 + x): 0 + l = l, l
+ * being a sum of weights >= +0 begun at +0 (never -0), while 0 + x is kept, because x, an fma
+ * chain, is -0 where its last product underflows below zero (p v > -2^-150), and 0 + -0 = +0.
+ * The second fold then changes nothing (0 + x is never -0). b is NaN only for m = +inf or NaN,
+ * where some weight exp(s - m) is NaN, so l is NaN already and the outputs, x / l and m + log l,
+ * are NaN either way. The same arithmetic, in the same order, as flash_thread_kernel. */
+template <int K, bool ADD, int R, int N>
+static __device__ __forceinline__ void flash_thread_rows(const flash_args &a, const attn_cu_set &s,
+                                                         int64_t r0, int64_t rows,
+                                                         const float (&q)[R][K]) {
+  static_assert(N <= FLASH_CHUNK, "one chunk");
+  const attn_cu_score_in &si = a.si;
+  const int cnt = (int)s.valid, k = (int)si.k, dv = (int)a.dv; /* cnt <= N; k, dv <= K */
+  const int live = flash_short_live<R>(r0, rows);              /* this thread's rows: rho < live */
+  const int64_t i0 = r0 - s.r0;
+  /* A set's rows are ld apart in both layouts. */
+  const float *a0 = attn_cu_arow(si.a.data, si.a.ld, si.a.stride, si.l, s, 0);
+  const float *v0 = attn_cu_arow(a.V.data, a.V.ld, a.V.stride, si.l, s, 0);
+  float p[R][N], mc[R];
+#pragma unroll
+  for (int rho = 0; rho < R; rho++)
+    mc[rho] = -INFINITY;
+#pragma unroll
+  for (int jj = 0; jj < N; jj++) {
+    if (jj >= cnt) break;
+    const float *ar = a0 + jj * si.a.ld;
+    float av[K];
+#pragma unroll
+    for (int t = 0; t < K; t++)
+      av[t] = t < k ? ar[t] : 0.0f;
+#pragma unroll
+    for (int rho = 0; rho < R; rho++) {
+      float acc = 0.0f;
+#pragma unroll
+      for (int t = 0; t < K; t++)
+        if (t < k) acc = flash_term(ADD, q[rho][t], av[t], ADD ? si.v[t] : 0.0f, acc);
+      p[rho][jj] = flash_score(ADD, si.scale, acc);
+      mc[rho] = attn_cu_nanmax(mc[rho], p[rho][jj]);
+    }
+  }
+  float lc[R], cx[R][K];
+#pragma unroll
+  for (int rho = 0; rho < R; rho++) {
+    lc[rho] = 0.0f;
+#pragma unroll
+    for (int t = 0; t < K; t++)
+      cx[rho][t] = 0.0f;
+  }
+#pragma unroll
+  for (int jj = 0; jj < N; jj++) {
+    if (jj >= cnt) break;
+    const float *vr = v0 + jj * a.V.ld;
+    float vv[K];
+#pragma unroll
+    for (int t = 0; t < K; t++)
+      vv[t] = t < dv ? vr[t] : 0.0f;
+#pragma unroll
+    for (int rho = 0; rho < R; rho++) {
+      const float pj = flash_p(p[rho][jj], mc[rho]);
+      lc[rho] = __fadd_rn(lc[rho], pj);
+#pragma unroll
+      for (int t = 0; t < K; t++)
+        if (t < dv) cx[rho][t] = __fmaf_rn(pj, vv[t], cx[rho][t]);
+    }
+  }
+  /* Every column's quotient first, the stores after: the row's divisions then share one
+   * reciprocal instead of each sitting behind its column's test. */
+  float *c = attn_cu_qrow(a.C.data, a.C.ld, a.C.stride, si.l, s, i0);
+#pragma unroll
+  for (int rho = 0; rho < R; rho++) {
+    if (rho >= live) break;
+    float out[K];
+#pragma unroll
+    for (int t = 0; t < K; t++)
+      out[t] = flash_out(__fadd_rn(0.0f, cx[rho][t]), mc[rho], lc[rho]);
+#pragma unroll
+    for (int t = 0; t < K; t++)
+      if (t < dv) c[32 * rho * a.C.ld + t] = out[t];
+    if (a.lse) a.lse[r0 + 32 * rho] = flash_lse(mc[rho], lc[rho]);
+  }
+}
+
+/* The index of a short-set kernel instance in attn_cuda_t::short_blocks. */
+template <int K, bool ADD, int N> static constexpr int short_index() {
+  return (K == 4) * 4 + ADD * 2 + (N == FLASH_SHORT_N);
+}
+
+/* Whether the R x 32 query rows from r0 (those below `rows`) lie in one set, then s. */
+static __device__ __forceinline__ bool flash_short_whole(const attn_cu_layout &l, int64_t r0,
+                                                         int64_t rows, int R, attn_cu_set *s) {
+  const int64_t last = (r0 + 32 * R < rows ? r0 + 32 * R : rows) - 1;
+  attn_cu_set t;
+  int64_t i;
+  return attn_cu_query_row(l, r0, s, &i) && attn_cu_query_row(l, last, &t, &i) && s->b == t.b;
+}
+
+/* The turns of flash_short_kernel's warp from its first group w (see there). whole_at(r0, &s):
+ * whether the group's rows from r0 lie in one set, then s. A warp's q' is copied into shared
+ * memory one turn of the loop ahead, before the previous turn's rows run, so that its trip to
+ * memory overlaps their arithmetic (the grid is one wave of resident blocks: launch_short). Two
+ * buffers (qbuf): the copies a turn issues land in the one its thread read on the turn before. The
+ * set of a turn's rows is looked up again on the turn (rather than kept from the copy's) so that
+ * it is not held in registers while the rows run. */
+template <int K, bool ADD, int N, class W>
+static __device__ __forceinline__ void
+flash_short_turns(const flash_args &a, int64_t w,
+                  float (*qbuf)[FLASH_SHORT_ROWS * K * FLASH_THREADS], W whole_at) {
+  const int R = FLASH_SHORT_ROWS;
+  const attn_cu_layout &l = a.si.l;
+  const int64_t rows = attn_cu_query_rows(l);
+  const int64_t warps = (rows + 32 * R - 1) / (32 * R);
+  const int lane = (int)(threadIdx.x & 31);
+  const int64_t step = (int64_t)gridDim.x * blockDim.x / 32;
+  {
+    attn_cu_set s;
+    if (whole_at(w * 32 * R, &s))
+      flash_short_fetch<K, R>(a, s, w * 32 * R + lane, rows, qbuf[0] + threadIdx.x);
+    __pipeline_commit();
+  }
+  for (int turn = 0; w < warps; w += step, turn ^= 1) {
+    const int64_t r0 = w * 32 * R; /* the same in every lane: so are the choices below */
+    __pipeline_wait_prior(0);      /* this turn's q' is in ... */
+    __syncwarp(); /* ... and the reads below stay after the wait (a fence for the compiler, which
+                     the wait's asm is not; every choice in this loop is the whole warp's) */
+    {
+      attn_cu_set sn;
+      if (w + step < warps && whole_at(r0 + 32 * R * step, &sn))
+        flash_short_fetch<K, R>(a, sn, r0 + 32 * R * step + lane, rows,
+                                qbuf[turn ^ 1] + threadIdx.x);
+      __pipeline_commit();
+    }
+    attn_cu_set s;
+    if (whole_at(r0, &s)) {
+      float q[R][K];
+      flash_short_read<K, R>(a, s, r0 + lane, rows, qbuf[turn] + threadIdx.x, q);
+      flash_thread_rows<K, ADD, R, N>(a, s, r0 + lane, rows, q);
+    } else {
+#pragma unroll 1
+      for (int rho = 0; rho < R; rho++) {
+        const int64_t r = r0 + 32 * rho + lane;
+        attn_cu_set t;
+        int64_t i;
+        if (r < rows && attn_cu_query_row(l, r, &t, &i)) {
+          float q1[1][K];
+          flash_short_q<K, 1>(a, t, r, rows, q1);
+          flash_thread_rows<K, ADD, 1, N>(a, t, r, rows, q1);
+        }
+      }
+    }
+  }
+}
+
+/* The THREAD variant for sets of at most N annotations (k, dv <= K): group w of query rows is
+ * [32 R w, 32 R (w + 1)) with R = FLASH_SHORT_ROWS; the warp that takes it (warp w of the grid,
+ * then w + the grid's warps, ...) gives lane l rows 32 R w + 32 rho + l (each load and store
+ * instruction of the warp covers 32 consecutive rows). A group whose rows lie in one set runs
+ * them together, reading each annotation and value row once for R queries (the walkthrough's
+ * 10^6 queries against one set of 4); a group across sets runs its rows one at a time. K = 3 for
+ * k, dv <= 3 (the walkthrough's d = 3: a quarter of the fmas and quotients fewer than K = 4
+ * computes with zeros), else 4. The grid is one wave of resident blocks (launch_short) and each
+ * warp loops over its groups of rows, copying the next group's q' into shared memory before it
+ * runs the current one (flash_short_turns). Before (a block for every 4 warps' rows, each warp one
+ * group) a warp's single load of q' waited for DRAM with nothing of its own to overlap: on the
+ * H100 the walkthrough's kernel issued at about half the SM's rate with DRAM 28% busy
+ * (bench/README.md). On sets of up to FLASH_SHORT_N4 with dot-like scores, a uniform batch of one
+ * set (the walkthrough's) has a loop of its own, in which every group is whole and no turn looks
+ * its set up: in the general loop the two lookups a turn (the next group's and the current one's,
+ * each of its first and last row) cost about 140 instructions a thread on sm_90, a seventh of the
+ * walkthrough's turn. The other instances keep one loop: a second one raised the additive
+ * 3-wide one on sets of up to 4 from 93 registers to 102 (a block fewer a multiprocessor), and
+ * the dot-like 3-wide one on sets of up to 8 spilled on sm_80; their turns have twice the
+ * arithmetic (sets of 8) or a tanh a term, beside which the lookups weigh less. Not yet measured
+ * on a GPU. */
+template <int K, bool ADD, int N>
+static __global__ void __launch_bounds__(FLASH_THREADS, ADD ? FLASH_THREAD_MIN_BLOCKS
+                                                        : N <= FLASH_SHORT_N4
+                                                            ? FLASH_SHORT4_MIN_BLOCKS
+                                                        : K <= 3 ? FLASH_THREAD4_MIN_BLOCKS
+                                                                 : FLASH_THREAD_MIN_BLOCKS)
+    flash_short_kernel(flash_args a, const int *bad) {
+  if (attn_cu_call_is_bad(bad)) return;
+  const int R = FLASH_SHORT_ROWS;
+  const attn_cu_layout &l = a.si.l;
+  const int64_t rows = attn_cu_query_rows(l);
+  const int64_t w = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32;
+  if (w >= (rows + 32 * R - 1) / (32 * R)) return; /* flash_short_turns' warps */
+  __shared__ float qbuf[2][R * K * FLASH_THREADS];
+  if (!ADD && N <= FLASH_SHORT_N4 && !l.qo && l.batch == 1) {
+    flash_short_turns<K, ADD, N>(a, w, qbuf, [&](int64_t, attn_cu_set *s) {
+      attn_cu_set_of(l, 0, s);
+      return true;
+    });
+  } else {
+    flash_short_turns<K, ADD, N>(a, w, qbuf, [&](int64_t r0, attn_cu_set *s) {
+      return flash_short_whole(l, r0, rows, R, s);
+    });
+  }
+}
+
+/* One instance of the short-set THREAD kernel: a block for each 128 x FLASH_SHORT_ROWS query
+ * rows, but no more than stay resident at once (its warps then loop, each loading its next rows'
+ * q' ahead: flash_short_kernel). */
+template <int K, bool ADD, int N>
+static void launch_short_instance(const attn_cuda_t *cu, const flash_args &a, cudaStream_t stream,
+                                  const int *bad) {
+  unsigned blocks = attn_cu_blocks(attn_cu_query_rows(a.si.l), FLASH_THREADS * FLASH_SHORT_ROWS);
+  const int64_t wave = (int64_t)cu->flash.sm_count * cu->short_blocks[short_index<K, ADD, N>()];
+  if (wave > 0 && blocks > wave) blocks = (unsigned)wave;
+  flash_short_kernel<K, ADD, N><<<blocks, FLASH_THREADS, 0, stream>>>(a, bad);
+}
+
+/* The short-set THREAD kernel of width K for the call's score form and set length. */
+template <int K>
+static void launch_short(const attn_cuda_t *cu, const flash_args &a, cudaStream_t stream,
+                         const int *bad) {
+  const bool n4 = a.si.l.n <= FLASH_SHORT_N4;
+  if (a.si.additive && n4)
+    launch_short_instance<K, true, FLASH_SHORT_N4>(cu, a, stream, bad);
+  else if (a.si.additive)
+    launch_short_instance<K, true, FLASH_SHORT_N>(cu, a, stream, bad);
+  else if (n4)
+    launch_short_instance<K, false, FLASH_SHORT_N4>(cu, a, stream, bad);
+  else
+    launch_short_instance<K, false, FLASH_SHORT_N>(cu, a, stream, bad);
+}
+
+/* The THREAD kernel of width K for the call's score form. */
+template <int K>
+static void launch_thread(const flash_args &a, unsigned blocks, cudaStream_t stream,
+                          const int *bad) {
+  if (a.si.additive)
+    flash_thread_kernel<K, true><<<blocks, FLASH_THREADS, 0, stream>>>(a, bad);
+  else
+    flash_thread_kernel<K, false><<<blocks, FLASH_THREADS, 0, stream>>>(a, bad);
+}
+
+void attn_cu_flash_thread(const attn_cuda_t *cu, const flash_args &a, cudaStream_t stream,
+                          const int *bad) {
+  const attn_cu_score_in &si = a.si;
+  const unsigned blocks = attn_cu_blocks(attn_cu_query_rows(si.l), FLASH_THREADS);
+  if (si.k <= 3 && a.dv <= 3 && si.l.n <= FLASH_SHORT_N)
+    launch_short<3>(cu, a, stream, bad);
+  else if (si.k <= 4 && a.dv <= 4 && si.l.n <= FLASH_SHORT_N)
+    launch_short<4>(cu, a, stream, bad);
+  else if (si.k <= 4 && a.dv <= 4)
+    launch_thread<4>(a, blocks, stream, bad);
+  else
+    launch_thread<FLASH_SMALL>(a, blocks, stream, bad);
+}
+
+/* Resident blocks a multiprocessor of one short-set kernel instance (0 where the runtime does not
+ * say: its launches then take a block for each of their rows' groups). */
+template <int K, bool ADD, int N> static void short_occupancy(attn_cuda_t *cu) {
+  int blocks = 0;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, flash_short_kernel<K, ADD, N>,
+                                                    FLASH_THREADS, 0) != cudaSuccess)
+    blocks = 0;
+  cu->short_blocks[short_index<K, ADD, N>()] = blocks;
+}
+template <int K> static void short_occupancies(attn_cuda_t *cu) {
+  short_occupancy<K, false, FLASH_SHORT_N4>(cu);
+  short_occupancy<K, false, FLASH_SHORT_N>(cu);
+  short_occupancy<K, true, FLASH_SHORT_N4>(cu);
+  short_occupancy<K, true, FLASH_SHORT_N>(cu);
+}
+
+void attn_cu_flash_thread_init(attn_cuda_t *cu) {
+  short_occupancies<3>(cu);
+  short_occupancies<4>(cu);
+}
