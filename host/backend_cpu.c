@@ -141,6 +141,18 @@ static int64_t item_rows(int path, int64_t valid) {
   }
 }
 
+/* a b and a + b, saturating at SIZE_MAX: a workspace bound that would wrap (sizes whose every
+ * array fits memory, such as n x score.h past 2^64) becomes one that grow_workspace refuses with
+ * ATTN_ERR_OVERFLOW, never a workspace too small for the item functions. */
+static size_t sat_mul(size_t a, size_t b) {
+  size_t r;
+  return __builtin_mul_overflow(a, b, &r) ? SIZE_MAX : r;
+}
+static size_t sat_add(size_t a, size_t b) {
+  size_t r;
+  return __builtin_add_overflow(a, b, &r) ? SIZE_MAX : r;
+}
+
 /* Floats of workspace one item takes: a bound on the take() calls of the item functions. */
 static size_t item_floats(const attn_problem_t *p, int path, int64_t valid) {
   valid = valid > 0 ? valid : 1;
@@ -148,15 +160,19 @@ static size_t item_floats(const attn_problem_t *p, int path, int64_t valid) {
   switch (path) {
   case PATH_GEMM: {
     size_t rows = (size_t)gemm_rows(valid);
-    return rows * up16(valid) + 2 * rows * d + rows * dv + rows * h + up16((int64_t)(valid * h)) +
-           4 * up16((int64_t)rows);
+    size_t vh = sat_mul((size_t)valid, h); /* up16 of it, saturating */
+    vh = sat_add(vh, ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+    size_t f = sat_mul(rows, up16(valid));
+    f = sat_add(f, sat_mul(rows, sat_add(sat_add(sat_mul(2, d), dv), h)));
+    return sat_add(sat_add(f, vh), 4 * up16((int64_t)rows));
   }
   case PATH_FUSED:
-    return FUSED_QUERIES * (2 * up16(FUSED_CHUNK) + d + h) + FUSED_CHUNK * h;
+    return sat_add(sat_mul(FUSED_QUERIES, sat_add(sat_add(2 * up16(FUSED_CHUNK), d), h)),
+                   sat_mul(FUSED_CHUNK, h));
   case PATH_SIMPLE:
-    return 2 * up16(valid) + d + h + (size_t)valid * h;
+    return sat_add(sat_add(sat_add(2 * up16(valid), d), h), sat_mul((size_t)valid, h));
   case PATH_LANES:
-    return ATTN_CPU_LANES * d;
+    return sat_mul(ATTN_CPU_LANES, d);
   default:
     return 0;
   }
@@ -682,7 +698,8 @@ static attn_status_t grow_plan(attn_context_t *ctx, cpu_state_t *st, int64_t set
 static attn_status_t grow_workspace(attn_context_t *ctx, cpu_state_t *st, size_t per_thread) {
   size_t threads = (size_t)st->threads;
   if (per_thread > SIZE_MAX / sizeof(float) / threads)
-    return attn_fail(ctx, ATTN_ERR_OVERFLOW, "cpu: workspace of %zu floats per thread overflows",
+    return attn_fail(ctx, ATTN_ERR_OVERFLOW,
+                     "n, d, dv, score.h: the cpu workspace (%zu floats a thread) overflows size_t",
                      per_thread);
   size_t total = per_thread * threads;
   if (total > st->ws_floats) {

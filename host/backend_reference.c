@@ -34,7 +34,8 @@ static attn_status_t scratch_alloc(attn_context_t *ctx, const attn_problem_t *p,
   size_t h = additive ? (size_t)p->score.h : 0, total = 0;
   if (add_size(&total, max_n + 1) || add_size(&total, wide + 1) || add_size(&total, h) ||
       (h && max_n > SIZE_MAX / h) || add_size(&total, max_n * h))
-    return attn_fail(ctx, ATTN_ERR_ALLOC, "reference: scratch size overflows size_t");
+    return attn_fail(ctx, ATTN_ERR_OVERFLOW,
+                     "n, score.h: the reference's scratch (n x h doubles) overflows size_t");
   double *block = malloc(total);
   if (!block)
     return attn_fail(ctx, ATTN_ERR_ALLOC, "reference: cannot allocate %zu bytes of scratch", total);

@@ -109,7 +109,8 @@ static void stage_problem(stage_t *s, const attn_problem_t *p, attn_problem_t *d
   dp->scores = stage_out(s, p, p->scores, p->m, width);
   dp->weights = stage_out(s, p, p->weights, p->m, width);
   dp->context = stage_out(s, p, p->context, p->m, p->dv);
-  int64_t lse_count = p->query_offsets ? p->m : p->batch * p->m;
+  /* batch x m is checked only where there is an lse (check_lse): not computed otherwise */
+  const int64_t lse_count = !p->lse ? 0 : p->query_offsets ? p->m : p->batch * p->m;
   dp->lse = stage_array(s, p->lse, (size_t)lse_count * sizeof(float), p->lse);
 }
 

@@ -13,9 +13,11 @@
  * *_host calls are forced to stage (ATTN_TEST_FORCE_STAGING=1), and on CUDA (*_host calls) when
  * a device is usable.
  */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS, MAP_NORESERVE */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "test_util.h"
 
@@ -682,6 +684,69 @@ START_TEST(test_extreme_layouts_valid) {
 }
 END_TEST
 
+/* A valid call whose every array is empty (n = 0: the score and weight rows have no element, so
+ * their ld and stride may be 0) and whose batch x m overflows int64, with no lse: nothing checks
+ * that product then, so nothing may compute it (the staging layer of *_host calls did, a signed
+ * overflow that the sanitizer builds stop on). The CPU backend cannot allocate the plan of 2^44
+ * sets (ATTN_ERR_ALLOC) and touches nothing; direct and staged. (The REFERENCE backend would walk
+ * the 2^64 empty rows: not run.) */
+START_TEST(test_empty_rows_huge_batch) {
+  for (int staged = 0; staged < 2; staged++) {
+    if (staged) ck_assert_int_eq(setenv("ATTN_TEST_FORCE_STAGING", "1", 1), 0);
+    attn_context_t *ctx = attn_test_context(ATTN_BACKEND_CPU);
+    if (staged) ck_assert_int_eq(unsetenv("ATTN_TEST_FORCE_STAGING"), 0);
+    float s[1] = {1.0f}, w[1] = {7.0f};
+    attn_shape_t sh = {(int64_t)1 << 44, (int64_t)1 << 20, 0, 0, 0, NULL, NULL, NULL};
+    attn_status_t st = attn_softmax_host(ctx, &sh, attn_cmat(s, 0, 0), attn_mat(w, 0, 0), NULL);
+    ck_assert_msg(st == ATTN_ERR_ALLOC, "staged %d: %s: %s", staged, attn_status_string(st),
+                  attn_context_last_error(ctx));
+    ck_assert(s[0] == 1.0f && w[0] == 7.0f);
+    attn_shape_t one = {1, 1, 1, 1, 1, NULL, NULL, NULL};
+    ck_assert_int_eq(attn_softmax_host(ctx, &one, attn_cmat(s, 1, 0), attn_mat(w, 1, 0), NULL),
+                     ATTN_OK);
+    ck_assert(w[0] == 1.0f);
+    attn_context_destroy(ctx);
+  }
+}
+END_TEST
+
+/* Additive scores with score.h = 2^31, d = dv = 1, and n = 2^31 or 2^33: every array fits size_t
+ * (8 or 32 GiB), but a scratch of n x h values (the REFERENCE backend's, the CPU backend's SIMPLE
+ * algorithm's) does not: 2^62 floats, or 2^64, which wraps to 0 unless the bound saturates. Both
+ * backends say ATTN_ERR_OVERFLOW naming score.h (the REFERENCE backend said ATTN_ERR_ALLOC; the
+ * CPU backend's bound wrapped on 2^33) before reading anything: the inputs lie in an address range
+ * reserved without access, so a read faults. */
+START_TEST(test_scratch_overflow) {
+  const int64_t h = (int64_t)1 << 31, NS[] = {(int64_t)1 << 31, (int64_t)1 << 33};
+  const size_t bytes = (size_t)NS[1] * sizeof(float);
+  void *none = mmap(NULL, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  ck_assert_ptr_ne(none, MAP_FAILED);
+  const float *x = none;
+  static const attn_backend_t BACKENDS[] = {ATTN_BACKEND_REFERENCE, ATTN_BACKEND_CPU};
+  for (size_t b = 0; b < sizeof BACKENDS / sizeof BACKENDS[0]; b++) {
+    attn_options_t opts = attn_default_options();
+    opts.backend = BACKENDS[b];
+    opts.algo = ATTN_ALGO_SIMPLE;
+    attn_context_t *ctx = NULL;
+    ck_assert_int_eq(attn_context_create(&opts, &ctx), ATTN_OK);
+    for (size_t j = 0; j < sizeof NS / sizeof NS[0]; j++) {
+      float q[1] = {1.0f}, c[1] = {7.0f};
+      attn_shape_t sh = {1, 1, NS[j], 1, 1, NULL, NULL, NULL};
+      attn_score_t sc = attn_score_additive(h, x, 1, x, 1, x);
+      attn_inputs_t in = {attn_cmat(q, 1, 0), attn_cmat(x, 1, 0), attn_cmat(NULL, 0, 0)};
+      attn_outputs_t out = {attn_mat(c, 1, 0), attn_mat(NULL, 0, 0), attn_mat(NULL, 0, 0), NULL};
+      attn_status_t st = attn_forward(ctx, &sh, &sc, &in, &out);
+      ck_assert_msg(st == ATTN_ERR_OVERFLOW, "%s, n %lld: %s: %s", attn_backend_name(BACKENDS[b]),
+                    (long long)NS[j], attn_status_string(st), attn_context_last_error(ctx));
+      ck_assert_ptr_nonnull(strstr(attn_context_last_error(ctx), "score.h"));
+      ck_assert(c[0] == 7.0f);
+    }
+    attn_context_destroy(ctx);
+  }
+  ck_assert_int_eq(munmap(none, bytes), 0);
+}
+END_TEST
+
 /* Fields a call does not read may hold anything: the widths it does not use (scores: dv;
  * softmax: d and dv; weighted sum: d) and the parameters of other score kinds (a struct reused
  * from another kind). The call succeeds and gives the bits of the clean call. */
@@ -923,6 +988,10 @@ static Suite *make_bad_input_suite(void) {
   tcase_add_test(tc, test_extreme_layouts_valid);
   tcase_add_test(tc, test_shared_addresses_valid);
   tcase_add_test(tc, test_wrong_side_pointer);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("huge sizes");
+  tcase_add_test(tc, test_empty_rows_huge_batch);
+  tcase_add_test(tc, test_scratch_overflow);
   suite_add_tcase(s, tc);
   tc = tcase_create("buffers and contexts");
   tcase_add_test(tc, test_bad_buffer_calls);
