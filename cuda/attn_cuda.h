@@ -91,7 +91,8 @@ typedef enum attn_cuda_algo {
   ATTN_CUDA_ALGO_GEMM = 2,   /* cuBLAS for uniform unmasked batches, row kernels otherwise */
   ATTN_CUDA_ALGO_ROWS = 3,   /* a block (or warp) per query row; scores never materialised */
   ATTN_CUDA_ALGO_FLASH = 4   /* forward without scores or weights: the one-pass flash kernels
-                                (flash.cu); ROWS for everything else */
+                                (flash.cu: the plan; flash_*.cu: the kernels); ROWS for
+                                everything else */
 } attn_cuda_algo_t;
 
 typedef enum attn_cuda_score_kind {

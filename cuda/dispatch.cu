@@ -3,15 +3,15 @@
  * picks the implementation of each step.
  *
  * What AUTO runs:
- *   - attn_forward without scores or weights: the flash kernels (flash.cu), one pass over the
- *     annotations with an online softmax, long sets split across blocks. Their plan (a thread
- *     or a warp per query, or a block per 1, 8, 16 or 64 queries, split or not) changes no
- *     result bit, so it is chosen freely from the shape: see attn_cu_flash_plan_of. The TILE
- *     variant, register-blocked like an SGEMM (tiles of 64 queries, or 16 for sets of fewer
- *     than 48 or where tiles of 64 would leave most multiprocessors idle), takes the
- *     GEMM-shaped calls (sets of 16 queries or more, or 4 on sets of 1024 annotations or more,
- *     dot-like scores, batches without query and annotation offsets) and any dv; only a dv above
- *     6144 that TILE cannot take (additive scores, offsets) sends a call to ROWS.
+ *   - attn_forward without scores or weights: the flash kernels (flash.cu: the plan; flash_*.cu:
+ *     the kernels), one pass over the annotations with an online softmax, long sets split across
+ *     blocks. Their plan (a thread or a warp per query, or a block per 1, 8, 16 or 64 queries,
+ *     split or not) changes no result bit, so it is chosen freely from the shape: see
+ *     attn_cu_flash_plan_of. The TILE variant, register-blocked like an SGEMM (tiles of 64 queries,
+ *     or 16 for sets of fewer than 48 or where tiles of 64 would leave most multiprocessors idle),
+ *     takes the GEMM-shaped calls (sets of 16 queries or more, or 4 on sets of 1024 annotations or
+ *     more, dot-like scores, batches without query and annotation offsets) and any dv; only a dv
+ *     above 6144 that TILE cannot take (additive scores, offsets) sends a call to ROWS.
  *   - everything else (the three steps, and attn_forward asking for scores or weights): the
  *     ROWS kernels, a block per query row for scores and weighted sums, a warp or block per
  *     row for the softmax, and for attn_forward the three-pass row kernel (forward.cu).

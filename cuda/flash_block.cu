@@ -1,6 +1,6 @@
 /*
- * flash_block.cu - the flash forward's BLOCK kernel (flash.cu has the arithmetic it shares with the
- * other variants, and the plan that picks it).
+ * flash_block.cu - the flash forward's BLOCK kernel (flash.cu: the fixed arithmetic
+ * every variant computes, and the plan; flash_kernels.cuh: what the kernels share).
  *
  * BLOCK: a block of 128 threads per tile of 1 or 8 queries of one set. Each stage of 128 annotation
  * rows goes through shared memory in slices of 32 columns (float4 loads when the rows are 16-byte
@@ -17,7 +17,7 @@
 #define FLASH_CHUNKS (FLASH_STAGE / FLASH_CHUNK)
 #define FLASH_SLICE  32 /* columns of a' per shared-memory slice */
 
-template <int QT> struct flash_shared {
+template <int QT> struct block_shared {
   float a[FLASH_STAGE][FLASH_SLICE + 1]; /* a' slice; padded: thread j reads row j */
   float q[QT][FLASH_SLICE];
   float v[FLASH_SLICE];       /* additive: v slice */
@@ -33,8 +33,8 @@ template <int QT> struct flash_shared {
 
 /* Loads rows [j0, j0 + rows) x columns [k0, k0 + kw) of a' into sh.a (zeros elsewhere). */
 template <int QT>
-static __device__ void flash_load_slice(const flash_args &a, const attn_cu_set &s, int64_t j0,
-                                        int rows, int64_t k0, int kw, flash_shared<QT> &sh) {
+static __device__ void block_load_slice(const flash_args &a, const attn_cu_set &s, int64_t j0,
+                                        int rows, int64_t k0, int kw, block_shared<QT> &sh) {
   const attn_cu_score_in &si = a.si;
   const float *base = attn_cu_arow(si.a.data, si.a.ld, si.a.stride, si.l, s, j0) + k0;
   const int64_t ld = si.a.ld; /* a set's rows are ld apart in both layouts */
@@ -55,8 +55,8 @@ static __device__ void flash_load_slice(const flash_args &a, const attn_cu_set &
 
 /* Scores of stage rows [j0, j0 + rows) against queries i0 .. i0 + qn - 1 into sh.p. */
 template <int QT>
-static __device__ void flash_stage_scores(const flash_args &a, const attn_cu_set &s, int64_t i0,
-                                          int qn, int64_t j0, int rows, flash_shared<QT> &sh) {
+static __device__ void block_stage_scores(const flash_args &a, const attn_cu_set &s, int64_t i0,
+                                          int qn, int64_t j0, int rows, block_shared<QT> &sh) {
   const attn_cu_score_in &si = a.si;
   float acc[QT];
 #pragma unroll
@@ -64,7 +64,7 @@ static __device__ void flash_stage_scores(const flash_args &a, const attn_cu_set
     acc[qi] = 0.0f;
   for (int64_t k0 = 0; k0 < si.k; k0 += FLASH_SLICE) {
     const int kw = (int)(si.k - k0 < FLASH_SLICE ? si.k - k0 : FLASH_SLICE);
-    flash_load_slice(a, s, j0, rows, k0, kw, sh);
+    block_load_slice(a, s, j0, rows, k0, kw, sh);
     const float *qbase = attn_cu_score_q(si, s, i0) + k0; /* queries of a set: ld apart */
     for (int idx = threadIdx.x; idx < QT * FLASH_SLICE; idx += FLASH_THREADS) {
       const int qi = idx / FLASH_SLICE, t = idx % FLASH_SLICE;
@@ -95,8 +95,8 @@ static __device__ void flash_stage_scores(const flash_args &a, const attn_cu_set
  * value v[j * ld]. A full chunk runs with a fixed trip count so that its value loads go out 8 at
  * a time ahead of their fmas instead of one latency a row (same fmas, same order). */
 template <int QT>
-static __device__ __forceinline__ void flash_chunk_context(const float *v, int64_t ld,
-                                                           const flash_shared<QT> &sh, int c0,
+static __device__ __forceinline__ void block_chunk_context(const float *v, int64_t ld,
+                                                           const block_shared<QT> &sh, int c0,
                                                            int cnt, float (&acc)[QT]) {
 #pragma unroll
   for (int qi = 0; qi < QT; qi++)
@@ -126,8 +126,8 @@ static __device__ __forceinline__ void flash_chunk_context(const float *v, int64
 
 /* One span (or, with `walk`, all of them) of queries i0 .. i0 + qn - 1 of set s. */
 template <int QT>
-static __device__ void flash_tile(const flash_args &a, const attn_cu_set &s, int64_t i0, int qn,
-                                  flash_shared<QT> &sh, float *span_x) {
+static __device__ void block_tile(const flash_args &a, const attn_cu_set &s, int64_t i0, int qn,
+                                  block_shared<QT> &sh, float *span_x) {
   const attn_cu_score_in &si = a.si;
   const int64_t dv = a.dv, nspans = flash_spans_of(s.valid);
   const int tid = threadIdx.x;
@@ -153,7 +153,7 @@ static __device__ void flash_tile(const flash_args &a, const attn_cu_set &s, int
       const int rows = (int)(uend - j0 < FLASH_STAGE ? uend - j0 : FLASH_STAGE);
       const int nch = (rows + FLASH_CHUNK - 1) / FLASH_CHUNK;
       __syncthreads(); /* sh.p and the fold factors of the previous stage are consumed */
-      flash_stage_scores(a, s, i0, qn, j0, rows, sh);
+      block_stage_scores(a, s, i0, qn, j0, rows, sh);
       __syncthreads();
       /* Chunk weights, max and sum: warp w takes the (query, chunk) pairs w, w + 4, ...; lane j
        * holds row j. The max is exact in any order (its sign of zero never reaches an output:
@@ -202,7 +202,7 @@ static __device__ void flash_tile(const flash_args &a, const attn_cu_set &s, int
           const int c0 = c * FLASH_CHUNK;
           const int cnt = rows - c0 < FLASH_CHUNK ? rows - c0 : FLASH_CHUNK;
           float acc[QT];
-          flash_chunk_context(vcol + c0 * a.V.ld, a.V.ld, sh, c0, cnt, acc);
+          block_chunk_context(vcol + c0 * a.V.ld, a.V.ld, sh, c0, cnt, acc);
 #pragma unroll
           for (int qi = 0; qi < QT; qi++)
             if (qi < qn)
@@ -253,7 +253,7 @@ template <int QT>
 static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_BLOCK_MIN_BLOCKS)
     flash_block_kernel(flash_args a, const int *bad) {
   extern __shared__ float span_x[]; /* [QT x dv] */
-  __shared__ flash_shared<QT> sh;
+  __shared__ block_shared<QT> sh;
   if (attn_cu_call_is_bad(bad)) return;
   const attn_cu_layout &l = a.si.l;
   for (int64_t tile = blockIdx.x; tile < a.tiles; tile += gridDim.x) {
@@ -261,7 +261,7 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_BLOCK_MIN_BLOCKS)
       const int64_t per_set = (l.m + QT - 1) / QT, i0 = tile % per_set * QT;
       attn_cu_set s;
       attn_cu_set_of(l, tile / per_set, &s);
-      flash_tile<QT>(a, s, i0, (int)(l.m - i0 < QT ? l.m - i0 : QT), sh, span_x);
+      block_tile<QT>(a, s, i0, (int)(l.m - i0 < QT ? l.m - i0 : QT), sh, span_x);
       continue;
     }
     /* varlen: rows [tile QT, tile QT + QT), one run of rows per set they touch */
@@ -275,7 +275,7 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_BLOCK_MIN_BLOCKS)
       attn_cu_set s;
       attn_cu_set_of(l, b, &s);
       const int64_t end = (int64_t)l.qo[b + 1] < r_hi ? (int64_t)l.qo[b + 1] : r_hi;
-      flash_tile<QT>(a, s, r - s.r0, (int)(end - r), sh, span_x);
+      block_tile<QT>(a, s, r - s.r0, (int)(end - r), sh, span_x);
       r = end;
     }
   }

@@ -1,13 +1,9 @@
 /*
- * flash_kernels.cuh - what the flash forward's kernels share: their arguments (flash_args), the
+ * flash_kernels.cuh - what the flash forward's kernel files (flash_thread.cu, flash_warp.cu,
+ * flash_block.cu, flash_tile.cu, flash_combine.cu: flash.cu's top comment says which variant each
+ * holds) share with each other and with flash.cu's plan: the kernels' arguments (flash_args), the
  * fixed arithmetic of flash.cu's top comment (a score's chain, a chunk's weights, the folds), the
- * register budgets of their launch bounds, and the launcher of each kernel file, which flash.cu's
- * plan calls:
- *   flash_thread.cu   THREAD (and its short-set kernel): a thread per query row
- *   flash_warp.cu     WARP and STREAM: a warp per query row (and span)
- *   flash_block.cu    BLOCK: a block per tile of 1 or 8 queries (and span)
- *   flash_tile.cu     TILE and TC: a block per tile of 64, 32 or 16 queries, register-blocked
- *   flash_combine.cu  the combine kernel: a split call's span partials, folded in order
+ * register budgets of their launch bounds, and each file's launchers and sizes.
  */
 #ifndef ATTN_CUDA_FLASH_KERNELS_CUH
 #define ATTN_CUDA_FLASH_KERNELS_CUH
@@ -25,12 +21,6 @@
 #define FLASH_WARP_DV 256 /* WARP: largest dv (8 columns a lane) */
 /* STREAM: a block's warps (shared memory, not warps, keeps the copies flying) */
 #define STREAM_WARPS 2
-/* THREAD<4> on sets of at most FLASH_SHORT_N annotations: FLASH_SHORT_ROWS query rows a thread
- * where a warp's rows share a set; an instance for sets of at most FLASH_SHORT_N4 (the
- * walkthrough's 4) holds half the weights. */
-#define FLASH_SHORT_N    8
-#define FLASH_SHORT_N4   4
-#define FLASH_SHORT_ROWS 4
 /* Blocks per multiprocessor the register allocation must allow: THREAD (and combine) 4, so at
  * most 128 registers a thread, and 5 for THREAD<4> (at most 102: it takes 89 to 96, and
  * unbounded the dot-like one takes 121, a block fewer a multiprocessor than it ran with on the
@@ -128,15 +118,6 @@ static __device__ __forceinline__ bool flash_span_range(const flash_args &a, int
   return a.spans <= 1 || blockIdx.y == 0;
 }
 
-/* Query row r's set and index, and the spans of it this block runs (flash_span_range); false
- * when it runs none (WARP and STREAM, a warp a row). */
-static __device__ __forceinline__ bool flash_row_spans(const flash_args &a, int64_t r,
-                                                       attn_cu_set *s, int64_t *i, int64_t *lo,
-                                                       int64_t *hi, bool *split) {
-  return attn_cu_query_row(a.si.l, r, s, i) &&
-         flash_span_range(a, flash_spans_of(s->valid), lo, hi, split);
-}
-
 /* A float4's four floats into out[0 .. 3]. */
 static __device__ __forceinline__ void flash_unpack4(float4 x, float *out) {
   out[0] = x.x;
@@ -205,6 +186,10 @@ static __device__ __forceinline__ void flash_fold_into(bool first, float &M, flo
     flash_fold_regs<K>(M, S, X, m, l, x);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* Host helpers of the plan and the launchers                                                */
+/* ---------------------------------------------------------------------------------------- */
+
 /* Whether a 16-byte aligned float4 can read every 4-group of rows of width w that are ld apart
  * (and stride apart between sets, unless the sets are addressed by offsets). */
 static inline bool rows_vec(const float *data, int64_t w, int64_t ld, int64_t stride,
@@ -224,13 +209,16 @@ template <class Kernel> inline bool flash_opt_in(Kernel *kernel, size_t bytes) {
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* Each kernel file's launchers. They queue its kernel for the call in a (a.tiles and
- * a.spans as the plan set them) behind the device word bad, and the caller checks the launch. */
+/* The kernel files' functions                                                               */
 /* ---------------------------------------------------------------------------------------- */
+
+/* Each launcher queues its kernel for the call in a (a.tiles and a.spans as the plan set them)
+ * behind the device word bad; the caller checks the launch. flash.cu's init and plan call the
+ * init and sizing functions. */
 
 /* flash_thread.cu: the resident blocks of each short-set kernel instance (cu->short_blocks) */
 void attn_cu_flash_thread_init(attn_cuda_t *cu);
-/* flash_thread.cu: THREAD; its short-set kernel where k, dv <= 4 and n <= FLASH_SHORT_N */
+/* flash_thread.cu: THREAD; its short-set kernel where k, dv <= 4 and n <= 8 */
 void attn_cu_flash_thread(const attn_cuda_t *cu, const flash_args &a, cudaStream_t stream,
                           const int *bad);
 
@@ -240,6 +228,7 @@ size_t attn_cu_flash_stream_init(int optin);
 /* flash_warp.cu: the shared memory STREAM needs for p (0: it cannot run p: additive or general
  * scores, d or dv too wide or not a multiple of 4, rows not 16-byte aligned) */
 size_t attn_cu_flash_stream_smem(const attn_cuda_problem_t *p);
+/* flash_warp.cu: STREAM, with smem bytes of shared memory (attn_cu_flash_stream_smem) */
 void attn_cu_flash_stream(const flash_args &a, size_t smem, cudaStream_t stream, const int *bad);
 /* flash_warp.cu: WARP (dv at most FLASH_WARP_DV) */
 void attn_cu_flash_warp(const flash_args &a, cudaStream_t stream, const int *bad);

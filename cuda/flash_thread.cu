@@ -1,6 +1,6 @@
 /*
- * flash_thread.cu - the flash forward's THREAD kernels (flash.cu has the arithmetic they share with
- * the other variants, and the plan that picks them).
+ * flash_thread.cu - the flash forward's THREAD kernels (flash.cu: the fixed arithmetic
+ * every variant computes, and the plan; flash_kernels.cuh: what the kernels share).
  *
  * THREAD: a thread per query row, q', the chunk's scores and the three accumulators in registers (k
  * and dv at most 16): the walkthrough's shapes, millions of tiny queries. Where k, dv <= 4 and no
@@ -13,6 +13,13 @@
 #include "flash_kernels.cuh"
 
 #include <cuda_pipeline.h>
+
+/* THREAD<4> on sets of at most FLASH_SHORT_N annotations: FLASH_SHORT_ROWS query rows a thread
+ * where a warp's rows share a set; an instance for sets of at most FLASH_SHORT_N4 (the
+ * walkthrough's 4) holds half the weights. */
+#define FLASH_SHORT_N    8
+#define FLASH_SHORT_N4   4
+#define FLASH_SHORT_ROWS 4
 
 /* ADD: additive scores (si.additive), a template argument so that the dot-like kernel carries
  * no branch on it around every term of every row (the walkthrough's kernel is bound by the

@@ -1,6 +1,6 @@
 /*
- * flash_tile.cu - the flash forward's register-blocked kernels, TILE and TC (flash.cu has the
- * arithmetic TILE shares with the other variants, and the plan that picks them).
+ * flash_tile.cu - the flash forward's register-blocked kernels, TILE and TC (flash.cu: the fixed
+ * arithmetic TILE computes, and the plan; flash_kernels.cuh: what the kernels share).
  *
  * TILE: a block of 128 threads per tile of 64 queries of one set (uniform batches, dot-like
  * scores), register-blocked like an SGEMM so that each annotation and value read from shared memory

@@ -1,7 +1,7 @@
 /*
  * flash_warp.cu - the flash forward's kernels that give each query row a warp: WARP, and STREAM,
- * its variant that stages the annotations through shared memory (flash.cu has the arithmetic they
- * share with the other variants, and the plan that picks them).
+ * its variant that stages the annotations through shared memory (flash.cu: the fixed arithmetic
+ * every variant computes, and the plan; flash_kernels.cuh: what the kernels share).
  *
  * WARP: a warp per query row (dv at most 256), everything in registers and no block barrier: lane j
  * scores row j of each chunk (its chain over t, read straight from global memory with float4
@@ -21,6 +21,15 @@
 #include "flash_kernels.cuh"
 
 #include <cuda_pipeline.h>
+
+/* Query row r's set and index, and the spans of it this block runs (flash_span_range); false
+ * when it runs none (WARP and STREAM, a warp a row). */
+static __device__ __forceinline__ bool flash_row_spans(const flash_args &a, int64_t r,
+                                                       attn_cu_set *s, int64_t *i, int64_t *lo,
+                                                       int64_t *hi, bool *split) {
+  return attn_cu_query_row(a.si.l, r, s, i) &&
+         flash_span_range(a, flash_spans_of(s->valid), lo, hi, split);
+}
 
 /* ---------------------------------------------------------------------------------------- */
 /* WARP: a warp per query row (and span, when split)                                         */

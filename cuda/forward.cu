@@ -7,8 +7,9 @@
  *
  * This is what runs for variable-length batches and masks that ask for scores or weights (the
  * longest set is known only on the device, so no scratch score matrix can be sized on the host),
- * and for ATTN_ALGO_ROWS. Recomputing the scores costs arithmetic, not memory. flash.cu is the
- * one-pass kernel for calls that want only the context.
+ * and for ATTN_ALGO_ROWS. Recomputing the scores costs arithmetic, not memory. The flash kernels
+ * (flash.cu: the plan; flash_*.cu: the kernels) are the one pass for calls that want only the
+ * context.
  *
  * Shapes: as scores.cu and weighted_sum.cu; C [m x dv] per set; lse packed per query row.
  * A row with no valid entry, or only -inf scores, gets zero weights, a zero context and
