@@ -132,6 +132,31 @@ static __device__ __forceinline__ void flash_short_q(const flash_args &a, const 
       a, s, r0, rows, [&](int rho, int t, bool in, const float *p) { q[rho][t] = in ? *p : 0.0f; });
 }
 
+/* A 4-byte cp.async of *src to qs[i] where in (nothing otherwise); qs_at: qs's shared-memory
+ * address (flash_short_fetch). On the GPU the condition is the instruction's predicate, so that
+ * the destination is qs_at + 4 i, worked out once for all of a fetch's copies:
+ * __pipeline_memcpy_async converts its generic destination pointer to a shared address in every
+ * call, and under each copy's own branch the compiler repeats that (on sm_90 a cluster-id read,
+ * a move, a shift and two multiplies a copy: about 70 of the walkthrough's 1,000 instructions a
+ * turn). Elsewhere (before sm_80, tests/emu) the same copy through cuda_pipeline.h. */
+static __device__ __forceinline__ void flash_copy_async(float *qs, uint32_t qs_at, int i,
+                                                        const float *src, bool in) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("{\n"
+               "  .reg .pred p;\n"
+               "  setp.ne.b32 p, %2, 0;\n"
+               "  @p cp.async.ca.shared.global [%0], [%1], 4;\n"
+               "}\n"
+               :
+               : "r"(qs_at + 4u * (uint32_t)i), "l"(src), "r"((int)in)
+               : "memory");
+  (void)qs;
+#else
+  (void)qs_at;
+  if (in) __pipeline_memcpy_async(qs + i, src, sizeof(float));
+#endif
+}
+
 /* flash_short_q's loads as copies into shared memory that fly while the thread computes (cp.async,
  * 4 bytes each: no registers held): element (rho, t) of the thread goes to qs[(rho K + t) T]
  * (T = FLASH_THREADS; qs is the thread's first slot, so that a warp's copies and reads of one
@@ -140,8 +165,13 @@ static __device__ __forceinline__ void flash_short_q(const flash_args &a, const 
 template <int K, int R>
 static __device__ __forceinline__ void flash_short_fetch(const flash_args &a, const attn_cu_set &s,
                                                          int64_t r0, int64_t rows, float *qs) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const uint32_t qs_at = (uint32_t)__cvta_generic_to_shared(qs);
+#else
+  const uint32_t qs_at = 0;
+#endif
   flash_short_each_q<K, R>(a, s, r0, rows, [&](int rho, int t, bool in, const float *p) {
-    if (in) __pipeline_memcpy_async(qs + (rho * K + t) * FLASH_THREADS, p, sizeof(float));
+    flash_copy_async(qs, qs_at, (rho * K + t) * FLASH_THREADS, p, in);
   });
 }
 /* The q' flash_short_fetch copied (same s, r0 and rows), once the thread has waited for it. */
