@@ -99,13 +99,29 @@ typedef struct cpu_call {
 /* Sizes                                                                                      */
 /* ------------------------------------------------------------------------------------------ */
 
+/* a b and a + b, saturating at SIZE_MAX: a workspace bound that would wrap (sizes whose every
+ * array fits memory, such as n x score.h past 2^64) becomes one that grow_workspace refuses with
+ * ATTN_ERR_OVERFLOW, never a workspace too small for the item functions. */
+static size_t sat_mul(size_t a, size_t b) {
+  size_t r;
+  return __builtin_mul_overflow(a, b, &r) ? SIZE_MAX : r;
+}
+static size_t sat_add(size_t a, size_t b) {
+  size_t r;
+  return __builtin_add_overflow(a, b, &r) ? SIZE_MAX : r;
+}
+
+/* x rounded up to a multiple of ALIGN_FLOATS (saturating, as above), and the same of a count. */
+static size_t round16(size_t x) {
+  return sat_add(x, ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+}
 static size_t up16(int64_t x) {
-  return ((size_t)x + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+  return round16((size_t)x);
 }
 
 static float *take(float **cur, size_t count) {
   float *x = *cur;
-  *cur += up16((int64_t)count);
+  *cur += round16(count);
   return x;
 }
 
@@ -141,18 +157,6 @@ static int64_t item_rows(int path, int64_t valid) {
   }
 }
 
-/* a b and a + b, saturating at SIZE_MAX: a workspace bound that would wrap (sizes whose every
- * array fits memory, such as n x score.h past 2^64) becomes one that grow_workspace refuses with
- * ATTN_ERR_OVERFLOW, never a workspace too small for the item functions. */
-static size_t sat_mul(size_t a, size_t b) {
-  size_t r;
-  return __builtin_mul_overflow(a, b, &r) ? SIZE_MAX : r;
-}
-static size_t sat_add(size_t a, size_t b) {
-  size_t r;
-  return __builtin_add_overflow(a, b, &r) ? SIZE_MAX : r;
-}
-
 /* Floats of workspace one item takes: a bound on the take() calls of the item functions. */
 static size_t item_floats(const attn_problem_t *p, int path, int64_t valid) {
   valid = valid > 0 ? valid : 1;
@@ -160,11 +164,9 @@ static size_t item_floats(const attn_problem_t *p, int path, int64_t valid) {
   switch (path) {
   case PATH_GEMM: {
     size_t rows = (size_t)gemm_rows(valid);
-    size_t vh = sat_mul((size_t)valid, h); /* up16 of it, saturating */
-    vh = sat_add(vh, ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
     size_t f = sat_mul(rows, up16(valid));
     f = sat_add(f, sat_mul(rows, sat_add(sat_add(sat_mul(2, d), dv), h)));
-    return sat_add(sat_add(f, vh), 4 * up16((int64_t)rows));
+    return sat_add(sat_add(f, round16(sat_mul((size_t)valid, h))), 4 * round16(rows));
   }
   case PATH_FUSED:
     return sat_add(sat_mul(FUSED_QUERIES, sat_add(sat_add(2 * up16(FUSED_CHUNK), d), h)),
