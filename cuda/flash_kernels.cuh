@@ -27,7 +27,7 @@
  * H200); the short-set kernel 4 (the additive ones take up to 120 registers on sm_90, and the
  * 4-wide dot-like one on sets of up to 8, which took 96 before it loaded q' a turn ahead and
  * spills at 96 since), 5 for the 3-wide dot-like one on sets of up to 8 (96), and 6 for the
- * dot-like ones on sets of up to 4 (79 and 80 registers on sm_90; the H100's profile of the
+ * dot-like ones on sets of up to 4 (80 registers on sm_80 and sm_90; the H100's profile of the
  * walkthrough at 5 blocks: 31% theoretical occupancy, 1.4 eligible warps a scheduler, about half
  * the SM's issue rate; at 8 blocks it spills); WARP 4 (on sm_90 WARP<1> 118
  * with batches of 8 loads, 106 with 4; capped at 64 or 80 it spills); BLOCK and TILE 2 (BLOCK<1>

@@ -101,8 +101,11 @@ static __global__ void __launch_bounds__(FLASH_THREADS, K <= 4 ? FLASH_THREAD4_M
   }
 }
 
-/* The rows of a thread that lie below `rows`: r0 + 32 rho for rho < flash_short_live. */
-template <int R> static __device__ __forceinline__ int flash_short_live(int64_t r0, int64_t rows) {
+/* The rows of a thread that lie below `rows`: r0 + 32 rho for rho < flash_short_live. FULL (a
+ * turn known to fit: flash_short_turns): all R. */
+template <int R, bool FULL>
+static __device__ __forceinline__ int flash_short_live(int64_t r0, int64_t rows) {
+  if (FULL) return R;
   return rows - r0 >= 32 * (R - 1) + 1 ? R : (int)((rows - r0 + 31) / 32);
 }
 
@@ -111,24 +114,24 @@ template <int R> static __device__ __forceinline__ int flash_short_live(int64_t 
  * The flag, not a null p, says which: a test of p would be a 64-bit compare of an address the
  * compiler cannot prove non-null, and a reader of shared memory that needs no addresses would
  * still compute them all for it (flash_short_read: about 150 instructions a turn on sm_90). */
-template <int K, int R, class F>
+template <int K, int R, bool FULL, class F>
 static __device__ __forceinline__ void flash_short_each_q(const flash_args &a, const attn_cu_set &s,
                                                           int64_t r0, int64_t rows, F f) {
   const attn_cu_score_in &si = a.si;
-  const int live = flash_short_live<R>(r0, rows), k = (int)si.k;
+  const int live = flash_short_live<R, FULL>(r0, rows), k = FULL ? K : (int)si.k;
   const float *qp = attn_cu_score_q(si, s, r0 - s.r0);
 #pragma unroll
   for (int rho = 0; rho < R; rho++)
 #pragma unroll
     for (int t = 0; t < K; t++)
-      f(rho, t, rho < live && t < k, qp + 32 * rho * si.q.ld + t);
+      f(rho, t, FULL || (rho < live && t < k), qp + 32 * rho * si.q.ld + t);
 }
 
 /* That q' into registers (zeros where it does not exist). */
 template <int K, int R>
 static __device__ __forceinline__ void flash_short_q(const flash_args &a, const attn_cu_set &s,
                                                      int64_t r0, int64_t rows, float (&q)[R][K]) {
-  flash_short_each_q<K, R>(
+  flash_short_each_q<K, R, false>(
       a, s, r0, rows, [&](int rho, int t, bool in, const float *p) { q[rho][t] = in ? *p : 0.0f; });
 }
 
@@ -162,7 +165,7 @@ static __device__ __forceinline__ void flash_copy_async(float *qs, uint32_t qs_a
  * (T = FLASH_THREADS; qs is the thread's first slot, so that a warp's copies and reads of one
  * element are 32 consecutive words); nothing where it does not exist (flash_short_read makes
  * those zeros). The caller commits and waits. */
-template <int K, int R>
+template <int K, int R, bool FULL>
 static __device__ __forceinline__ void flash_short_fetch(const flash_args &a, const attn_cu_set &s,
                                                          int64_t r0, int64_t rows, float *qs) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
@@ -170,16 +173,16 @@ static __device__ __forceinline__ void flash_short_fetch(const flash_args &a, co
 #else
   const uint32_t qs_at = 0;
 #endif
-  flash_short_each_q<K, R>(a, s, r0, rows, [&](int rho, int t, bool in, const float *p) {
+  flash_short_each_q<K, R, FULL>(a, s, r0, rows, [&](int rho, int t, bool in, const float *p) {
     flash_copy_async(qs, qs_at, (rho * K + t) * FLASH_THREADS, p, in);
   });
 }
 /* The q' flash_short_fetch copied (same s, r0 and rows), once the thread has waited for it. */
-template <int K, int R>
+template <int K, int R, bool FULL>
 static __device__ __forceinline__ void flash_short_read(const flash_args &a, const attn_cu_set &s,
                                                         int64_t r0, int64_t rows, const float *qs,
                                                         float (&q)[R][K]) {
-  flash_short_each_q<K, R>(a, s, r0, rows, [&](int rho, int t, bool in, const float *) {
+  flash_short_each_q<K, R, FULL>(a, s, r0, rows, [&](int rho, int t, bool in, const float *) {
     q[rho][t] = in ? qs[(rho * K + t) * FLASH_THREADS] : 0.0f;
   });
 }
@@ -194,18 +197,21 @@ static __device__ __forceinline__ void flash_short_read(const flash_args &a, con
  * The second fold then changes nothing (0 + x is never -0). b is NaN only for m = +inf or NaN,
  * where some weight exp(s - m) is NaN, so l is NaN already and the outputs, x / l and m + log l,
  * are NaN either way. The same arithmetic, in the same order, as flash_thread_kernel. */
-template <int K, bool ADD, int R, int N>
-static __device__ __forceinline__ void flash_thread_rows(const flash_args &a, const attn_cu_set &s,
-                                                         int64_t r0, int64_t rows,
-                                                         const float (&q)[R][K]) {
+template <int K, bool ADD, int R, int N, bool FULL = false>
+static __device__ __forceinline__ void
+flash_thread_rows(const flash_args &a, const attn_cu_set &s, int64_t r0, int64_t rows,
+                  const float (&q)[R][K], const float *avs = nullptr) {
   static_assert(N <= FLASH_CHUNK, "one chunk");
   const attn_cu_score_in &si = a.si;
-  const int cnt = (int)s.valid, k = (int)si.k, dv = (int)a.dv; /* cnt <= N; k, dv <= K */
-  const int live = flash_short_live<R>(r0, rows);              /* this thread's rows: rho < live */
+  /* cnt <= N; k, dv <= K; FULL: equal (flash_short_fits) */
+  const int cnt = FULL ? N : (int)s.valid, k = FULL ? K : (int)si.k, dv = FULL ? K : (int)a.dv;
+  const int live = flash_short_live<R, FULL>(r0, rows); /* this thread's rows: rho < live */
   const int64_t i0 = r0 - s.r0;
-  /* A set's rows are ld apart in both layouts. */
-  const float *a0 = attn_cu_arow(si.a.data, si.a.ld, si.a.stride, si.l, s, 0);
-  const float *v0 = attn_cu_arow(a.V.data, a.V.ld, a.V.stride, si.l, s, 0);
+  /* A set's rows are ld apart in both layouts; FULL: the warp's copy of them in shared memory,
+   * avs (flash_short_kernel: K floats a row, the N annotation rows, then the N value rows). */
+  const float *a0 = FULL ? avs : attn_cu_arow(si.a.data, si.a.ld, si.a.stride, si.l, s, 0);
+  const float *v0 = FULL ? avs + N * K : attn_cu_arow(a.V.data, a.V.ld, a.V.stride, si.l, s, 0);
+  const int64_t lda = FULL ? K : si.a.ld, ldv = FULL ? K : a.V.ld;
   float p[R][N], mc[R];
 #pragma unroll
   for (int rho = 0; rho < R; rho++)
@@ -213,7 +219,7 @@ static __device__ __forceinline__ void flash_thread_rows(const flash_args &a, co
 #pragma unroll
   for (int jj = 0; jj < N; jj++) {
     if (jj >= cnt) break;
-    const float *ar = a0 + jj * si.a.ld;
+    const float *ar = a0 + jj * lda;
     float av[K];
 #pragma unroll
     for (int t = 0; t < K; t++)
@@ -239,7 +245,7 @@ static __device__ __forceinline__ void flash_thread_rows(const flash_args &a, co
 #pragma unroll
   for (int jj = 0; jj < N; jj++) {
     if (jj >= cnt) break;
-    const float *vr = v0 + jj * a.V.ld;
+    const float *vr = v0 + jj * ldv;
     float vv[K];
 #pragma unroll
     for (int t = 0; t < K; t++)
@@ -284,27 +290,47 @@ static __device__ __forceinline__ bool flash_short_whole(const attn_cu_layout &l
   return attn_cu_query_row(l, r0, s, &i) && attn_cu_query_row(l, last, &t, &i) && s->b == t.b;
 }
 
+/* Whether the group of rows from r0 (a warp's first) in set s fits the instance exactly: all its
+ * 32 FLASH_SHORT_ROWS rows below `rows`, k = dv = K and s's valid length N. Then every
+ * condition of flash_short_each_q and flash_thread_rows on live rows, k, dv and the valid length
+ * is true, and their FULL instances, which leave those conditions out, give the same bits. */
+template <int K, int N>
+static __device__ __forceinline__ bool flash_short_fits(const flash_args &a, const attn_cu_set &s,
+                                                        int64_t r0, int64_t rows) {
+  return r0 + 32 * FLASH_SHORT_ROWS <= rows && a.si.k == K && a.dv == K && s.valid == N;
+}
+
 /* The turns of flash_short_kernel's warp from its first group w (see there). whole_at(r0, &s):
  * whether the group's rows from r0 lie in one set, then s. A warp's q' is copied into shared
  * memory one turn of the loop ahead, before the previous turn's rows run, so that its trip to
  * memory overlaps their arithmetic (the grid is one wave of resident blocks: launch_short). Two
  * buffers (qbuf): the copies a turn issues land in the one its thread read on the turn before. The
  * set of a turn's rows is looked up again on the turn (rather than kept from the copy's) so that
- * it is not held in registers while the rows run. */
-template <int K, bool ADD, int N, class W>
+ * it is not held in registers while the rows run. FIT: the groups that fit the instance
+ * (flash_short_fits) take FULL instances of the copies, the reads and the rows, without the
+ * tests of each element's row and column (the walkthrough's 10^6 queries, all but the last
+ * group; flash_short_kernel says what that saves). avs: the FULL rows' copy of the set's rows. */
+template <int K, bool ADD, int N, bool FIT, class W>
 static __device__ __forceinline__ void
 flash_short_turns(const flash_args &a, int64_t w,
-                  float (*qbuf)[FLASH_SHORT_ROWS * K * FLASH_THREADS], W whole_at) {
+                  float (*qbuf)[FLASH_SHORT_ROWS * K * FLASH_THREADS], W whole_at,
+                  const float *avs = nullptr) {
   const int R = FLASH_SHORT_ROWS;
   const attn_cu_layout &l = a.si.l;
   const int64_t rows = attn_cu_query_rows(l);
   const int64_t warps = (rows + 32 * R - 1) / (32 * R);
   const int lane = (int)(threadIdx.x & 31);
   const int64_t step = (int64_t)gridDim.x * blockDim.x / 32;
+  /* group g0's q' (in set s) into qs */
+  const auto fetch = [&](const attn_cu_set &s, int64_t g0, float *qs) {
+    if (FIT && flash_short_fits<K, N>(a, s, g0, rows))
+      flash_short_fetch<K, R, true>(a, s, g0 + lane, rows, qs);
+    else
+      flash_short_fetch<K, R, false>(a, s, g0 + lane, rows, qs);
+  };
   {
     attn_cu_set s;
-    if (whole_at(w * 32 * R, &s))
-      flash_short_fetch<K, R>(a, s, w * 32 * R + lane, rows, qbuf[0] + threadIdx.x);
+    if (whole_at(w * 32 * R, &s)) fetch(s, w * 32 * R, qbuf[0] + threadIdx.x);
     __pipeline_commit();
   }
   for (int turn = 0; w < warps; w += step, turn ^= 1) {
@@ -315,15 +341,19 @@ flash_short_turns(const flash_args &a, int64_t w,
     {
       attn_cu_set sn;
       if (w + step < warps && whole_at(r0 + 32 * R * step, &sn))
-        flash_short_fetch<K, R>(a, sn, r0 + 32 * R * step + lane, rows,
-                                qbuf[turn ^ 1] + threadIdx.x);
+        fetch(sn, r0 + 32 * R * step, qbuf[turn ^ 1] + threadIdx.x);
       __pipeline_commit();
     }
     attn_cu_set s;
     if (whole_at(r0, &s)) {
       float q[R][K];
-      flash_short_read<K, R>(a, s, r0 + lane, rows, qbuf[turn] + threadIdx.x, q);
-      flash_thread_rows<K, ADD, R, N>(a, s, r0 + lane, rows, q);
+      if (FIT && flash_short_fits<K, N>(a, s, r0, rows)) {
+        flash_short_read<K, R, true>(a, s, r0 + lane, rows, qbuf[turn] + threadIdx.x, q);
+        flash_thread_rows<K, ADD, R, N, true>(a, s, r0 + lane, rows, q, avs);
+      } else {
+        flash_short_read<K, R, false>(a, s, r0 + lane, rows, qbuf[turn] + threadIdx.x, q);
+        flash_thread_rows<K, ADD, R, N>(a, s, r0 + lane, rows, q);
+      }
     } else {
 #pragma unroll 1
       for (int rho = 0; rho < R; rho++) {
@@ -356,7 +386,13 @@ flash_short_turns(const flash_args &a, int64_t w,
  * set (the walkthrough's) has a loop of its own, in which every group is whole and no turn looks
  * its set up: in the general loop the two lookups a turn (the next group's and the current one's,
  * each of its first and last row) cost about 140 instructions a thread on sm_90, a seventh of the
- * walkthrough's turn. The other instances keep one loop: a second one raised the additive
+ * walkthrough's turn. Its set is looked up once, each warp keeps a copy of the set's rows in
+ * shared memory, and the groups that fit the instance exactly (flash_short_fits: all 128 rows
+ * present, k = dv = K, N valid annotations; the walkthrough's all but a last part group) run
+ * FULL instances of the copies, reads and rows, which test no element's row or column and read
+ * the set's rows from that copy at fixed offsets: a turn of the walkthrough's 3-wide instance
+ * went from 943 static sm_90 instructions to 632 (lse's, not run there, included), at 80
+ * registers on sm_80 and sm_90. The other instances keep one loop: a second one raised the additive
  * 3-wide one on sets of up to 4 from 93 registers to 102 (a block fewer a multiprocessor), and
  * the dot-like 3-wide one on sets of up to 8 spilled on sm_80; their turns have twice the
  * arithmetic (sets of 8) or a tanh a term, beside which the lookups weigh less. Not yet measured
@@ -375,13 +411,32 @@ static __global__ void __launch_bounds__(FLASH_THREADS, ADD ? FLASH_THREAD_MIN_B
   const int64_t w = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32;
   if (w >= (rows + 32 * R - 1) / (32 * R)) return; /* flash_short_turns' warps */
   __shared__ float qbuf[2][R * K * FLASH_THREADS];
+  __shared__ float avbuf[FLASH_WARPS][2 * FLASH_SHORT_N4 * K];
   if (!ADD && N <= FLASH_SHORT_N4 && !l.qo && l.batch == 1) {
-    flash_short_turns<K, ADD, N>(a, w, qbuf, [&](int64_t, attn_cu_set *s) {
-      attn_cu_set_of(l, 0, s);
-      return true;
-    });
+    attn_cu_set s0;
+    attn_cu_set_of(l, 0, &s0);
+    /* The set's annotation and value rows, K floats each (zeros past k, dv and the valid length),
+     * a copy for each warp (no barrier of the block: its warps may have returned above): the
+     * fitted turns read them from there (flash_short_turns). N <= FLASH_SHORT_N4 here: avbuf
+     * holds them. */
+    float *avs = avbuf[threadIdx.x / 32];
+    for (int i = (int)(threadIdx.x & 31); i < 2 * N * K; i += 32) {
+      const bool val = i >= N * K;
+      const int jj = i % (N * K) / K, t = i % K;
+      const float *row = val ? attn_cu_arow(a.V.data, a.V.ld, a.V.stride, l, s0, jj)
+                             : attn_cu_arow(a.si.a.data, a.si.a.ld, a.si.a.stride, l, s0, jj);
+      avs[i] = jj < s0.valid && t < (val ? a.dv : a.si.k) ? row[t] : 0.0f;
+    }
+    __syncwarp();
+    flash_short_turns<K, ADD, N, true>(
+        a, w, qbuf,
+        [&](int64_t, attn_cu_set *s) {
+          *s = s0;
+          return true;
+        },
+        avs);
   } else {
-    flash_short_turns<K, ADD, N>(a, w, qbuf, [&](int64_t r0, attn_cu_set *s) {
+    flash_short_turns<K, ADD, N, false>(a, w, qbuf, [&](int64_t r0, attn_cu_set *s) {
       return flash_short_whole(l, r0, rows, R, s);
     });
   }
