@@ -306,7 +306,8 @@ static __device__ __forceinline__ bool flash_short_fits(const flash_args &a, con
  * memory overlaps their arithmetic (the grid is one wave of resident blocks: launch_short). Two
  * buffers (qbuf): the copies a turn issues land in the one its thread read on the turn before. The
  * set of a turn's rows is looked up again on the turn (rather than kept from the copy's) so that
- * it is not held in registers while the rows run. FIT: the groups that fit the instance
+ * it is not held in registers while the rows run (the one-set loop's whole_at returns the set it
+ * holds: flash_short_kernel). FIT: the groups that fit the instance
  * (flash_short_fits) take FULL instances of the copies, the reads and the rows, without the
  * tests of each element's row and column (the walkthrough's 10^6 queries, all but the last
  * group; flash_short_kernel says what that saves). avs: the FULL rows' copy of the set's rows. */
