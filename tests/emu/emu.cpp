@@ -9,9 +9,9 @@
  * full-warp shuffles are barriers that fail loudly when reached at different counts or with
  * exited threads (divergence), or when every live thread waits (deadlock). Device memory is
  * mmap'd against a PROT_NONE guard page (after the end; EMU_FRONT: before the start) and filled
- * with NaN bytes; dynamic shared memory is NaN at every block start; a cp.async destination
- * reads NaN until its thread waits. EMU_SMS sets the multiprocessor count (default 4), and
- * EMU_OPTIN the opt-in shared memory a block may have (default 227 KiB); EMU_OCCUPANCY the
+ * with NaN bytes; dynamic and static shared memory are NaN at every block start; a cp.async
+ * destination reads NaN until its thread waits. EMU_SMS sets the multiprocessor count (default 4),
+ * and EMU_OPTIN the opt-in shared memory a block may have (default 227 KiB); EMU_OCCUPANCY the
  * resident blocks a multiprocessor the occupancy query reports (default 1).
  */
 #include "shim/cuda_runtime.h"
@@ -216,6 +216,13 @@ static float *dyn_smem;
 void *emu_dynamic_smem(void) {
   return dyn_smem;
 }
+/* The static __shared__ variables the kernels have declared so far (prep.py). The first thread
+ * to reach a declaration registers it before any thread can have written it, so it starts as
+ * garbage; emu_run makes every one garbage again at each block start. */
+static std::map<void *, size_t> static_smem;
+void emu_static_smem(void *p, size_t bytes) {
+  if (static_smem.emplace(p, bytes).second) memset(p, 0xff, bytes);
+}
 static thread_local int cfg_block, cfg_ok;
 static thread_local cudaError_t last_error = cudaSuccess;
 static long long launches;
@@ -254,6 +261,8 @@ void emu_run(const std::function<void()> &body) {
       blockIdx = emu_uint3{b, by, 0};
       for (size_t i = 0; i < cfg_smem / 4; i++)
         dyn_smem[i] = NAN; /* garbage, as on a GPU */
+      for (const auto &v : static_smem)
+        memset(v.first, 0xff, v.second); /* NaN for floats */
       block_bar.arrived = 0;
       block_done = 0;
       memset(warp_done, 0, sizeof warp_done);

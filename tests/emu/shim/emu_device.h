@@ -96,6 +96,8 @@ static inline float __fmul_rn(float a, float b) {
   return r;
 }
 void *emu_dynamic_smem(void);
+/* A static __shared__ variable (prep.py): NaN bytes when first seen and at every block start. */
+void emu_static_smem(void *p, size_t bytes);
 void emu_config(dim3 grid, int block, size_t smem, void *stream);
 void emu_run(const std::function<void()> &body);
 #endif
