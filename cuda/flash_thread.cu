@@ -307,10 +307,10 @@ static __device__ __forceinline__ bool flash_short_fits(const flash_args &a, con
  * buffers (qbuf): the copies a turn issues land in the one its thread read on the turn before. The
  * set of a turn's rows is looked up again on the turn (rather than kept from the copy's) so that
  * it is not held in registers while the rows run (the one-set loop's whole_at returns the set it
- * holds: flash_short_kernel). FIT: the groups that fit the instance
- * (flash_short_fits) take FULL instances of the copies, the reads and the rows, without the
- * tests of each element's row and column (the walkthrough's 10^6 queries, all but the last
- * group; flash_short_kernel says what that saves). avs: the FULL rows' copy of the set's rows. */
+ * holds: flash_short_kernel). FIT: the groups that fit the instance (flash_short_fits) take FULL
+ * instances of the copies, the reads and the rows, without the tests of each element's row and
+ * column (the walkthrough's 10^6 queries, all but the last group; flash_short_kernel says what
+ * that saves). avs: the FULL rows' copy of the set's rows. */
 template <int K, bool ADD, int N, bool FIT, class W>
 static __device__ __forceinline__ void
 flash_short_turns(const flash_args &a, int64_t w,
@@ -393,11 +393,11 @@ flash_short_turns(const flash_args &a, int64_t w,
  * FULL instances of the copies, reads and rows, which test no element's row or column and read
  * the set's rows from that copy at fixed offsets: a turn of the walkthrough's 3-wide instance
  * went from 943 static sm_90 instructions to 632 (lse's, not run there, included), at 80
- * registers on sm_80 and sm_90. The other instances keep one loop: a second one raised the additive
- * 3-wide one on sets of up to 4 from 93 registers to 102 (a block fewer a multiprocessor), and
- * the dot-like 3-wide one on sets of up to 8 spilled on sm_80; their turns have twice the
- * arithmetic (sets of 8) or a tanh a term, beside which the lookups weigh less. Not yet measured
- * on a GPU. */
+ * registers on sm_80 and sm_90. The other instances keep one loop: a second one raised the
+ * additive 3-wide one on sets of up to 4 from 93 registers to 102 (a block fewer a
+ * multiprocessor), and the dot-like 3-wide one on sets of up to 8 spilled on sm_80; their turns
+ * have twice the arithmetic (sets of 8) or a tanh a term, beside which the lookups weigh less. Not
+ * yet measured on a GPU. */
 template <int K, bool ADD, int N>
 static __global__ void __launch_bounds__(FLASH_THREADS, ADD ? FLASH_THREAD_MIN_BLOCKS
                                                         : N <= FLASH_SHORT_N4
