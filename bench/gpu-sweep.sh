@@ -18,8 +18,8 @@
 #   - TILE<16> against TILE<64> (AUTO's switch at 48 queries a set): sets of 16, 32 and 48
 #     queries (the long shape, 32 x 16 x 4096, 64 x 32 x 1024, 64 x 48 x 1024) and the rows
 #     above;
-#   - TILE<32> (not in AUTO yet; split or not) against both on the same rows, and on the shared
-#     shape, where unsplit its 256 tiles put two blocks on most multiprocessors (AUTO's TILE<64>
+#   - TILE<32> (AUTO's for sets of 17 to 32 queries since the third H100 sweep; split or not)
+#     against both on the same rows, and on the shared shape, where unsplit its 256 tiles put two blocks on most multiprocessors (AUTO's TILE<64>
 #     splits its 128 into 512 blocks and folds 64 MiB of partials);
 #   - d other than 128 for TILE: 1 x 8192 x 1024 x 64, 1 x 2048 x 1024 x 256;
 #   - splitting spans: 256 sets of one query (fewer tiles than 4 a multiprocessor), 32 x 16 x

@@ -51,53 +51,65 @@
 /* The plan's thresholds. Measured on an H100 (80 GB HBM3, 132 SMs) by bench/gpu-sweep.sh, every
  * plan forced on 34 shapes (the second of two runs, commit 687a5b1: bench/README.md has its
  * table; medians in ms of each plan itself, "split" the plan with its spans on blocks of their
- * own), where an earlier H200 sweep had placed them elsewhere:
+ * own), where an earlier H200 sweep had placed them elsewhere. A third H100 sweep (commit
+ * 5196610, 2026-11-27) agreed with every choice below within 6%, but for TILE<32>, which it
+ * placed, and the exceptions named here (9% to 33% slower than the fastest plan):
  *   - THREAD beats TILE while a thread's walk over the annotations is short: with k, dv <= 4
- *     (THREAD<4>) at n = 4 (0.0163 against 0.476) and n = 32 (0.0555 against 0.365); the
- *     16-wide THREAD at n = 16 (1 x 200000 x 16 x 16: 0.0821 against 0.141) and n = 32 (1 x
- *     200000 x 32 x 16: 0.108 against 0.163) but not at n = 64 (1 x 20000 x 64 x 8: 0.0461
- *     against 0.0338).
- *   - TILE, split when needed, beats every other plan from 16 queries a set (but WARP split on
- *     1 x 2000 x 64 x 8, a call too small to fill the GPU: 0.0112 against TILE<16>'s 0.0149,
- *     left as it is), and from 4 where the sets are long: 128 sets of 8 x 1024 x 128 TILE<16> split
- * 0.106 against BLOCK<8> split 0.166 and WARP split 0.190; 256 sets of 4 x 1024: 0.179 against WARP
- * split 0.191 and STREAM split 0.220. On short sets it loses (4096 sets of 4 x 64 x 64: 0.251
- * against STREAM 0.106), and at 2 queries a set WARP leads (2048 x 2 x 1024 x 256: 1.58 against
- *     2.37). Lengths between 64 and 1024 are not measured.
- *   - TILE<16> beats TILE<64> wherever the set has fewer than 48 queries (64 sets of 32:
- *     0.0861 against 0.104; at 48, 0.119 against 0.108) and where TILE<64> would run at most half
- *     as many blocks as the GPU has multiprocessors: 1 x 64 x 4096 x 128 (16 blocks) 0.0318
- *     against 0.0674, 1 x 256 x 4096 x 128 (64) 0.0425 against 0.0681, 1 x 4096 x 256 x 16 (64)
- *     0.0290 against 0.0349, 1 x 2000 x 64 x 8 (32) 0.0149 against 0.0170; from 96 blocks
- *     TILE<64> leads (1 x 6144 x 256 x 64: 0.0392 against 0.0657; 128, 1 x 2048 x 1024 x 256:
- *     0.108 against 0.133; 256, 1 x 1024 x 4096 x 128: 0.102 against 0.144).
+ *     (THREAD<4>) at n = 4 (0.0163 against 0.476) and n = 32 (0.0555 against 0.365); the 16-wide
+ *     THREAD at n = 16 (1 x 200000 x 16 x 16: 0.0821 against 0.141) and n = 32 (1 x 200000 x 32 x
+ *     16: 0.108 against 0.163) but not at n = 64 (1 x 20000 x 64 x 8: 0.0461 against 0.0338).
+ *   - TILE, split when needed, beats every other plan from 16 queries a set (but WARP split on 1 x
+ *     2000 x 64 x 8, a call too small to fill the GPU: 0.0112 against TILE<16>'s 0.0149, the third
+ *     sweep 0.0109 against 0.0146, left as it is), and from 4 where the sets are long: 128 sets of
+ *     8 x 1024 x 128 TILE<16> split 0.106 against BLOCK<8> split 0.166 and WARP split 0.190; 256
+ *     sets of 4 x 1024: 0.179 against WARP split 0.191 and STREAM split 0.220. On short sets it
+ *     loses (4096 sets of 4 x 64 x 64: 0.251 against STREAM 0.106), and at 2 queries a set WARP
+ *     leads (2048 x 2 x 1024 x 256: 1.58 against 2.37). Lengths between 64 and 1024 are not
+ *     measured.
+ *   - TILE<32>, split, beats TILE<16> and TILE<64> on sets of 17 to 32 queries, where it computes
+ *     no more query rows than TILE<16> (one tile of 32 against two of 16) with TILE<64>'s 8 x 8
+ *     scores a thread, unless its blocks would leave most multiprocessors idle (the third sweep: 64
+ *     sets of 32 x 1024 x 128, 0.0620 against TILE<16> 0.0803 and TILE<64> 0.0956; at 48 queries a
+ *     set, where it computes 64 rows, TILE<64> 0.1007 against 0.1147). Elsewhere it wins but once:
+ *     1 x 2048 x 1024 x 256 (128 blocks of 64, split) 0.0995 against TILE<64> 0.1071, while 1 x
+ *     6144 x 256 x 64 (96 blocks of 64) gives 0.0478 against 0.0398, so no rule on blocks alone
+ *     takes the one without the other; left as it is.
+ *   - TILE<16> beats TILE<64> wherever the set has fewer than 48 queries (64 sets of 32: 0.0861
+ *     against 0.104, TILE<32> taking those since; at 48, 0.119 against 0.108) and where TILE<64>
+ *     would run at most half as many blocks as the GPU has multiprocessors: 1 x 64 x 4096 x 128 (16
+ *     blocks) 0.0318 against 0.0674, 1 x 256 x 4096 x 128 (64) 0.0425 against 0.0681, 1 x 4096 x
+ *     256 x 16 (64) 0.0290 against 0.0349, 1 x 2000 x 64 x 8 (32) 0.0149 against 0.0170; from 96
+ *     blocks TILE<64> leads (1 x 6144 x 256 x 64: 0.0392 against 0.0657; 128, 1 x 2048 x 1024 x
+ *     256: 0.108 against 0.133; 256, 1 x 1024 x 4096 x 128: 0.102 against 0.144).
  *   - STREAM, split, beats WARP and BLOCK<1> below 4 queries a set (or 16 on short sets) from 2
  *     query rows a call: decode 4096 x 1 x 1024 x 128 0.804 against WARP 1.16 and BLOCK<1> split
- *     1.31 (unsplit STREAM 0.839); 1024 x 1 x 4096 x 128 0.808 against 1.16 and 1.38; 4096 x 1
- *     x 256 x 128 0.230 against 0.300 and 0.337; 4 x 1 x 32768 x 128 0.0505 against 0.0652 and
- *     0.0769; 2 x 1 x 32768 x 128 0.0448 against 0.0594 and 0.0465. With one row (1 x 1 x
- *     262144 x 128) BLOCK<1> split leads, 0.133 against 0.142. But where STREAM's warps (rows
- *     times spans) need more than one wave of its blocks (three a multiprocessor at d = dv =
- *     128 with the values the annotations, one with values of their own: its shared memory)
- *     and WARP's fit in one (16 a multiprocessor), WARP leads: 256 x 1 x 1024 x 128 (1024
- *     warps against 792 and 2112 places), WARP split 0.0801 against STREAM split 0.0916. (The
- *     estimate takes both as split into every span; where a split does not happen, at
- *     exactly 16 warps a multiprocessor or past the partials' 128 MiB, it may keep STREAM
- *     where WARP would fit.)
+ *     1.31 (unsplit STREAM 0.839); 1024 x 1 x 4096 x 128 0.808 against 1.16 and 1.38; 4096 x 1 x
+ *     256 x 128 0.230 against 0.300 and 0.337; 4 x 1 x 32768 x 128 0.0505 against 0.0652 and
+ *     0.0769; 2 x 1 x 32768 x 128 0.0448 against 0.0594 and 0.0465. With one row (1 x 1 x 262144 x
+ *     128) BLOCK<1> split leads, 0.133 against 0.142. But where STREAM's warps (rows times spans)
+ *     need more than one wave of its blocks (three a multiprocessor at d = dv = 128 with the values
+ *     the annotations, one with values of their own: its shared memory) and WARP's fit in one (16 a
+ *     multiprocessor), WARP leads: 256 x 1 x 1024 x 128 (1024 warps against 792 and 2112 places),
+ *     WARP split 0.0801 against STREAM split 0.0916. (The estimate takes both as split into every
+ *     span; where a split does not happen, at exactly 16 warps a multiprocessor or past the
+ *     partials' 128 MiB, it may keep STREAM where WARP would fit.)
  *   - Where STREAM cannot run (dv > 128, other score forms, unaligned rows), WARP from 64 query
- *     rows a call, else BLOCK<1> (H100: decode WARP 1.16 against BLOCK<1> split 1.31, 2048 x 2
- *     x 1024 x 256 1.58 against 2.30, but 4096 x 1 x 1024 x 256 WARP 3.35 (split 3.24) against
- *     BLOCK<1> split 2.98, left as it is; H200, 4 x 1 x 32768 x 128: 0.086 against 0.079).
- *   - BLOCK<8> from 8 queries a set where TILE does not run (additive scores, query offsets,
- *     short sets). */
+ *     rows a call, else BLOCK<1> (H100: decode WARP 1.16 against BLOCK<1> split 1.31, 2048 x 2 x
+ *     1024 x 256 1.58 against 2.30, but 4096 x 1 x 1024 x 256 WARP 3.35 (split 3.24) against
+ *     BLOCK<1> split 2.98, the third sweep 3.33, 3.23 and 2.96, left as it is; H200, 4 x 1 x 32768
+ *     x 128: 0.086 against 0.079).
+ *   - BLOCK<8> from 8 queries a set where TILE does not run (additive scores, query offsets, short
+ *     sets). */
 #define FLASH_THREAD4_MAX_N     32   /* THREAD<4> first: sets of at most this many annotations */
 #define FLASH_THREAD_MAX_N      32   /* the 16-wide THREAD first: likewise */
 #define FLASH_TILE_MIN_Q        16   /* TILE: queries a set from which it runs ... */
 #define FLASH_TILE_LONG_MIN_Q   4    /* ... or from this many where ... */
 #define FLASH_TILE_LONG_MIN_N   1024 /* ... the sets have this many annotations */
 #define FLASH_BLOCK8_MIN_Q      8    /* BLOCK<8>: queries a set from which it runs */
-#define FLASH_TILE64_MIN_Q      48   /* TILE<64> from here, TILE<16> below */
-#define FLASH_TILE64_MIN_BLOCKS 2    /* ... and where TILE<64> has more blocks than SMs / this */
+#define FLASH_TILE64_MIN_Q      48   /* TILE<64> from here, ... */
+#define FLASH_TILE32_MIN_Q      16   /* ... TILE<32> above this and ... */
+#define FLASH_TILE32_MAX_Q      32   /* ... up to this, TILE<16> elsewhere, ... */
+#define FLASH_TILE_MIN_BLOCKS   2    /* ... where the larger tile has more blocks than SMs / this */
 #define FLASH_STREAM_MIN_ROWS   2    /* STREAM (split) instead of WARP or BLOCK<1> from here */
 #define FLASH_STREAM_MAX_BLOCKS 8  /* STREAM's blocks a multiprocessor, at most, in the estimate */
 #define FLASH_WARP_MIN_ROWS     64 /* WARP instead of BLOCK<1> from this many query rows a call */
@@ -261,12 +273,16 @@ static bool flash_plan_for(const attn_cuda_problem_t *p, const attn_cuda_flash_d
                   : warp_rows                               ? ATTN_CU_FLASH_WARP
                                                             : ATTN_CU_FLASH_BLOCK;
   if (plan->variant == ATTN_CU_FLASH_TILE) {
-    /* TILE<64>'s blocks: its tiles, times the spans where it would split them */
-    const int64_t tiles64 = tiles_of(l, 64);
-    const int64_t blocks64 =
-        tiles64 < 4 * sms && span_bound <= 65535 ? tiles64 * span_bound : tiles64;
-    plan->tile =
-        per_set >= FLASH_TILE64_MIN_Q && blocks64 * FLASH_TILE64_MIN_BLOCKS > sms ? 64 : 16;
+    /* TILE<QT>'s blocks: its tiles, times the spans where it would split them */
+    const auto blocks = [&](int qt) {
+      const int64_t tiles = tiles_of(l, qt);
+      return tiles < 4 * sms && span_bound <= 65535 ? tiles * span_bound : tiles;
+    };
+    plan->tile = per_set >= FLASH_TILE64_MIN_Q && blocks(64) * FLASH_TILE_MIN_BLOCKS > sms ? 64
+                 : per_set > FLASH_TILE32_MIN_Q && per_set <= FLASH_TILE32_MAX_Q &&
+                         blocks(32) * FLASH_TILE_MIN_BLOCKS > sms
+                     ? 32
+                     : 16;
   } else {
     plan->tile =
         plan->variant == ATTN_CU_FLASH_BLOCK && per_set >= FLASH_BLOCK8_MIN_Q && block8 ? 8 : 1;

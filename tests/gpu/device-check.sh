@@ -333,7 +333,7 @@ benchmark() {
     --json "$out/gpu_bench-flush-write.json" >"$out/flush-write.log" 2>&1
   grep -E '^\| walkthrough' "$out/flush-write.log"
   # The TILE tilings on the shared and long shapes (AUTO's TILE<64> and TILE<16>, split, against
-  # TILE<32>, which AUTO does not pick yet, and the tensor-core plans, an arithmetic of their
+  # TILE<32>, which AUTO takes for sets of 17 to 32 queries, and the tensor-core plans, an arithmetic of their
   # own that only a forced plan runs), so that the comparison exists even where DEADLINE cuts
   # the sweep short.
   local plans=splittile,tile32,splittile32,splittile16,tc,splittc

@@ -67,13 +67,18 @@ START_TEST(test_thread) {
 }
 END_TEST
 
-/* TILE from 16 queries a set, and from 4 on sets of 1024 annotations; TILE<16> below 48 queries a
- * set and where TILE<64> would have at most 66 blocks on 132 multiprocessors. */
+/* TILE from 16 queries a set, and from 4 on sets of 1024 annotations; TILE<32> on sets of 17 to 32
+ * queries, TILE<16> on the other sets below 48 queries and where the larger tile would have at
+ * most 66 blocks on 132 multiprocessors. */
 START_TEST(test_tile) {
   expect_plan(forward(256, 4, 1024, 128), &H100, "splittile16");
   expect_plan(forward(128, 8, 1024, 128), &H100, "splittile16");
-  expect_plan(forward(4096, 4, 64, 64), &H100, "stream"); /* short sets: not TILE */
-  expect_plan(forward(64, 32, 1024, 128), &H100, "splittile16");
+  expect_plan(forward(4096, 4, 64, 64), &H100, "stream");        /* short sets: not TILE */
+  expect_plan(forward(64, 32, 1024, 128), &H100, "splittile32"); /* 256 blocks of 32 */
+  expect_plan(forward(64, 17, 1024, 128), &H100, "splittile32");
+  expect_plan(forward(32, 16, 4096, 128), &H100, "splittile16");
+  expect_plan(forward(64, 33, 1024, 128), &H100, "splittile16");
+  expect_plan(forward(1, 32, 4096, 128), &H100, "splittile16"); /* 16 blocks of 32 */
   expect_plan(forward(64, 48, 1024, 128), &H100, "splittile");
   expect_plan(forward(1, 64, 4096, 128), &H100, "splittile16");  /* 16 blocks of 64 */
   expect_plan(forward(1, 256, 4096, 128), &H100, "splittile16"); /* 64 */
