@@ -365,13 +365,33 @@ export PKG_CONFIG_LIBDIR=$deps/usr/lib/x86_64-linux-gnu/pkgconfig:$deps/usr/shar
 export PKG_CONFIG_PATH=$PKG_CONFIG_LIBDIR
 export LD_LIBRARY_PATH=$deps/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 
+# Warp stall samples by SASS instruction of the first kernel matching regex $2 in gpu_bench's AUTO
+# run of shape $3: the report in $out/ncu-$1.ncu-rep, its SASS page in $out/ncu-$1-sass.csv.
+# Folds into the caller's rc (tracked).
+source_profile() {
+  local name=$1 kernel=$2 shape=$3
+  echo "=== ncu: source counters of $kernel, gpu_bench --shape $shape --algo auto"
+  rm -f "$out/ncu-$name.ncu-rep" "$out/ncu-$name-sass.csv" # not an earlier run's
+  tracked 90 ncu --clock-control none --section SourceCounters --section WarpStateStats \
+    -k "regex:$kernel" --launch-count 1 --export "$out/ncu-$name" --force-overwrite \
+    "$build/bench/gpu_bench" --reps 10 --algo auto --shape "$shape"
+  if [ -f "$out/ncu-$name.ncu-rep" ]; then
+    # Not counted as a failure: an older ncu may lack --page source; the report file stays.
+    # shellcheck disable=SC2016 # $1 and $2 are the inner shell's
+    limited 60 bash -c 'ncu --import "$1" --page source --print-source sass --csv >"$2" ||
+      { r=$?; rm -f "$2"; exit "$r"; }' _ "$out/ncu-$name.ncu-rep" "$out/ncu-$name-sass.csv"
+    echo "=== exit $? (the SASS page; not counted)"
+  fi
+}
+
 # Nsight Compute on the flash kernels of AUTO, one benchmark shape at a time: the first two
 # flash launches (the kernel, and the combine kernel where spans are split), the basic section
 # set with the warp state, scheduler and instruction statistics, clocks as the card has them
-# (METHOD.md: leave the card's settings alone). Then the shared shape's TILE kernel once more
-# with the source counters (warp stall samples by SASS instruction), kept in OUT as
-# ncu-tile-shared.ncu-rep and printed instruction by instruction to ncu-tile-shared-sass.csv:
-# where its loops stall, which the second run's 57% issue rate left open.
+# (METHOD.md: leave the card's settings alone). Then the shared shape's TILE kernel and the
+# walkthrough's short-set kernel once more with the source counters (source_profile: warp stall
+# samples by SASS instruction), kept in OUT as ncu-tile-shared.ncu-rep and
+# ncu-short-walkthrough.ncu-rep and printed instruction by instruction to ncu-*-sass.csv: where
+# their loops stall.
 profile() {
   local shape flush rc=0
   # First the L2 as each flush leaves it for the walkthrough's kernel (--cache-control none: ncu
@@ -393,19 +413,10 @@ profile() {
       --section SchedulerStats --section InstructionStats -k regex:flash --launch-count 2 \
       "$build/bench/gpu_bench" --reps 10 --algo auto --shape "$shape"
   done
-  echo "=== ncu: source counters of TILE, gpu_bench --shape shared --algo auto"
-  rm -f "$out/ncu-tile-shared.ncu-rep" "$out/ncu-tile-shared-sass.csv" # not an earlier run's
-  tracked 90 ncu --clock-control none --section SourceCounters --section WarpStateStats \
-    -k regex:flash_tile --launch-count 1 --export "$out/ncu-tile-shared" --force-overwrite \
-    "$build/bench/gpu_bench" --reps 10 --algo auto --shape shared
-  if [ -f "$out/ncu-tile-shared.ncu-rep" ]; then
-    # Not counted as a failure: an older ncu may lack --page source; the report file stays.
-    # shellcheck disable=SC2016 # $1 and $2 are the inner shell's
-    limited 60 bash -c 'ncu --import "$1" --page source --print-source sass --csv >"$2" ||
-      { r=$?; rm -f "$2"; exit "$r"; }' _ "$out/ncu-tile-shared.ncu-rep" \
-      "$out/ncu-tile-shared-sass.csv"
-    echo "=== exit $? (the SASS page; not counted)"
-  fi
+  source_profile tile-shared flash_tile shared
+  # The walkthrough's short-set kernel likewise: latency-bound on the H100 (third run: 0.58
+  # issued a scheduler and cycle with 5.4 warps, DRAM 30% busy); this says on what.
+  source_profile short-walkthrough flash_short walkthrough
   # The tensor-core plan's kernel (flash_tile_kernel<64, true>) on the shared shape: how busy its
   # tensor pipe is against the fp32 pipe that splits the operands, and what its warps wait on.
   echo "=== ncu: the TC kernel, gpu_bench --shape shared --algo auto --plans tc"
