@@ -8,7 +8,9 @@
  * and, where those lie in one set, reads each annotation and value row once for the 4 (one chunk,
  * so the folds come down to an add a column); 3 wide where k, dv <= 3. Its grid is one wave of
  * resident blocks, each warp looping over groups and copying the next group's q' into shared memory
- * (cp.async) while it computes the current one.
+ * (cp.async) while it computes the current one; where a group fits the 3-wide instance and its
+ * rows are packed and aligned (the walkthrough's), a lane's 4 rows are consecutive, so that their
+ * q' and context move in 16-byte pieces (flash_short_fetch_packed).
  */
 #include "flash_kernels.cuh"
 
@@ -187,6 +189,46 @@ static __device__ __forceinline__ void flash_short_read(const flash_args &a, con
   });
 }
 
+/* A 16-byte cp.async of src[0..3] to dst[0..3] (both 16-byte aligned). On the GPU .cg: the rows
+ * are read once, so they need not stay in L1. */
+static __device__ __forceinline__ void flash_copy_async16(float *dst, const float *src) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
+               :
+               : "r"((uint32_t)__cvta_generic_to_shared(dst)), "l"(src)
+               : "memory");
+#else
+  __pipeline_memcpy_async(dst, src, 4 * sizeof(float));
+#endif
+}
+
+/* The packed layout of a fitted group (flash_short_packed): the thread's R rows are consecutive,
+ * r0 .. r0 + R - 1 with r0 = the group's first + R lane, so that their q' are R K consecutive
+ * floats, 16-byte aligned, copied as R K / 4 16-byte pieces: piece i to qs4 + 4 i T (T =
+ * FLASH_THREADS; qs4 = the buffer + 4 threadIdx.x, so that a warp's copies and reads of piece i
+ * are 512 consecutive bytes, free of bank conflicts for any K). Where each of a warp's 4-byte
+ * copies and loads covers 32 rows ld apart (flash_short_fetch: 3 K of each a turn, and as many
+ * stores), its 16-byte ones cover 4 K / R rows' worth in a quarter of the instructions. */
+template <int K, int R>
+static __device__ __forceinline__ void flash_short_fetch_packed(const float *qp, float *qs4) {
+  static_assert(R * K % 4 == 0, "whole 16-byte pieces");
+#pragma unroll
+  for (int i = 0; i < R * K / 4; i++)
+    flash_copy_async16(qs4 + 4 * i * FLASH_THREADS, qp + 4 * i);
+}
+/* What flash_short_fetch_packed copied, once the thread has waited for it. */
+template <int K, int R>
+static __device__ __forceinline__ void flash_short_read_packed(const float *qs4, float (&q)[R][K]) {
+#pragma unroll
+  for (int i = 0; i < R * K / 4; i++) {
+    const float4 v = *reinterpret_cast<const float4 *>(qs4 + 4 * i * FLASH_THREADS);
+    const float e[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+      q[(4 * i + j) / K][(4 * i + j) % K] = e[j];
+  }
+}
+
 /* R query rows of set s, r0 + 32 rho for rho < R (those below `rows`), from their q' (q), whose
  * valid length is at most N <= FLASH_CHUNK: one chunk in one span, so each annotation and value
  * row is read once for the R queries, and the two folds from the empty state (chunk into span,
@@ -197,11 +239,13 @@ static __device__ __forceinline__ void flash_short_read(const flash_args &a, con
  * The second fold then changes nothing (0 + x is never -0). b is NaN only for m = +inf or NaN,
  * where some weight exp(s - m) is NaN, so l is NaN already and the outputs, x / l and m + log l,
  * are NaN either way. The same arithmetic, in the same order, as flash_thread_kernel. */
-template <int K, bool ADD, int R, int N, bool FULL = false>
+template <int K, bool ADD, int R, int N, bool FULL = false, bool PK = false>
 static __device__ __forceinline__ void
 flash_thread_rows(const flash_args &a, const attn_cu_set &s, int64_t r0, int64_t rows,
                   const float (&q)[R][K], const float *avs = nullptr) {
   static_assert(N <= FLASH_CHUNK, "one chunk");
+  static_assert(FULL || !PK, "the packed layout is a fitted group's");
+  constexpr int rs = PK ? 1 : 32; /* row rho of the thread: r0 + rs rho */
   const attn_cu_score_in &si = a.si;
   /* cnt <= N; k, dv <= K; FULL: equal (flash_short_fits) */
   const int cnt = FULL ? N : (int)s.valid, k = FULL ? K : (int)si.k, dv = FULL ? K : (int)a.dv;
@@ -260,19 +304,31 @@ flash_thread_rows(const flash_args &a, const attn_cu_set &s, int64_t r0, int64_t
     }
   }
   /* Every column's quotient first, the stores after: the row's divisions then share one
-   * reciprocal instead of each sitting behind its column's test. */
+   * reciprocal instead of each sitting behind its column's test. PK: the R rows' K columns are
+   * consecutive (C's ld is K), stored as R K / 4 16-byte pieces. */
   float *c = attn_cu_qrow(a.C.data, a.C.ld, a.C.stride, si.l, s, i0);
+  float out[R][K];
 #pragma unroll
   for (int rho = 0; rho < R; rho++) {
     if (rho >= live) break;
-    float out[K];
 #pragma unroll
     for (int t = 0; t < K; t++)
-      out[t] = flash_out(__fadd_rn(0.0f, cx[rho][t]), mc[rho], lc[rho]);
+      out[rho][t] = flash_out(__fadd_rn(0.0f, cx[rho][t]), mc[rho], lc[rho]);
+    if (!PK) {
 #pragma unroll
-    for (int t = 0; t < K; t++)
-      if (t < dv) c[32 * rho * a.C.ld + t] = out[t];
-    if (a.lse) a.lse[r0 + 32 * rho] = flash_lse(mc[rho], lc[rho]);
+      for (int t = 0; t < K; t++)
+        if (t < dv) c[32 * rho * a.C.ld + t] = out[rho][t];
+    }
+    if (a.lse) a.lse[r0 + rs * rho] = flash_lse(mc[rho], lc[rho]);
+  }
+  if (PK) {
+#pragma unroll
+    for (int i = 0; i < R * K / 4; i++) {
+      const int f = 4 * i;
+      reinterpret_cast<float4 *>(c)[i] =
+          make_float4(out[f / K][f % K], out[(f + 1) / K][(f + 1) % K],
+                      out[(f + 2) / K][(f + 2) % K], out[(f + 3) / K][(f + 3) % K]);
+    }
   }
 }
 
@@ -315,23 +371,28 @@ template <int K, bool ADD, int N, bool FIT, class W>
 static __device__ __forceinline__ void
 flash_short_turns(const flash_args &a, int64_t w,
                   float (*qbuf)[FLASH_SHORT_ROWS * K * FLASH_THREADS], W whole_at,
-                  const float *avs = nullptr) {
+                  const float *avs = nullptr, bool packed = false) {
   const int R = FLASH_SHORT_ROWS;
   const attn_cu_layout &l = a.si.l;
   const int64_t rows = attn_cu_query_rows(l);
   const int64_t warps = (rows + 32 * R - 1) / (32 * R);
   const int lane = (int)(threadIdx.x & 31);
   const int64_t step = (int64_t)gridDim.x * blockDim.x / 32;
-  /* group g0's q' (in set s) into qs */
-  const auto fetch = [&](const attn_cu_set &s, int64_t g0, float *qs) {
-    if (FIT && flash_short_fits<K, N>(a, s, g0, rows))
-      flash_short_fetch<K, R, true>(a, s, g0 + lane, rows, qs);
-    else
-      flash_short_fetch<K, R, false>(a, s, g0 + lane, rows, qs);
+  /* group g0's q' (in set s) into buffer b */
+  const auto fetch = [&](const attn_cu_set &s, int64_t g0, int b) {
+    if (FIT && flash_short_fits<K, N>(a, s, g0, rows)) {
+      if (packed)
+        flash_short_fetch_packed<K, R>(attn_cu_score_q(a.si, s, g0 + R * lane - s.r0),
+                                       qbuf[b] + 4 * threadIdx.x);
+      else
+        flash_short_fetch<K, R, true>(a, s, g0 + lane, rows, qbuf[b] + threadIdx.x);
+    } else {
+      flash_short_fetch<K, R, false>(a, s, g0 + lane, rows, qbuf[b] + threadIdx.x);
+    }
   };
   {
     attn_cu_set s;
-    if (whole_at(w * 32 * R, &s)) fetch(s, w * 32 * R, qbuf[0] + threadIdx.x);
+    if (whole_at(w * 32 * R, &s)) fetch(s, w * 32 * R, 0);
     __pipeline_commit();
   }
   for (int turn = 0; w < warps; w += step, turn ^= 1) {
@@ -342,13 +403,16 @@ flash_short_turns(const flash_args &a, int64_t w,
     {
       attn_cu_set sn;
       if (w + step < warps && whole_at(r0 + 32 * R * step, &sn))
-        fetch(sn, r0 + 32 * R * step, qbuf[turn ^ 1] + threadIdx.x);
+        fetch(sn, r0 + 32 * R * step, turn ^ 1);
       __pipeline_commit();
     }
     attn_cu_set s;
     if (whole_at(r0, &s)) {
       float q[R][K];
-      if (FIT && flash_short_fits<K, N>(a, s, r0, rows)) {
+      if (FIT && flash_short_fits<K, N>(a, s, r0, rows) && packed) {
+        flash_short_read_packed<K, R>(qbuf[turn] + 4 * threadIdx.x, q);
+        flash_thread_rows<K, ADD, R, N, true, true>(a, s, r0 + R * lane, rows, q, avs);
+      } else if (FIT && flash_short_fits<K, N>(a, s, r0, rows)) {
         flash_short_read<K, R, true>(a, s, r0 + lane, rows, qbuf[turn] + threadIdx.x, q);
         flash_thread_rows<K, ADD, R, N, true>(a, s, r0 + lane, rows, q, avs);
       } else {
@@ -398,7 +462,9 @@ flash_short_turns(const flash_args &a, int64_t w,
  * multiprocessor), and the dot-like 3-wide one on sets of up to 8 spilled on sm_80; their turns
  * have twice the arithmetic (sets of 8) or a tanh a term, beside which the lookups weigh less. On
  * the H100 (commit 5196610) the walkthrough's kernel took 12.2 us, 5% less than before the loop,
- * with a quarter fewer instructions: latency-bound (bench/README.md). */
+ * with a quarter fewer instructions: latency-bound (bench/README.md). Since, the one-set loop of
+ * the 3-wide instance runs the fitted groups of packed, 16-byte aligned rows in the packed layout
+ * (flash_short_fetch_packed: 27 fewer memory instructions a turn; not yet timed). */
 template <int K, bool ADD, int N>
 static __global__ void __launch_bounds__(FLASH_THREADS, ADD ? FLASH_THREAD_MIN_BLOCKS
                                                         : N <= FLASH_SHORT_N4
@@ -412,7 +478,9 @@ static __global__ void __launch_bounds__(FLASH_THREADS, ADD ? FLASH_THREAD_MIN_B
   const int64_t rows = attn_cu_query_rows(l);
   const int64_t w = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) / 32;
   if (w >= (rows + 32 * R - 1) / (32 * R)) return; /* flash_short_turns' warps */
-  __shared__ float qbuf[2][R * K * FLASH_THREADS];
+  /* float4: the packed layout's 16-byte copies and loads (flash_short_fetch_packed) */
+  __shared__ float4 qbuf4[2][R * K * FLASH_THREADS / 4];
+  float(*qbuf)[R * K * FLASH_THREADS] = reinterpret_cast<float(*)[R * K * FLASH_THREADS]>(qbuf4);
   __shared__ float avbuf[FLASH_WARPS][2 * FLASH_SHORT_N4 * K];
   if (!ADD && N <= FLASH_SHORT_N4 && !l.qo && l.batch == 1) {
     attn_cu_set s0;
@@ -430,13 +498,18 @@ static __global__ void __launch_bounds__(FLASH_THREADS, ADD ? FLASH_THREAD_MIN_B
       avs[i] = jj < s0.valid && t < (val ? a.dv : a.si.k) ? row[t] : 0.0f;
     }
     __syncwarp();
+    /* The fitted groups' packed layout where q' and the context are packed rows of K floats,
+     * 16-byte aligned (the walkthrough's): flash_short_fetch_packed. Not in the 4-wide
+     * instance, where a third path through the turn spills (8 bytes on sm_90, 16 on sm_80). */
+    const bool packed = K == 3 && a.si.q.ld == K && a.C.ld == K &&
+                        (((uintptr_t)a.si.q.data | (uintptr_t)a.C.data) & 15) == 0;
     flash_short_turns<K, ADD, N, true>(
         a, w, qbuf,
         [&](int64_t, attn_cu_set *s) {
           *s = s0;
           return true;
         },
-        avs);
+        avs, packed);
   } else {
     flash_short_turns<K, ADD, N, false>(a, w, qbuf, [&](int64_t r0, attn_cu_set *s) {
       return flash_short_whole(l, r0, rows, R, s);

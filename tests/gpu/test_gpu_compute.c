@@ -51,10 +51,10 @@ static const int32_t ONE_SET_LEN[1] = {3};                /* a set of 4 masked t
 
 #define GRID_SIZE 13
 /* Shapes GRID_SIZE .. GRID_SIZE + FLASH_SHAPES - 1 run only in the flash and invariance tests. */
-#define FLASH_SHAPES 13
-/* The shapes whose additive form keeps h <= 4 (THREAD's short-set kernel): 19 and 21 to 24. */
+#define FLASH_SHAPES 14
+/* The shapes whose additive form keeps h <= 4 (THREAD's short-set kernel): 19 and 21 to 25. */
 static int short_set_shape(int shape) {
-  return shape == GRID_SIZE + 6 || (shape >= GRID_SIZE + 8 && shape <= GRID_SIZE + 11);
+  return shape == GRID_SIZE + 6 || (shape >= GRID_SIZE + 8 && shape <= GRID_SIZE + 12);
 }
 
 static attn_test_spec_t grid_spec(int i) {
@@ -219,9 +219,16 @@ static attn_test_spec_t grid_spec(int i) {
   case 24: /* the walkthrough's exactly: one set of 4 annotations, unmasked, d = 3, the values
             * the annotations; 2560 queries, 20 whole groups of 128 rows, which the one-set loop
             * runs on its path for groups that fit the 3-wide instance (flash_short_fits), and
-            * rows of 3 floats (ld = d) */
+            * rows of 3 floats (ld = d): their packed layout, 16-byte copies and stores
+            * (flash_short_fetch_packed) */
     s = attn_test_spec(1, 2560, 4, 3);
     s.outliers = 0.02;
+    break;
+  case 25: /* shape 24 with rows of 4 floats (ld = d + 1): groups that fit the 3-wide instance but
+            * are not packed, so they take its 4-byte copies and stores (flash_short_fetch) */
+    s = attn_test_spec(1, 2560, 4, 3);
+    s.outliers = 0.02;
+    s.ld_gap = 1;
     break;
   default: /* flash, split by default (9 tiles): the combine kernel folds 34 spans a row (a
             * full group of 32 and a group of 2), 9 (one part group) and 32 (one full group), in
