@@ -19,8 +19,13 @@
 #     queries (the long shape, 32 x 16 x 4096, 64 x 32 x 1024, 64 x 48 x 1024) and the rows
 #     above;
 #   - TILE<32> (AUTO's for sets of 17 to 32 queries since the third H100 sweep; split or not)
-#     against both on the same rows, and on the shared shape, where unsplit its 256 tiles put two blocks on most multiprocessors (AUTO's TILE<64>
-#     splits its 128 into 512 blocks and folds 64 MiB of partials);
+#     against both on the same rows, and on the shared shape, where unsplit its 256 tiles put
+#     two blocks on most multiprocessors (AUTO's TILE<64> splits its 128 into 512 blocks and
+#     folds 64 MiB of partials); since that sweep, its rule's edges: sets of 20 and 24 queries
+#     (128 x 20 x 1024 x 128, 64 x 24 x 512 x 64) and of 40 (64 x 40 x 1024 x 128, TILE<16>'s by
+#     the rule), and TILE<64> at about one block a multiprocessor, where the third sweep had
+#     TILE<32> ahead on 1 x 2048 x 1024 x 256 (128 blocks) and behind on 1 x 6144 x 256 x 64
+#     (96): 1 x 2048 x 1024 x 128 (128 blocks, split) and 1 x 8192 x 256 x 128 (128, one span);
 #   - d other than 128 for TILE: 1 x 8192 x 1024 x 64, 1 x 2048 x 1024 x 256;
 #   - splitting spans: 256 sets of one query (fewer tiles than 4 a multiprocessor), 32 x 16 x
 #     4096, 4 x 1 x 32768, and one query against 262144 annotations;
@@ -37,7 +42,9 @@
 #     x 1 x 32768; that sweep's AUTO took it from 4, BLOCK<1> led with one), the 16-wide THREAD
 #     at n = 32 (1 x 200000 x 32 x 16; it took THREAD to 16), TILE on sets of 4 short ones (4096
 #     x 4 x 64 x 64), TILE<64> with 96 blocks (1 x 6144 x 256 x 64; TILE<16> goes to 66 on 132
-#     SMs), and WARP against BLOCK<1> where STREAM cannot run (4096 x 1 x 1024 x 256).
+#     SMs), and WARP against BLOCK<1> where STREAM cannot run (4096 x 1 x 1024 x 256, where
+#     BLOCK<1> split led in the second and third sweeps, and since then 1024 x 1 x 4096 x 256
+#     and 4096 x 1 x 512 x 256: whether one query a set and dv > 128 is BLOCK<1>'s in general).
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -58,6 +65,8 @@ dims=$dims,1x2000x64x8,1x20000x64x8,1x200000x16x16,1x4096x256x16
 dims=$dims,256x4x1024x128,128x8x1024x128,1x500000x8x4,1x500000x32x4
 dims=$dims,4096x1x256x128,1024x1x4096x128,2048x2x1024x256
 dims=$dims,2x1x32768x128,1x200000x32x16,4096x4x64x64,1x6144x256x64,4096x1x1024x256
+dims=$dims,128x20x1024x128,64x24x512x64,64x40x1024x128,1x2048x1024x128,1x8192x256x128
+dims=$dims,1024x1x4096x256,4096x1x512x256
 
 algos=auto,gemm
 shapes=walkthrough,decode,shared,long

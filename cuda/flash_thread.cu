@@ -464,7 +464,8 @@ flash_short_turns(const flash_args &a, int64_t w,
  * the H100 (commit 5196610) the walkthrough's kernel took 12.2 us, 5% less than before the loop,
  * with a quarter fewer instructions: latency-bound (bench/README.md). Since, the one-set loop of
  * the 3-wide instance runs the fitted groups of packed, 16-byte aligned rows in the packed layout
- * (flash_short_fetch_packed: 27 fewer memory instructions a turn; not yet timed). */
+ * (flash_short_fetch_packed: 27 fewer memory instructions a turn), and a warp's copy of the set's
+ * rows flies with its first q' instead of before it (not yet timed either). */
 template <int K, bool ADD, int N>
 static __global__ void __launch_bounds__(FLASH_THREADS, ADD ? FLASH_THREAD_MIN_BLOCKS
                                                         : N <= FLASH_SHORT_N4
@@ -488,16 +489,26 @@ static __global__ void __launch_bounds__(FLASH_THREADS, ADD ? FLASH_THREAD_MIN_B
     /* The set's annotation and value rows, K floats each (zeros past k, dv and the valid length),
      * a copy for each warp (no barrier of the block: its warps may have returned above): the
      * fitted turns read them from there (flash_short_turns). N <= FLASH_SHORT_N4 here: avbuf
-     * holds them. */
+     * holds them. The copies are cp.async, in the pipeline's group with the first turn's q'
+     * (flash_short_turns commits it), which that turn waits for and then syncs the warp: so
+     * their trip to memory overlaps q''s instead of delaying its start (with plain loads the warp
+     * waited for them before it could ask for its q'). */
     float *avs = avbuf[threadIdx.x / 32];
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    const uint32_t avs_at = (uint32_t)__cvta_generic_to_shared(avs);
+#else
+    const uint32_t avs_at = 0;
+#endif
     for (int i = (int)(threadIdx.x & 31); i < 2 * N * K; i += 32) {
       const bool val = i >= N * K;
       const int jj = i % (N * K) / K, t = i % K;
       const float *row = val ? attn_cu_arow(a.V.data, a.V.ld, a.V.stride, l, s0, jj)
                              : attn_cu_arow(a.si.a.data, a.si.a.ld, a.si.a.stride, l, s0, jj);
-      avs[i] = jj < s0.valid && t < (val ? a.dv : a.si.k) ? row[t] : 0.0f;
+      if (jj < s0.valid && t < (val ? a.dv : a.si.k))
+        flash_copy_async(avs, avs_at, i, row + t, true);
+      else
+        avs[i] = 0.0f;
     }
-    __syncwarp();
     /* The fitted groups' packed layout where q' and the context are packed rows of K floats,
      * 16-byte aligned (the walkthrough's): flash_short_fetch_packed. Not in the 4-wide
      * instance, where a third path through the turn spills (8 bytes on sm_90, 16 on sm_80). */
