@@ -202,13 +202,13 @@ static __device__ __forceinline__ void flash_copy_async16(float *dst, const floa
 #endif
 }
 
-/* The packed layout of a fitted group (flash_short_packed): the thread's R rows are consecutive,
- * r0 .. r0 + R - 1 with r0 = the group's first + R lane, so that their q' are R K consecutive
- * floats, 16-byte aligned, copied as R K / 4 16-byte pieces: piece i to qs4 + 4 i T (T =
- * FLASH_THREADS; qs4 = the buffer + 4 threadIdx.x, so that a warp's copies and reads of piece i
- * are 512 consecutive bytes, free of bank conflicts for any K). Where each of a warp's 4-byte
- * copies and loads covers 32 rows ld apart (flash_short_fetch: 3 K of each a turn, and as many
- * stores), its 16-byte ones cover 4 K / R rows' worth in a quarter of the instructions. */
+/* The packed layout of a fitted group (flash_short_kernel's `packed`: q' and context rows of K
+ * floats, 16-byte aligned): the thread's R rows are consecutive, r0 .. r0 + R - 1 with r0 = the
+ * group's first + R lane, so that their q' are R K consecutive floats, 16-byte aligned, copied as
+ * R K / 4 16-byte pieces: piece i to qs4 + 4 i T (T = FLASH_THREADS; qs4 = the buffer + 4
+ * threadIdx.x, so that a warp's copies and reads of piece i are 512 consecutive bytes, free of
+ * bank conflicts for any K). The interleaved layout (flash_short_fetch: rows 32 apart) takes R K
+ * 4-byte copies a turn, as many shared loads and as many stores; this one a quarter of each. */
 template <int K, int R>
 static __device__ __forceinline__ void flash_short_fetch_packed(const float *qp, float *qs4) {
   static_assert(R * K % 4 == 0, "whole 16-byte pieces");
