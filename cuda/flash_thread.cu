@@ -163,9 +163,9 @@ static __device__ __forceinline__ void flash_copy_async(float *qs, uint32_t qs_a
 }
 
 /* flash_short_q's loads as copies into shared memory that fly while the thread computes (cp.async,
- * 4 bytes each: no registers held): element (rho, t) of the thread goes to qs[(rho K + t) T]
- * (T = FLASH_THREADS; qs is the thread's first slot, so that a warp's copies and reads of one
- * element are 32 consecutive words); nothing where it does not exist (flash_short_read makes
+ * 4 bytes each: no registers held): element (rho, t) of the thread goes to qs[32 (rho K + t)] (qs
+ * is the lane's first slot in its warp's part of the buffer, so that a warp's copies and reads of
+ * one element are 32 consecutive words); nothing where it does not exist (flash_short_read makes
  * those zeros). The caller commits and waits. */
 template <int K, int R, bool FULL>
 static __device__ __forceinline__ void flash_short_fetch(const flash_args &a, const attn_cu_set &s,
@@ -176,7 +176,7 @@ static __device__ __forceinline__ void flash_short_fetch(const flash_args &a, co
   const uint32_t qs_at = 0;
 #endif
   flash_short_each_q<K, R, FULL>(a, s, r0, rows, [&](int rho, int t, bool in, const float *p) {
-    flash_copy_async(qs, qs_at, (rho * K + t) * FLASH_THREADS, p, in);
+    flash_copy_async(qs, qs_at, (rho * K + t) * 32, p, in);
   });
 }
 /* The q' flash_short_fetch copied (same s, r0 and rows), once the thread has waited for it. */
@@ -185,7 +185,7 @@ static __device__ __forceinline__ void flash_short_read(const flash_args &a, con
                                                         int64_t r0, int64_t rows, const float *qs,
                                                         float (&q)[R][K]) {
   flash_short_each_q<K, R, FULL>(a, s, r0, rows, [&](int rho, int t, bool in, const float *) {
-    q[rho][t] = in ? qs[(rho * K + t) * FLASH_THREADS] : 0.0f;
+    q[rho][t] = in ? qs[(rho * K + t) * 32] : 0.0f;
   });
 }
 
@@ -205,23 +205,26 @@ static __device__ __forceinline__ void flash_copy_async16(float *dst, const floa
 /* The packed layout of a fitted group (flash_short_kernel's `packed`: q' and context rows of K
  * floats, 16-byte aligned): the thread's R rows are consecutive, r0 .. r0 + R - 1 with r0 = the
  * group's first + R lane, so that their q' are R K consecutive floats, 16-byte aligned, copied as
- * R K / 4 16-byte pieces: piece i to qs4 + 4 i T (T = FLASH_THREADS; qs4 = the buffer + 4
- * threadIdx.x, so that a warp's copies and reads of piece i are 512 consecutive bytes, free of
- * bank conflicts for any K). The interleaved layout (flash_short_fetch: rows 32 apart) takes R K
- * 4-byte copies a turn, as many shared loads and as many stores; this one a quarter of each. */
+ * R K / 4 16-byte pieces: piece i to qs4 + 128 i (qs4 = the warp's part of the buffer + 4 lane, so
+ * that a warp's copies and reads of piece i are 512 consecutive bytes, free of bank conflicts for
+ * any K). The interleaved layout (flash_short_fetch: rows 32 apart) takes R K 4-byte copies a
+ * turn, as many shared loads and as many stores; this one a quarter of each. Both stay inside the
+ * warp's part of the buffer (flash_short_turns), where the warp's own wait and __syncwarp order
+ * them: a warp's packed group and another warp's interleaved one at the same turn must not share
+ * a slot, as their layouts over a whole block would. */
 template <int K, int R>
 static __device__ __forceinline__ void flash_short_fetch_packed(const float *qp, float *qs4) {
   static_assert(R * K % 4 == 0, "whole 16-byte pieces");
 #pragma unroll
   for (int i = 0; i < R * K / 4; i++)
-    flash_copy_async16(qs4 + 4 * i * FLASH_THREADS, qp + 4 * i);
+    flash_copy_async16(qs4 + 4 * i * 32, qp + 4 * i);
 }
 /* What flash_short_fetch_packed copied, once the thread has waited for it. */
 template <int K, int R>
 static __device__ __forceinline__ void flash_short_read_packed(const float *qs4, float (&q)[R][K]) {
 #pragma unroll
   for (int i = 0; i < R * K / 4; i++) {
-    const float4 v = *reinterpret_cast<const float4 *>(qs4 + 4 * i * FLASH_THREADS);
+    const float4 v = *reinterpret_cast<const float4 *>(qs4 + 4 * i * 32);
     const float e[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
     for (int j = 0; j < 4; j++)
@@ -357,16 +360,17 @@ static __device__ __forceinline__ bool flash_short_fits(const flash_args &a, con
 }
 
 /* The turns of flash_short_kernel's warp from its first group w (see there). whole_at(r0, &s):
- * whether the group's rows from r0 lie in one set, then s. A warp's q' is copied into shared
- * memory one turn of the loop ahead, before the previous turn's rows run, so that its trip to
- * memory overlaps their arithmetic (the grid is one wave of resident blocks: launch_short). Two
- * buffers (qbuf): the copies a turn issues land in the one its thread read on the turn before. The
- * set of a turn's rows is looked up again on the turn (rather than kept from the copy's) so that
- * it is not held in registers while the rows run (the one-set loop's whole_at returns the set it
- * holds: flash_short_kernel). FIT: the groups that fit the instance (flash_short_fits) take FULL
- * instances of the copies, the reads and the rows, without the tests of each element's row and
- * column (the walkthrough's 10^6 queries, all but the last group; flash_short_kernel says what
- * that saves). avs: the FULL rows' copy of the set's rows. */
+ * whether the group's rows from r0 lie in one set, then s. A warp's q' is copied into shared memory
+ * one turn of the loop ahead, before the previous turn's rows run, so that its trip to memory
+ * overlaps their arithmetic (the grid is one wave of resident blocks: launch_short). Two buffers
+ * (qbuf), each split into a part for each warp (R K 32 floats, from wq): the copies a turn issues
+ * land in the one its warp read on the turn before. The set of a turn's rows is looked up again on
+ * the turn (rather than kept from the copy's) so that it is not held in registers while the rows
+ * run (the one-set loop's whole_at returns the set it holds: flash_short_kernel). FIT: the groups
+ * that fit the instance (flash_short_fits) take FULL instances of the copies, the reads and the
+ * rows, without the tests of each element's row and column (the walkthrough's 10^6 queries, all but
+ * the last group; flash_short_kernel says what that saves). avs: the FULL rows' copy of the set's
+ * rows. */
 template <int K, bool ADD, int N, bool FIT, class W>
 static __device__ __forceinline__ void
 flash_short_turns(const flash_args &a, int64_t w,
@@ -377,17 +381,18 @@ flash_short_turns(const flash_args &a, int64_t w,
   const int64_t rows = attn_cu_query_rows(l);
   const int64_t warps = (rows + 32 * R - 1) / (32 * R);
   const int lane = (int)(threadIdx.x & 31);
+  const int wq = (int)(threadIdx.x / 32) * R * K * 32; /* the warp's part of each buffer */
   const int64_t step = (int64_t)gridDim.x * blockDim.x / 32;
   /* group g0's q' (in set s) into buffer b */
   const auto fetch = [&](const attn_cu_set &s, int64_t g0, int b) {
     if (FIT && flash_short_fits<K, N>(a, s, g0, rows)) {
       if (packed)
         flash_short_fetch_packed<K, R>(attn_cu_score_q(a.si, s, g0 + R * lane - s.r0),
-                                       qbuf[b] + 4 * threadIdx.x);
+                                       qbuf[b] + wq + 4 * lane);
       else
-        flash_short_fetch<K, R, true>(a, s, g0 + lane, rows, qbuf[b] + threadIdx.x);
+        flash_short_fetch<K, R, true>(a, s, g0 + lane, rows, qbuf[b] + wq + lane);
     } else {
-      flash_short_fetch<K, R, false>(a, s, g0 + lane, rows, qbuf[b] + threadIdx.x);
+      flash_short_fetch<K, R, false>(a, s, g0 + lane, rows, qbuf[b] + wq + lane);
     }
   };
   {
@@ -410,13 +415,13 @@ flash_short_turns(const flash_args &a, int64_t w,
     if (whole_at(r0, &s)) {
       float q[R][K];
       if (FIT && flash_short_fits<K, N>(a, s, r0, rows) && packed) {
-        flash_short_read_packed<K, R>(qbuf[turn] + 4 * threadIdx.x, q);
+        flash_short_read_packed<K, R>(qbuf[turn] + wq + 4 * lane, q);
         flash_thread_rows<K, ADD, R, N, true, true>(a, s, r0 + R * lane, rows, q, avs);
       } else if (FIT && flash_short_fits<K, N>(a, s, r0, rows)) {
-        flash_short_read<K, R, true>(a, s, r0 + lane, rows, qbuf[turn] + threadIdx.x, q);
+        flash_short_read<K, R, true>(a, s, r0 + lane, rows, qbuf[turn] + wq + lane, q);
         flash_thread_rows<K, ADD, R, N, true>(a, s, r0 + lane, rows, q, avs);
       } else {
-        flash_short_read<K, R, false>(a, s, r0 + lane, rows, qbuf[turn] + threadIdx.x, q);
+        flash_short_read<K, R, false>(a, s, r0 + lane, rows, qbuf[turn] + wq + lane, q);
         flash_thread_rows<K, ADD, R, N>(a, s, r0 + lane, rows, q);
       }
     } else {
