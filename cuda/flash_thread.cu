@@ -104,7 +104,7 @@ static __global__ void __launch_bounds__(FLASH_THREADS, K <= 4 ? FLASH_THREAD4_M
 }
 
 /* The rows of a thread that lie below `rows`: r0 + 32 rho for rho < flash_short_live. FULL (a
- * turn known to fit: flash_short_turns): all R. */
+ * turn known to fit: flash_short_turns): all R (in either layout: flash_thread_rows). */
 template <int R, bool FULL>
 static __device__ __forceinline__ int flash_short_live(int64_t r0, int64_t rows) {
   if (FULL) return R;
@@ -189,11 +189,12 @@ static __device__ __forceinline__ void flash_short_read(const flash_args &a, con
   });
 }
 
-/* A 16-byte cp.async of src[0..3] to dst[0..3] (both 16-byte aligned). On the GPU .cg: the rows
- * are read once, so they need not stay in L1. */
+/* A 16-byte cp.async of src[0..3] to dst[0..3] (both 16-byte aligned), through L1 (.ca): the
+ * packed layout's lanes are 48 bytes apart, so two of a lane's three copies ask for each 32-byte
+ * sector, and the second can find it in L1 rather than ask L2 again. */
 static __device__ __forceinline__ void flash_copy_async16(float *dst, const float *src) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n"
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 16;\n"
                :
                : "r"((uint32_t)__cvta_generic_to_shared(dst)), "l"(src)
                : "memory");
@@ -232,7 +233,8 @@ static __device__ __forceinline__ void flash_short_read_packed(const float *qs4,
   }
 }
 
-/* R query rows of set s, r0 + 32 rho for rho < R (those below `rows`), from their q' (q), whose
+/* R query rows of set s, r0 + 32 rho for rho < R (those below `rows`; with PK, the packed layout
+ * of a fitted group, r0 + rho: flash_short_fetch_packed), from their q' (q), whose
  * valid length is at most N <= FLASH_CHUNK: one chunk in one span, so each annotation and value
  * row is read once for the R queries, and the two folds from the empty state (chunk into span,
  * span into total) come down to one add a column. With the chunk's (m, l, x), flash_first's

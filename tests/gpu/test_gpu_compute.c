@@ -230,11 +230,12 @@ static attn_test_spec_t grid_spec(int i) {
     s.outliers = 0.02;
     s.ld_gap = 1;
     break;
-  case 26: /* shape 24 on 1000 queries: 7 whole groups in the packed layout and a last one of 104
-            * rows in the 4-byte one, in the same block as 3 packed ones and at the same turn (on
-            * the emulator's 4 blocks of 4 warps), so that layouts that shared a slot across warps
-            * would mix their q' */
-    s = attn_test_spec(1, 1000, 4, 3);
+  case 26: /* shape 24 on 2500 queries: 19 whole groups in the packed layout and a last one of 68
+            * rows in the 4-byte one. On the emulator (4 blocks of 4 warps) warps 0 to 3 take a
+            * second turn, warps 0 to 2 on packed groups and warp 3 on the last group, in the same
+            * buffer: layouts that shared a slot across warps would mix their q', and warp 3
+            * switches from the packed layout to the 4-byte one between its turns */
+    s = attn_test_spec(1, 2500, 4, 3);
     s.outliers = 0.02;
     break;
   default: /* flash, split by default (9 tiles): the combine kernel folds 34 spans a row (a
