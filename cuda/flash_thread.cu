@@ -137,28 +137,44 @@ static __device__ __forceinline__ void flash_short_q(const flash_args &a, const 
       a, s, r0, rows, [&](int rho, int t, bool in, const float *p) { q[rho][t] = in ? *p : 0.0f; });
 }
 
-/* A 4-byte cp.async of *src to qs[i] where in (nothing otherwise); qs_at: qs's shared-memory
- * address (flash_short_fetch). On the GPU the condition is the instruction's predicate, so that
- * the destination is qs_at + 4 i, worked out once for all of a fetch's copies:
+/* qs's shared-memory address, for flash_copy_async (0 where there is none: before sm_80,
+ * tests/emu). */
+static __device__ __forceinline__ uint32_t flash_smem_at(const float *qs) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  return (uint32_t)__cvta_generic_to_shared(qs);
+#else
+  (void)qs;
+  return 0;
+#endif
+}
+
+/* A BYTES-byte cp.async (4 or 16, through L1) of src[0 .. BYTES / 4) to qs[i ..] where in
+ * (nothing otherwise); qs_at: flash_smem_at(qs). On the GPU the condition is the instruction's
+ * predicate, so that the destination is qs_at + 4 i, worked out once for all of a fetch's copies:
  * __pipeline_memcpy_async converts its generic destination pointer to a shared address in every
  * call, and under each copy's own branch the compiler repeats that (on sm_90 a cluster-id read,
  * a move, a shift and two multiplies a copy: about 70 of the walkthrough's 1,000 instructions a
- * turn). Elsewhere (before sm_80, tests/emu) the same copy through cuda_pipeline.h. */
+ * turn). Elsewhere (before sm_80, tests/emu) the same copy through cuda_pipeline.h. 16 bytes: both
+ * addresses 16-byte aligned; through L1, since the packed layout's lanes are 48 bytes apart, so
+ * two of a lane's three copies ask for each 32-byte sector, and the second can find it there
+ * (flash_short_fetch_packed). */
+template <int BYTES = 4>
 static __device__ __forceinline__ void flash_copy_async(float *qs, uint32_t qs_at, int i,
                                                         const float *src, bool in) {
+  static_assert(BYTES == 4 || BYTES == 16, "cp.async.ca copies 4, 8 or 16 bytes");
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   asm volatile("{\n"
                "  .reg .pred p;\n"
                "  setp.ne.b32 p, %2, 0;\n"
-               "  @p cp.async.ca.shared.global [%0], [%1], 4;\n"
+               "  @p cp.async.ca.shared.global [%0], [%1], %3;\n"
                "}\n"
                :
-               : "r"(qs_at + 4u * (uint32_t)i), "l"(src), "r"((int)in)
+               : "r"(qs_at + 4u * (uint32_t)i), "l"(src), "r"((int)in), "n"(BYTES)
                : "memory");
   (void)qs;
 #else
   (void)qs_at;
-  if (in) __pipeline_memcpy_async(qs + i, src, sizeof(float));
+  if (in) __pipeline_memcpy_async(qs + i, src, BYTES);
 #endif
 }
 
@@ -170,11 +186,7 @@ static __device__ __forceinline__ void flash_copy_async(float *qs, uint32_t qs_a
 template <int K, int R, bool FULL>
 static __device__ __forceinline__ void flash_short_fetch(const flash_args &a, const attn_cu_set &s,
                                                          int64_t r0, int64_t rows, float *qs) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  const uint32_t qs_at = (uint32_t)__cvta_generic_to_shared(qs);
-#else
-  const uint32_t qs_at = 0;
-#endif
+  const uint32_t qs_at = flash_smem_at(qs);
   flash_short_each_q<K, R, FULL>(a, s, r0, rows, [&](int rho, int t, bool in, const float *p) {
     flash_copy_async(qs, qs_at, (rho * K + t) * 32, p, in);
   });
@@ -187,20 +199,6 @@ static __device__ __forceinline__ void flash_short_read(const flash_args &a, con
   flash_short_each_q<K, R, FULL>(a, s, r0, rows, [&](int rho, int t, bool in, const float *) {
     q[rho][t] = in ? qs[(rho * K + t) * 32] : 0.0f;
   });
-}
-
-/* A 16-byte cp.async of src[0..3] to dst[0..3] (both 16-byte aligned), through L1 (.ca): the
- * packed layout's lanes are 48 bytes apart, so two of a lane's three copies ask for each 32-byte
- * sector, and the second can find it in L1 rather than ask L2 again. */
-static __device__ __forceinline__ void flash_copy_async16(float *dst, const float *src) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 16;\n"
-               :
-               : "r"((uint32_t)__cvta_generic_to_shared(dst)), "l"(src)
-               : "memory");
-#else
-  __pipeline_memcpy_async(dst, src, 4 * sizeof(float));
-#endif
 }
 
 /* The packed layout of a fitted group (flash_short_kernel's `packed`: q' and context rows of K
@@ -216,9 +214,10 @@ static __device__ __forceinline__ void flash_copy_async16(float *dst, const floa
 template <int K, int R>
 static __device__ __forceinline__ void flash_short_fetch_packed(const float *qp, float *qs4) {
   static_assert(R * K % 4 == 0, "whole 16-byte pieces");
+  const uint32_t qs_at = flash_smem_at(qs4);
 #pragma unroll
   for (int i = 0; i < R * K / 4; i++)
-    flash_copy_async16(qs4 + 4 * i * 32, qp + 4 * i);
+    flash_copy_async<16>(qs4, qs_at, 4 * i * 32, qp + 4 * i, true);
 }
 /* What flash_short_fetch_packed copied, once the thread has waited for it. */
 template <int K, int R>
@@ -416,10 +415,11 @@ flash_short_turns(const flash_args &a, int64_t w,
     attn_cu_set s;
     if (whole_at(r0, &s)) {
       float q[R][K];
-      if (FIT && flash_short_fits<K, N>(a, s, r0, rows) && packed) {
+      const bool fits = FIT && flash_short_fits<K, N>(a, s, r0, rows);
+      if (fits && packed) {
         flash_short_read_packed<K, R>(qbuf[turn] + wq + 4 * lane, q);
         flash_thread_rows<K, ADD, R, N, true, true>(a, s, r0 + R * lane, rows, q, avs);
-      } else if (FIT && flash_short_fits<K, N>(a, s, r0, rows)) {
+      } else if (fits) {
         flash_short_read<K, R, true>(a, s, r0 + lane, rows, qbuf[turn] + wq + lane, q);
         flash_thread_rows<K, ADD, R, N, true>(a, s, r0 + lane, rows, q, avs);
       } else {
@@ -501,11 +501,7 @@ static __global__ void __launch_bounds__(FLASH_THREADS, ADD ? FLASH_THREAD_MIN_B
      * their trip to memory overlaps q''s instead of delaying its start (with plain loads the warp
      * waited for them before it could ask for its q'). */
     float *avs = avbuf[threadIdx.x / 32];
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    const uint32_t avs_at = (uint32_t)__cvta_generic_to_shared(avs);
-#else
-    const uint32_t avs_at = 0;
-#endif
+    const uint32_t avs_at = flash_smem_at(avs);
     for (int i = (int)(threadIdx.x & 31); i < 2 * N * K; i += 32) {
       const bool val = i >= N * K;
       const int jj = i % (N * K) / K, t = i % K;
