@@ -1065,23 +1065,6 @@ static void fuzz_teardown(void) {
   fuzz_current_len = 0;
 }
 
-/* The seeds test_flash_fuzz runs, [*first, *end): ATTN_FUZZ_SEEDS=FIRST[-LAST], else 0 ..
- * FUZZ_SEEDS - 1. */
-static void fuzz_seeds(int *first, int *end) {
-  const char *e = getenv("ATTN_FUZZ_SEEDS");
-  *first = 0;
-  *end = FUZZ_SEEDS;
-  if (!e || !*e) return;
-  char *rest, *last = NULL;
-  const long a = strtol(e, &rest, 10), b = *rest == '-' ? strtol(rest + 1, &last, 10) : a;
-  if (rest == e || (last ? last == rest + 1 || *last : *rest) || a < 0 || b < a || b >= INT32_MAX) {
-    fprintf(stderr, "ATTN_FUZZ_SEEDS='%s' is not FIRST or FIRST-LAST (0 <= FIRST <= LAST)\n", e);
-    exit(2);
-  }
-  *first = (int)a;
-  *end = (int)b + 1;
-}
-
 /* A randomized differential test of the flash plans: for each seed a random problem (fuzz_spec),
  * whose default forward and every forced plan (strict where test_flash_plans forces it)
  * match the reference within tolerance and give the default's context and lse bit for bit (the
@@ -1107,7 +1090,10 @@ END_TEST
 /* Five test cases, so that a slow run (compute-sanitizer: tests/gpu/device-check.sh) can pick
  * one with CK_RUN_CASE: "edges" (every flash variant on non-finite inputs, a wide dv, strict
  * forcing; quick), "flash" (every plan on every shape), "fuzz" (every plan on random problems),
- * "grid" (every algorithm against the reference, determinism) and "invariance". */
+ * "grid" (every algorithm against the reference, determinism) and "invariance". The flash case
+ * takes a range of its shapes from ATTN_FLASH_SHAPES=FIRST[-LAST] (0 to GRID_SIZE +
+ * FLASH_SHAPES - 1; the flash-only shapes from GRID_SIZE), so that racecheck, too slow for the
+ * whole case, can run it a slice at a time; the fuzz case its seeds from ATTN_FUZZ_SEEDS. */
 static TCase *timed_case(Suite *s, const char *name) {
   TCase *tc = tcase_create(name);
   tcase_set_timeout(tc, 600);
@@ -1124,10 +1110,13 @@ static Suite *gpu_compute_suite(void) {
   tcase_add_loop_test(edges, test_flash_stream_wide, 0, 3);
   tcase_add_loop_test(edges, test_flash_strict_refuses, 0, 2);
   tcase_add_test(edges, test_minus_inf_row);
-  tcase_add_loop_test(timed_case(s, "flash"), test_flash_plans, 0, (GRID_SIZE + FLASH_SHAPES) * 4);
-  TCase *fuzz = timed_case(s, "fuzz");
   int first, end;
-  fuzz_seeds(&first, &end);
+  if (gpu_env_range("ATTN_FLASH_SHAPES", GRID_SIZE + FLASH_SHAPES, GRID_SIZE + FLASH_SHAPES, &first,
+                    &end) != 0)
+    exit(2);
+  tcase_add_loop_test(timed_case(s, "flash"), test_flash_plans, first * 4, end * 4);
+  TCase *fuzz = timed_case(s, "fuzz");
+  if (gpu_env_range("ATTN_FUZZ_SEEDS", FUZZ_SEEDS, INT32_MAX, &first, &end) != 0) exit(2);
   tcase_add_checked_fixture(fuzz, fuzz_setup, fuzz_teardown);
   tcase_add_loop_test(fuzz, test_flash_fuzz, first, end);
   TCase *grid = timed_case(s, "grid");
