@@ -152,6 +152,11 @@ typedef struct attn_cuda_flash_device {
 const char *attn_cuda_flash_plan_name(const attn_cuda_problem_t *p,
                                       const attn_cuda_flash_device_t *device);
 
+/* Tests: the grid of THREAD's short-set kernel (cuda/flash_thread.cu) for `rows` query rows on
+ * sm_count multiprocessors that hold `resident` of its blocks each (0: unknown, a block for each
+ * 4 groups of 128 rows). Needs no device. */
+unsigned attn_cuda_short_grid(int64_t rows, int sm_count, int resident);
+
 /* Queues p on `stream`: no host synchronisation, no allocation once the workspace is big enough
  * (it grows here on first use otherwise). */
 attn_cuda_status_t attn_cuda_run(attn_cuda_t *cu, void *stream, const attn_cuda_problem_t *p);

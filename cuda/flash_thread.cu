@@ -6,11 +6,11 @@
  * and dv at most 16): the walkthrough's shapes, millions of tiny queries. Where k, dv <= 4 and no
  * set has more than 8 annotations, the short-set kernel: a thread takes 4 rows of a group of 128
  * and, where those lie in one set, reads each annotation and value row once for the 4 (one chunk,
- * so the folds come down to an add a column); 3 wide where k, dv <= 3. Its grid is one wave of
- * resident blocks, each warp looping over groups and copying the next group's q' into shared memory
- * (cp.async) while it computes the current one; where a group fits the 3-wide instance and its
- * rows are packed and aligned (the walkthrough's), a lane's 4 rows are consecutive, so that their
- * q' and context move in 16-byte pieces (flash_short_fetch_packed).
+ * so the folds come down to an add a column); 3 wide where k, dv <= 3. Its grid is at most one
+ * wave of resident blocks (attn_cuda_short_grid), each warp looping over groups and copying the
+ * next group's q' into shared memory (cp.async) while it computes the current one; where a group
+ * fits the 3-wide instance and its rows are packed and aligned (the walkthrough's), a lane's 4 rows
+ * are consecutive, so that their q' and context move in 16-byte pieces (flash_short_fetch_packed).
  */
 #include "flash_kernels.cuh"
 
@@ -363,15 +363,15 @@ static __device__ __forceinline__ bool flash_short_fits(const flash_args &a, con
 /* The turns of flash_short_kernel's warp from its first group w (see there). whole_at(r0, &s):
  * whether the group's rows from r0 lie in one set, then s. A warp's q' is copied into shared memory
  * one turn of the loop ahead, before the previous turn's rows run, so that its trip to memory
- * overlaps their arithmetic (the grid is one wave of resident blocks: launch_short). Two buffers
- * (qbuf), each split into a part for each warp (R K 32 floats, from wq): the copies a turn issues
- * land in the one its warp read on the turn before. The set of a turn's rows is looked up again on
- * the turn (rather than kept from the copy's) so that it is not held in registers while the rows
- * run (the one-set loop's whole_at returns the set it holds: flash_short_kernel). FIT: the groups
- * that fit the instance (flash_short_fits) take FULL instances of the copies, the reads and the
- * rows, without the tests of each element's row and column (the walkthrough's 10^6 queries, all but
- * the last group; flash_short_kernel says what that saves). avs: the FULL rows' copy of the set's
- * rows. */
+ * overlaps their arithmetic (the grid is at most one wave of resident blocks:
+ * attn_cuda_short_grid). Two buffers (qbuf), each split into a part for each warp (R K 32 floats,
+ * from wq): the copies a turn issues land in the one its warp read on the turn before. The set of a
+ * turn's rows is looked up again on the turn (rather than kept from the copy's) so that it is not
+ * held in registers while the rows run (the one-set loop's whole_at returns the set it holds:
+ * flash_short_kernel). FIT: the groups that fit the instance (flash_short_fits) take FULL instances
+ * of the copies, the reads and the rows, without the tests of each element's row and column (the
+ * walkthrough's 10^6 queries, all but the last group; flash_short_kernel says what that saves).
+ * avs: the FULL rows' copy of the set's rows. */
 template <int K, bool ADD, int N, bool FIT, class W>
 static __device__ __forceinline__ void
 flash_short_turns(const flash_args &a, int64_t w,
@@ -449,18 +449,18 @@ flash_short_turns(const flash_args &a, int64_t w,
  * them together, reading each annotation and value row once for R queries (the walkthrough's
  * 10^6 queries against one set of 4); a group across sets runs its rows one at a time. K = 3 for
  * k, dv <= 3 (the walkthrough's d = 3: a quarter of the fmas and quotients fewer than K = 4
- * computes with zeros), else 4. The grid is one wave of resident blocks (launch_short) and each
- * warp loops over its groups of rows, copying the next group's q' into shared memory before it
- * runs the current one (flash_short_turns). Before (a block for every 4 warps' rows, each warp one
- * group) a warp's single load of q' waited for DRAM with nothing of its own to overlap: on the
- * H100 the walkthrough's kernel issued at about half the SM's rate with DRAM 28% busy
- * (bench/README.md). On sets of up to FLASH_SHORT_N4 with dot-like scores, a uniform batch of one
- * set (the walkthrough's) has a loop of its own, in which every group is whole and no turn looks
- * its set up: in the general loop the two lookups a turn (the next group's and the current one's,
- * each of its first and last row) cost about 140 instructions a thread on sm_90, a seventh of the
- * walkthrough's turn. Its set is looked up once, each warp keeps a copy of the set's rows in
- * shared memory, and the groups that fit the instance exactly (flash_short_fits: all 128 rows
- * present, k = dv = K, N valid annotations; the walkthrough's all but a last part group) run
+ * computes with zeros), else 4. The grid is at most one wave of resident blocks
+ * (attn_cuda_short_grid) and each warp loops over its groups of rows, copying the next group's q'
+ * into shared memory before it runs the current one (flash_short_turns). Before (a block for every
+ * 4 warps' rows, each warp one group) a warp's single load of q' waited for DRAM with nothing of
+ * its own to overlap: on the H100 the walkthrough's kernel issued at about half the SM's rate with
+ * DRAM 28% busy (bench/README.md). On sets of up to FLASH_SHORT_N4 with dot-like scores, a uniform
+ * batch of one set (the walkthrough's) has a loop of its own, in which every group is whole and no
+ * turn looks its set up: in the general loop the two lookups a turn (the next group's and the
+ * current one's, each of its first and last row) cost about 140 instructions a thread on sm_90, a
+ * seventh of the walkthrough's turn. Its set is looked up once, each warp keeps a copy of the set's
+ * rows in shared memory, and the groups that fit the instance exactly (flash_short_fits: all 128
+ * rows present, k = dv = K, N valid annotations; the walkthrough's all but a last part group) run
  * FULL instances of the copies, reads and rows, which test no element's row or column and read
  * the set's rows from that copy at fixed offsets: a turn of the walkthrough's 3-wide instance
  * went from 943 static sm_90 instructions to 632 (lse's, not run there, included), at 80
@@ -531,15 +531,32 @@ static __global__ void __launch_bounds__(FLASH_THREADS, ADD ? FLASH_THREAD_MIN_B
   }
 }
 
-/* One instance of the short-set THREAD kernel: a block for each 128 x FLASH_SHORT_ROWS query
- * rows, but no more than stay resident at once (its warps then loop, each loading its next rows'
- * q' ahead: flash_short_kernel). */
+/* The short-set kernel's grid: a block for each 128 x FLASH_SHORT_ROWS query rows (4 groups, a
+ * warp each) where they all stay resident at once; else the fewest blocks in which no warp takes
+ * more turns than on a whole wave of resident blocks, T = ceil(blocks / wave): ceil(blocks / T),
+ * so that every warp takes T turns but fewer than 4 T + 3 of them, which take T - 1. A whole wave
+ * leaves the last turn to part of its warps: the walkthrough's 7,813 groups on an H100's 792
+ * resident blocks (3,168 warps) gave 1,477 warps a third turn while 1,691 stopped after two, so
+ * that a multiprocessor ran its last turn with about half its warps. Here 652 blocks (2,608
+ * warps) all take 3 turns but 11: at most the same turns a multiprocessor, fewer warps (about 20
+ * of 24) through the first two turns and all of them through the last. Worth a few percent at
+ * most (in Nsight Compute the busiest multiprocessor was active 12.8% more cycles than the
+ * average); not yet timed on a GPU. Which warp runs which group changes no result bit. */
+extern "C" unsigned attn_cuda_short_grid(int64_t rows, int sm_count, int resident) {
+  const int64_t blocks = attn_cu_blocks(rows, FLASH_THREADS * FLASH_SHORT_ROWS);
+  const int64_t wave = (int64_t)(sm_count > 0 ? sm_count : 0) * (resident > 0 ? resident : 0);
+  if (wave <= 0 || blocks <= wave) return (unsigned)blocks;
+  const int64_t turns = (blocks + wave - 1) / wave;
+  return (unsigned)((blocks + turns - 1) / turns);
+}
+
+/* One instance of the short-set THREAD kernel, on attn_cuda_short_grid's grid (its warps loop,
+ * each loading its next rows' q' ahead: flash_short_kernel). */
 template <int K, bool ADD, int N>
 static void launch_short_instance(const attn_cuda_t *cu, const flash_args &a, cudaStream_t stream,
                                   const int *bad) {
-  unsigned blocks = attn_cu_blocks(attn_cu_query_rows(a.si.l), FLASH_THREADS * FLASH_SHORT_ROWS);
-  const int64_t wave = (int64_t)cu->flash.sm_count * cu->short_blocks[short_index<K, ADD, N>()];
-  if (wave > 0 && blocks > wave) blocks = (unsigned)wave;
+  const unsigned blocks = attn_cuda_short_grid(attn_cu_query_rows(a.si.l), cu->flash.sm_count,
+                                               cu->short_blocks[short_index<K, ADD, N>()]);
   flash_short_kernel<K, ADD, N><<<blocks, FLASH_THREADS, 0, stream>>>(a, bad);
 }
 

@@ -202,9 +202,9 @@ static attn_test_spec_t grid_spec(int i) {
   case 22: /* the walkthrough's: a uniform batch of one set (4 annotations, masked to 3), d = 3,
             * the values the annotations; 2500 queries, so that the short-set kernel's loop for
             * one set (dot-like scores; additive ones take the general loop) runs 20 groups of
-            * 128 rows, the last of 68, and on the emulator (16 resident warps) warps 0 to 3 take
-            * a second turn (three of them on whole groups: both q' buffers); rows of 5 floats,
-            * not 16-byte aligned */
+            * 128 rows, the last of 68, and on the emulator (4 resident blocks; the grid takes 3,
+            * 12 warps: attn_cuda_short_grid) warps 0 to 7 take a second turn (seven of them on
+            * whole groups: both q' buffers); rows of 5 floats, not 16-byte aligned */
     s = attn_test_spec(1, 2500, 4, 3);
     s.lengths = ONE_SET_LEN;
     s.ld_gap = 2;
@@ -231,10 +231,11 @@ static attn_test_spec_t grid_spec(int i) {
     s.ld_gap = 1;
     break;
   case 26: /* shape 24 on 2500 queries: 19 whole groups in the packed layout and a last one of 68
-            * rows in the 4-byte one. On the emulator (4 blocks of 4 warps) warps 0 to 3 take a
-            * second turn, warps 0 to 2 on packed groups and warp 3 on the last group, in the same
-            * buffer: layouts that shared a slot across warps would mix their q', and warp 3
-            * switches from the packed layout to the 4-byte one between its turns */
+            * rows in the 4-byte one. On the emulator (a grid of 3 blocks of 4 warps:
+            * attn_cuda_short_grid) warps 0 to 7 take a second turn; in block 1, warps 4 to 6 on
+            * packed groups and warp 7 on the last group, in the same buffer: layouts that shared
+            * a slot across warps would mix their q', and warp 7 switches from the packed layout
+            * to the 4-byte one between its turns */
     s = attn_test_spec(1, 2500, 4, 3);
     s.outliers = 0.02;
     break;
