@@ -68,7 +68,7 @@
 #define SIMPLE_CAP_MS 100.0
 #define MSG_LEN       320
 #define ISSUE_SHAPES  4
-#define MAX_DIMS      32
+#define MAX_DIMS      64
 #define MAX_SHAPES    (ISSUE_SHAPES + MAX_DIMS)
 #define MAX_ALGOS     5
 #define MAX_PLANS     17
@@ -988,7 +988,7 @@ static const char usage_head[] =
     "  --json FILE        also write every figure as JSON to FILE\n"
     "  --shape LIST       comma-separated subset of walkthrough,decode,shared,long\n"
     "  --dims LIST        comma-separated extra shapes BxMxNxD (batch x queries, annotations,\n"
-    "                     d), at most 32; with --dims and no --shape only these shapes run\n"
+    "                     d), at most 64; with --dims and no --shape only these shapes run\n"
     "  --algo LIST        comma-separated subset of auto,fused,rows,gemm,simple (default: all)\n"
     "  --plans LIST       also time FUSED with each named flash plan forced (ATTN_CU_FLASH),\n"
     "                     or with every one of them (all); the plans:\n"
