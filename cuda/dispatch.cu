@@ -5,33 +5,34 @@
  * What AUTO runs:
  *   - attn_forward without scores or weights: the flash kernels (flash.cu: the plan; flash_*.cu:
  *     the kernels), one pass over the annotations with an online softmax, long sets split across
- *     blocks. Their plan (a thread or a warp per query, or a block per 1, 8, 16 or 64 queries,
+ *     blocks. Their plan (a thread or a warp per query, or a block per 1, 8, 16, 32 or 64 queries,
  *     split or not) changes no result bit, so it is chosen freely from the shape: see
- *     attn_cu_flash_plan_of. The TILE variant, register-blocked like an SGEMM (tiles of 64 queries,
- *     or 16 for sets of fewer than 48 or where tiles of 64 would leave most multiprocessors idle),
- *     takes the GEMM-shaped calls (sets of 16 queries or more, or 4 on sets of 1024 annotations or
- *     more, dot-like scores, batches without query and annotation offsets) and any dv; only a dv
- *     above 6144 that TILE cannot take (additive scores, offsets) sends a call to ROWS.
+ *     attn_cu_flash_plan_of. The TILE variant, register-blocked like an SGEMM (tiles of 64 queries
+ *     from 48 a set, of 32 for sets of 17 to 32, else of 16; a smaller tile also wherever the
+ *     larger one's blocks would not reach half the multiprocessors), takes the GEMM-shaped calls
+ *     (sets of 16 queries or more, or 4 on sets of 1024 annotations or more, dot-like scores,
+ *     batches without query and annotation offsets) and any dv; only a dv above 6144 that TILE
+ *     cannot take (additive scores, offsets) sends a call to ROWS.
  *   - everything else (the three steps, and attn_forward asking for scores or weights): the
  *     ROWS kernels, a block per query row for scores and weighted sums, a warp or block per
  *     row for the softmax, and for attn_forward the three-pass row kernel (forward.cu).
  * Variable lengths and masks run there too: their sizes are known only on the device.
  *
- * AUTO never picks cuBLAS, because DESIGN.md promises batch invariance: a query's bits must not
- * depend on the other queries of its call, and cuBLAS chooses its kernel (tile shape, split-K)
- * from m, so the same query can round differently in a batch of 1 and a batch of 64. The flash
- * and ROWS kernels compute each row in an order that depends only on that row's set. On the
- * GEMM-shaped case (thousands of queries sharing one large set) the flash TILE variant is the
- * invariant answer; cuBLAS may still be faster there, and a caller who wants it and can give up
- * invariance forces ATTN_ALGO_GEMM (on an H100, 8192 x 1024 x 512: cuBLAS's two products 0.37
- * ms, the forced GEMM call 0.42, TILE 0.67).
- * The flash plan's thresholds were measured on an H100 with bench/gpu-sweep.sh (every plan
- * forced on 34 shapes; the numbers are in flash.cu and bench/README.md, and
+ * AUTO never picks cuBLAS, because attn promises batch invariance (README.md, "Backends and
+ * fallback"; attn.h): a query's bits must not depend on the other queries of its call, and cuBLAS
+ * chooses its kernel (tile shape, split-K) from m, so the same query can round differently in a
+ * batch of 1 and a batch of 64. The flash and ROWS kernels compute each row in an order that
+ * depends only on that row's set. On the GEMM-shaped case (thousands of queries sharing one large
+ * set) the flash TILE variant is the invariant answer; cuBLAS may still be faster there, and a
+ * caller who wants it and can give up invariance forces ATTN_ALGO_GEMM (on an H100, 8192 x 1024 x
+ * 512: cuBLAS's two products 0.37 ms, the forced GEMM call 0.42, TILE 0.67).
+ * The flash plan's thresholds were measured on an H100 with bench/gpu-sweep.sh (every plan forced
+ * on 29, then 34 shapes, 41 since; the numbers are in flash.cu and bench/README.md, and
  * tests/gpu/test_flash_plan.c pins the choices): THREAD for sets of at most 32 annotations when k
- * and dv are at most 16, TILE from 16 queries a set (4 on sets of 1024 annotations or more),
- * BLOCK<8> from 8 where TILE does not run (additive scores, offsets, short sets), below that
- * STREAM (split) where it can run (dot-like scores, d <= 256, dv <= 128, 16-byte aligned rows)
- * and the call has 2 query rows, unless its warps would need a second wave that WARP's would
+ * and dv are at most 16, TILE from 16 queries a set (4 on sets of 1024 annotations or more; its
+ * tiles as above), BLOCK<8> from 8 where TILE does not run (additive scores, offsets, short sets),
+ * below that STREAM (split) where it can run (dot-like scores, d <= 256, dv <= 128, 16-byte aligned
+ * rows) and the call has 2 query rows, unless its warps would need a second wave that WARP's would
  * not, else WARP when dv <= 256 and the call has 64 query rows or more, else BLOCK<1>; splitting
  * below 4 tiles (16 warps) a multiprocessor, STREAM always.
  *

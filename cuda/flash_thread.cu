@@ -534,7 +534,7 @@ static __global__ void __launch_bounds__(FLASH_THREADS, ADD ? FLASH_THREAD_MIN_B
 /* The short-set kernel's grid: a block for each 128 x FLASH_SHORT_ROWS query rows (4 groups, a
  * warp each) where they all stay resident at once; else the fewest blocks in which no warp takes
  * more turns than on a whole wave of resident blocks, T = ceil(blocks / wave): ceil(blocks / T),
- * so that every warp takes T turns but fewer than 4 T + 3 of them, which take T - 1. A whole wave
+ * so that every warp takes T turns but fewer than 4 T of them, which take T - 1. A whole wave
  * leaves the last turn to part of its warps: the walkthrough's 7,813 groups on an H100's 792
  * resident blocks (3,168 warps) gave 1,477 warps a third turn while 1,691 stopped after two, so
  * that a multiprocessor ran its last turn with about half its warps. Here 652 blocks (2,608
@@ -543,9 +543,11 @@ static __global__ void __launch_bounds__(FLASH_THREADS, ADD ? FLASH_THREAD_MIN_B
  * most (in Nsight Compute the busiest multiprocessor was active 12.8% more cycles than the
  * average); not yet timed on a GPU. Which warp runs which group changes no result bit. */
 extern "C" unsigned attn_cuda_short_grid(int64_t rows, int sm_count, int resident) {
-  const int64_t blocks = attn_cu_blocks(rows, FLASH_THREADS * FLASH_SHORT_ROWS);
   const int64_t wave = (int64_t)(sm_count > 0 ? sm_count : 0) * (resident > 0 ? resident : 0);
-  if (wave <= 0 || blocks <= wave) return (unsigned)blocks;
+  const int per = FLASH_THREADS * FLASH_SHORT_ROWS;
+  /* uncapped: attn_cu_blocks' cap would make T too small past 2^29 rows */
+  const int64_t blocks = rows > 0 ? (rows + per - 1) / per : 1;
+  if (wave <= 0 || blocks <= wave) return attn_cu_blocks(rows, per);
   const int64_t turns = (blocks + wave - 1) / wave;
   return (unsigned)((blocks + turns - 1) / turns);
 }

@@ -166,8 +166,9 @@ ATTN_API void attn_context_destroy(attn_context_t *ctx);
 
 /* The backend the context computes on (never AUTO). */
 ATTN_API attn_backend_t attn_context_backend(const attn_context_t *ctx);
-/* Why that backend was picked, e.g. "CUDA device 0 (NVIDIA H100) usable" or
- * "CPU: no CUDA driver". A string owned by the context. */
+/* Why that backend was picked: the backend's name, then the reason, e.g. "cuda: CUDA device 0
+ * (NVIDIA H100 80GB HBM3, sm_90) usable", "cpu: no CUDA driver" or "cpu: requested". A string
+ * owned by the context. */
 ATTN_API const char *attn_context_backend_reason(const attn_context_t *ctx);
 /* The algorithm the context runs: opts->algo, or the one ATTN_ALGO named for an AUTO context. */
 ATTN_API attn_algo_t attn_context_algo(const attn_context_t *ctx);

@@ -470,8 +470,8 @@ extern "C" cudaError_t cudaDeviceGetAttribute(int *v, enum cudaDeviceAttr a, int
   return cudaSuccess;
 }
 /* cudaOccupancyMaxActiveBlocksPerMultiprocessor's answer for every kernel: EMU_OCCUPANCY, default
- * 1, so that a kernel whose grid is one wave of resident blocks (the short-set THREAD kernel)
- * loops over several turns on the suites' shapes. */
+ * 1, so that a kernel whose grid is at most one wave of resident blocks (the short-set THREAD
+ * kernel: attn_cuda_short_grid) loops over several turns on the suites' shapes. */
 extern "C" int emu_occupancy(void) {
   const char *e = getenv("EMU_OCCUPANCY");
   return e ? atoi(e) : 1;

@@ -27,8 +27,10 @@
 # (a newer host compiler than the development machines' may warn more), that is a failed step,
 # and the rest runs on a build without -Werror so that the run still measures something.
 # It exits 0 when every step passed, 1 when one failed, 2 when none failed but DEADLINE left
-# some unrun or stopped part-way (SKIP and CUT in the report). Meant to take under 10 minutes on
-# an H100.
+# some unrun or stopped part-way (SKIP and CUT in the report), 64 when STEPS names an unknown step
+# or an empty one. Meant to take under 10 minutes on an H100 with DEADLINE set: without it the
+# sanitizers run until each run ends or reaches SANITIZER_TIMEOUT, which can take far longer
+# (racecheck alone runs 10 or more of them).
 #
 # Usage: tests/gpu/device-check.sh [DEB_DIR]
 #   DEB_DIR  the .deb files (default: <repo>/.debs). Fetch them beforehand on a Debian 12
@@ -67,10 +69,11 @@ ab_base=${AB_BASE:-}
 out=${OUT:-$build/device-check}
 all_steps=suites,benchmark,sweep,ab,profile,sanitize,others
 steps=${STEPS:-$all_steps}
-for name in ${steps//,/ }; do
-  if [[ ",$all_steps," != *",$name,"* ]]; then
-    echo "device-check.sh: STEPS names '$name', not one of $all_steps" >&2
-    exit 2
+IFS=, read -ra step_names <<<"$steps"
+for name in "${step_names[@]}"; do
+  if [[ -z "$name" || ",$all_steps," != *",$name,"* ]]; then
+    echo "device-check.sh: STEPS='$steps' names '$name', not one of $all_steps" >&2
+    exit 64
   fi
 done
 deps=$build/deps
@@ -515,26 +518,31 @@ fi
 
 say ""
 say "## Summaries"
-if [ -f "$out/sweep.log" ]; then
+# Only the logs of the steps this call ran (a default OUT keeps an earlier call's).
+if wanted sweep && [ -f "$out/sweep.log" ]; then
   say "- sweep.log: $(grep -E '^checks:' "$out/sweep.log" | tail -1)"
   sed -n '/^fastest forced plan/,/^$/p' "$out/sweep.log" | while IFS= read -r line; do
     [ -n "$line" ] && say "    $line"
   done
 fi
-if [ -f "$out/ab.log" ]; then
+if wanted ab && [ -f "$out/ab.log" ]; then
   say "- ab.log (new / base below 1: the working tree is faster):"
   sed -n '/^| shape/,/^failures/p' "$out/ab.log" | while IFS= read -r line; do say "    $line"; done
 fi
 for log in "$out"/gpu-suites.log "$out"/ctest-all.log; do
+  case $(basename "$log") in
+  gpu-suites.log) wanted suites || continue ;;
+  *) wanted others || continue ;;
+  esac
   [ -f "$log" ] && say "- $(basename "$log"): $(grep -E 'tests passed|tests failed' "$log" | tail -1)"
 done
-if [ -f "$out/benchmark.log" ]; then
+if wanted benchmark && [ -f "$out/benchmark.log" ]; then
   grep -E '^(summary|checks|target)' "$out/benchmark.log" | while IFS= read -r line; do
     say "- benchmark.log: $line"
   done
 fi
 for log in "$out"/sanitizer-*.log; do
-  [ -f "$log" ] || continue
+  wanted sanitize && [ -f "$log" ] || continue
   # racecheck ends a run with "RACECHECK SUMMARY: N hazards displayed", the others with "ERROR
   # SUMMARY: N errors".
   say "- $(basename "$log"): $(grep -cE '(ERROR SUMMARY: 0 errors|RACECHECK SUMMARY: 0 hazards)' "$log") clean runs, $(grep -cE '(ERROR|RACECHECK) SUMMARY: [1-9]' "$log") with errors or hazards"

@@ -154,9 +154,20 @@ START_TEST(test_not_flash_and_forced) {
 }
 END_TEST
 
-/* The short-set kernel's grid (attn_cuda_short_grid): a block for each 512 query rows while they
- * fit one wave of resident blocks; past it, no more turns a warp than on a whole wave, and no
- * warp left a turn short but the fewer than 4 T + 3 that the rounding leaves. */
+/* attn_cuda_short_grid(r, 132, resident) against its promise: a block for each 512 query rows
+ * while they fit one wave of resident blocks; past it, no more turns a warp than on a whole
+ * wave, and no warp left a turn short but the fewer than 4 T that the rounding leaves. */
+static void check_short_grid(int64_t r, int resident) {
+  const int64_t wave = 132 * resident, groups = (r + 127) / 128, need = (groups + 3) / 4;
+  const int64_t b = attn_cuda_short_grid(r, 132, resident);
+  const int64_t turns = (need + wave - 1) / wave, warps = 4 * b;
+  ck_assert_msg(b >= 1 && b <= (need < wave ? need : wave), "%lld rows, %d resident: %lld blocks",
+                (long long)r, resident, (long long)b);
+  ck_assert_msg((groups + warps - 1) / warps == turns && warps * turns - groups < 4 * turns,
+                "%lld rows, %d resident: %lld blocks for %lld turns", (long long)r, resident,
+                (long long)b, (long long)turns);
+}
+
 START_TEST(test_short_grid) {
   ck_assert_uint_eq(attn_cuda_short_grid(1000000, 132, 6), 652); /* the walkthrough: 3 turns */
   ck_assert_uint_eq(attn_cuda_short_grid(100000, 132, 6), 196);  /* one turn */
@@ -164,18 +175,13 @@ START_TEST(test_short_grid) {
   ck_assert_uint_eq(attn_cuda_short_grid(792 * 512 + 1, 132, 6), 397); /* 793 blocks, 2 turns */
   ck_assert_uint_eq(attn_cuda_short_grid(1000000, 132, 0), 1954);      /* occupancy unknown */
   ck_assert_uint_eq(attn_cuda_short_grid(1, 132, 6), 1);
-  for (int64_t r = 1; r < 4000000; r = r * 5 / 4 + 37) {
-    for (int resident = 1; resident <= 8; resident++) {
-      const int64_t wave = 132 * resident, groups = (r + 127) / 128, need = (groups + 3) / 4;
-      const int64_t b = attn_cuda_short_grid(r, 132, resident);
-      const int64_t turns = (need + wave - 1) / wave, warps = 4 * b;
-      ck_assert_msg(b <= (need < wave ? need : wave), "%lld rows: %lld blocks", (long long)r,
-                    (long long)b);
-      ck_assert_msg((groups + warps - 1) / warps == turns && warps * turns - groups < 4 * turns + 3,
-                    "%lld rows, %d resident: %lld blocks for %lld turns", (long long)r, resident,
-                    (long long)b, (long long)turns);
-    }
-  }
+  for (int64_t r = 1; r < 4000000; r = r * 5 / 4 + 37)
+    for (int resident = 1; resident <= 8; resident++)
+      check_short_grid(r, resident);
+  /* past 2^29 rows, where a grid without the wave (2^20 blocks at most) is capped */
+  for (int64_t r = (int64_t)1 << 29; r <= (int64_t)1 << 36; r = r * 3 + 1)
+    for (int resident = 8; resident <= 32; resident *= 2)
+      check_short_grid(r, resident);
 }
 END_TEST
 

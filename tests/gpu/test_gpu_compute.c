@@ -166,10 +166,10 @@ static attn_test_spec_t grid_spec(int i) {
     break;
   case 19: /* flash THREAD's short sets (forced; k, dv <= 4, n <= 8): 800 queries a set, so
             * that groups of 128 rows lie in one set (rows run 4 a thread) or across two (one at
-            * a time), the last group part full, and the emulator's 16 resident warps take 19
-            * groups (two turns for some); a full, a fully masked and a masked set, rows not
-            * 16-byte aligned, separate values; d = 4 (the 4-wide kernel) and, for additive
-            * scores, h = 3 (the 3-wide one) */
+            * a time), the last group part full, and the emulator's grid of 12 warps (3 of its 4
+            * resident blocks: attn_cuda_short_grid) takes 19 groups (two turns for some); a full, a
+            * fully masked and a masked set, rows not 16-byte aligned, separate values; d = 4 (the
+            * 4-wide kernel) and, for additive scores, h = 3 (the 3-wide one) */
     s = attn_test_spec(3, 800, 6, 4);
     s.lengths = SHORT_LEN;
     s.separate_values = 1;
@@ -189,9 +189,9 @@ static attn_test_spec_t grid_spec(int i) {
     break;
   case 21: /* shape 19 on sets of at most 4 annotations: the short-set kernel's instance for
             * them (N = 4), with a masked and a fully masked set and warps across two sets;
-            * 1400 queries a set (33 warps of 128 rows), so that on the emulator, whose grid of
-            * resident blocks is 16 warps, warps take two and three turns of its loop, loading
-            * the next turn's q' ahead across set boundaries */
+            * 1400 queries a set (33 groups of 128 rows), so that on the emulator, whose grid
+            * for them is 12 warps (attn_cuda_short_grid), warps take two and three turns of its
+            * loop, loading the next turn's q' ahead across set boundaries */
     s = attn_test_spec(3, 1400, 4, 4);
     s.lengths = SHORT4_LEN;
     s.separate_values = 1;
