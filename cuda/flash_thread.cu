@@ -11,6 +11,9 @@
  * next group's q' into shared memory (cp.async) while it computes the current one; where a group
  * fits the 3-wide instance and its rows are packed and aligned (the walkthrough's), a lane's 4 rows
  * are consecutive, so that their q' and context move in 16-byte pieces (flash_short_fetch_packed).
+ * A call whose every group but the last fits that way, as the host can tell (short_packed_call: the
+ * walkthrough's), runs an instance holding that path alone, at 64 registers and 8 blocks a
+ * multiprocessor instead of 80 and 6.
  */
 #include "flash_kernels.cuh"
 
@@ -219,6 +222,23 @@ static __device__ __forceinline__ void flash_short_fetch_packed(const float *qp,
   for (int i = 0; i < R * K / 4; i++)
     flash_copy_async<16>(qs4, qs_at, 4 * i * 32, qp + 4 * i, true);
 }
+/* flash_short_fetch_packed for a thread of the packed instance's last, part group, whose rows
+ * below `rows` number live < R (0 for the lanes past them): the floats of its live rows by 4-byte
+ * copies, zeros in the rest of its R K slots (rows that it computes but does not store), so that
+ * flash_short_read_packed reads no slot that nobody wrote. */
+template <int K, int R>
+static __device__ __forceinline__ void flash_short_fetch_packed_part(const float *qp, float *qs4,
+                                                                     int live) {
+  const uint32_t qs_at = flash_smem_at(qs4);
+#pragma unroll
+  for (int f = 0; f < R * K; f++) {
+    const int slot = f / 4 * 4 * 32 + f % 4;
+    if (f < live * K)
+      flash_copy_async(qs4, qs_at, slot, qp + f, true);
+    else
+      qs4[slot] = 0.0f;
+  }
+}
 /* What flash_short_fetch_packed copied, once the thread has waited for it. */
 template <int K, int R>
 static __device__ __forceinline__ void flash_short_read_packed(const float *qs4, float (&q)[R][K]) {
@@ -246,14 +266,16 @@ static __device__ __forceinline__ void flash_short_read_packed(const float *qs4,
 template <int K, bool ADD, int R, int N, bool FULL = false, bool PK = false>
 static __device__ __forceinline__ void
 flash_thread_rows(const flash_args &a, const attn_cu_set &s, int64_t r0, int64_t rows,
-                  const float (&q)[R][K], const float *avs = nullptr) {
+                  const float (&q)[R][K], const float *avs = nullptr, int live_pk = R) {
   static_assert(N <= FLASH_CHUNK, "one chunk");
   static_assert(FULL || !PK, "the packed layout is a fitted group's");
   constexpr int rs = PK ? 1 : 32; /* row rho of the thread: r0 + rs rho */
   const attn_cu_score_in &si = a.si;
   /* cnt <= N; k, dv <= K; FULL: equal (flash_short_fits) */
   const int cnt = FULL ? N : (int)s.valid, k = FULL ? K : (int)si.k, dv = FULL ? K : (int)a.dv;
-  const int live = flash_short_live<R, FULL>(r0, rows); /* this thread's rows: rho < live */
+  /* this thread's rows: rho < live (PK: live_pk, below R only in the packed instance's last,
+   * part group, whose rows the thread computes all the same) */
+  const int live = PK ? live_pk : flash_short_live<R, FULL>(r0, rows);
   const int64_t i0 = r0 - s.r0;
   /* A set's rows are ld apart in both layouts; FULL: the warp's copy of them in shared memory,
    * avs (flash_short_kernel: K floats a row, the N annotation rows, then the N value rows). */
@@ -325,7 +347,7 @@ flash_thread_rows(const flash_args &a, const attn_cu_set &s, int64_t r0, int64_t
     }
     if (a.lse) a.lse[r0 + rs * rho] = flash_lse(mc[rho], lc[rho]);
   }
-  if (PK) {
+  if (PK && live == R) {
 #pragma unroll
     for (int i = 0; i < R * K / 4; i++) {
       const int f = 4 * i;
@@ -333,12 +355,16 @@ flash_thread_rows(const flash_args &a, const attn_cu_set &s, int64_t r0, int64_t
           make_float4(out[f / K][f % K], out[(f + 1) / K][(f + 1) % K],
                       out[(f + 2) / K][(f + 2) % K], out[(f + 3) / K][(f + 3) % K]);
     }
+  } else if (PK) { /* the packed instance's last, part group: the live rows' floats */
+#pragma unroll
+    for (int f = 0; f < R * K; f++)
+      if (f < live * K) c[f] = out[f / K][f % K];
   }
 }
 
-/* The index of a short-set kernel instance in attn_cuda_t::short_blocks. */
-template <int K, bool ADD, int N> static constexpr int short_index() {
-  return (K == 4) * 4 + ADD * 2 + (N == FLASH_SHORT_N);
+/* The index of a short-set kernel instance in attn_cuda_t::short_blocks (the packed one: 8). */
+template <int K, bool ADD, int N, bool PKO = false> static constexpr int short_index() {
+  return PKO ? 8 : (K == 4) * 4 + ADD * 2 + (N == FLASH_SHORT_N);
 }
 
 /* Whether the R x 32 query rows from r0 (those below `rows`) lie in one set, then s. */
@@ -372,11 +398,12 @@ static __device__ __forceinline__ bool flash_short_fits(const flash_args &a, con
  * of the copies, the reads and the rows, without the tests of each element's row and column (the
  * walkthrough's 10^6 queries, all but the last group; flash_short_kernel says what that saves).
  * avs: the FULL rows' copy of the set's rows. */
-template <int K, bool ADD, int N, bool FIT, class W>
+template <int K, bool ADD, int N, bool FIT, bool PKO, class W>
 static __device__ __forceinline__ void
 flash_short_turns(const flash_args &a, int64_t w,
                   float (*qbuf)[FLASH_SHORT_ROWS * K * FLASH_THREADS], W whole_at,
                   const float *avs = nullptr, bool packed = false) {
+  static_assert(FIT || !PKO, "the packed instance's groups fit but for the last");
   const int R = FLASH_SHORT_ROWS;
   const attn_cu_layout &l = a.si.l;
   const int64_t rows = attn_cu_query_rows(l);
@@ -384,8 +411,23 @@ flash_short_turns(const flash_args &a, int64_t w,
   const int lane = (int)(threadIdx.x & 31);
   const int wq = (int)(threadIdx.x / 32) * R * K * 32; /* the warp's part of each buffer */
   const int64_t step = (int64_t)gridDim.x * blockDim.x / 32;
+  /* PKO: the rows below `rows` of the lane's R from the group's first g0 (R but in the last
+   * group) */
+  const auto pk_live = [&](int64_t g0) {
+    const int64_t left = rows - (g0 + R * lane);
+    return left >= R ? R : left > 0 ? (int)left : 0;
+  };
   /* group g0's q' (in set s) into buffer b */
   const auto fetch = [&](const attn_cu_set &s, int64_t g0, int b) {
+    if constexpr (PKO) {
+      const float *qp = attn_cu_score_q(a.si, s, g0 + R * lane - s.r0);
+      const int live = pk_live(g0);
+      if (live == R)
+        flash_short_fetch_packed<K, R>(qp, qbuf[b] + wq + 4 * lane);
+      else
+        flash_short_fetch_packed_part<K, R>(qp, qbuf[b] + wq + 4 * lane, live);
+      return;
+    }
     if (FIT && flash_short_fits<K, N>(a, s, g0, rows)) {
       if (packed)
         flash_short_fetch_packed<K, R>(attn_cu_score_q(a.si, s, g0 + R * lane - s.r0),
@@ -413,7 +455,12 @@ flash_short_turns(const flash_args &a, int64_t w,
       __pipeline_commit();
     }
     attn_cu_set s;
-    if (whole_at(r0, &s)) {
+    if constexpr (PKO) {
+      whole_at(r0, &s);
+      float q[R][K];
+      flash_short_read_packed<K, R>(qbuf[turn] + wq + 4 * lane, q);
+      flash_thread_rows<K, ADD, R, N, true, true>(a, s, r0 + R * lane, rows, q, avs, pk_live(r0));
+    } else if (whole_at(r0, &s)) {
       float q[R][K];
       const bool fits = FIT && flash_short_fits<K, N>(a, s, r0, rows);
       if (fits && packed) {
@@ -472,14 +519,29 @@ flash_short_turns(const flash_args &a, int64_t w,
  * with a quarter fewer instructions: latency-bound (bench/README.md). Since, the one-set loop of
  * the 3-wide instance runs the fitted groups of packed, 16-byte aligned rows in the packed layout
  * (flash_short_fetch_packed: 27 fewer memory instructions a turn), and a warp's copy of the set's
- * rows flies with its first q' instead of before it (not yet timed either). */
-template <int K, bool ADD, int N>
-static __global__ void __launch_bounds__(FLASH_THREADS, ADD ? FLASH_THREAD_MIN_BLOCKS
+ * rows flies with its first q' instead of before it (not yet timed either).
+ *
+ * PKO, the packed instance (short_packed_call: one set of exactly FLASH_SHORT_N4 annotations
+ * without lengths, k = dv = 3, q' and context packed rows of 3 floats, 16-byte aligned: the
+ * walkthrough's), holds the packed path alone. Every group but the last fits the instance, as the
+ * host knows, and the last, part one runs the same path, its lanes copying only their live rows
+ * (flash_short_fetch_packed_part) and storing only those: the same arithmetic on every row, so the
+ * same bits. Without the 4-byte and the per-row paths, which the other instances keep for masked
+ * sets, k or dv below K and unpacked rows, it fits 64 registers without a spill on sm_80 and sm_90
+ * (the 3-wide instance spills at 64: 56 bytes on sm_90), so 8 blocks a multiprocessor instead of 6:
+ * on an H100, 32 warps a multiprocessor and 1,056 blocks a wave, where the walkthrough's 7,813
+ * groups take 2 turns a warp instead of 3 (attn_cuda_short_grid: 977 blocks). The H100 profile
+ * found this kernel latency-bound (0.58 issued a scheduler and cycle with 5.4 warps): more warps,
+ * fewer turns. Not yet timed on a GPU. */
+template <int K, bool ADD, int N, bool PKO = false>
+static __global__ void __launch_bounds__(FLASH_THREADS, PKO   ? FLASH_SHORT_PK_MIN_BLOCKS
+                                                        : ADD ? FLASH_THREAD_MIN_BLOCKS
                                                         : N <= FLASH_SHORT_N4
                                                             ? FLASH_SHORT4_MIN_BLOCKS
                                                         : K <= 3 ? FLASH_THREAD4_MIN_BLOCKS
                                                                  : FLASH_THREAD_MIN_BLOCKS)
     flash_short_kernel(flash_args a, const int *bad) {
+  static_assert(!PKO || (K == 3 && !ADD && N == FLASH_SHORT_N4), "the packed instance's");
   if (attn_cu_call_is_bad(bad)) return;
   const int R = FLASH_SHORT_ROWS;
   const attn_cu_layout &l = a.si.l;
@@ -490,7 +552,7 @@ static __global__ void __launch_bounds__(FLASH_THREADS, ADD ? FLASH_THREAD_MIN_B
   __shared__ float4 qbuf4[2][R * K * FLASH_THREADS / 4];
   float(*qbuf)[R * K * FLASH_THREADS] = reinterpret_cast<float(*)[R * K * FLASH_THREADS]>(qbuf4);
   __shared__ float avbuf[FLASH_WARPS][2 * FLASH_SHORT_N4 * K];
-  if (!ADD && N <= FLASH_SHORT_N4 && !l.qo && l.batch == 1) {
+  if (PKO || (!ADD && N <= FLASH_SHORT_N4 && !l.qo && l.batch == 1)) {
     attn_cu_set s0;
     attn_cu_set_of(l, 0, &s0);
     /* The set's annotation and value rows, K floats each (zeros past k, dv and the valid length),
@@ -517,15 +579,15 @@ static __global__ void __launch_bounds__(FLASH_THREADS, ADD ? FLASH_THREAD_MIN_B
      * instance, where a third path through the turn spills (8 bytes on sm_90, 16 on sm_80). */
     const bool packed = K == 3 && a.si.q.ld == K && a.C.ld == K &&
                         (((uintptr_t)a.si.q.data | (uintptr_t)a.C.data) & 15) == 0;
-    flash_short_turns<K, ADD, N, true>(
+    flash_short_turns<K, ADD, N, true, PKO>(
         a, w, qbuf,
         [&](int64_t, attn_cu_set *s) {
           *s = s0;
           return true;
         },
         avs, packed);
-  } else {
-    flash_short_turns<K, ADD, N, false>(a, w, qbuf, [&](int64_t r0, attn_cu_set *s) {
+  } else if constexpr (!PKO) {
+    flash_short_turns<K, ADD, N, false, false>(a, w, qbuf, [&](int64_t r0, attn_cu_set *s) {
       return flash_short_whole(l, r0, rows, R, s);
     });
   }
@@ -554,12 +616,23 @@ extern "C" unsigned attn_cuda_short_grid(int64_t rows, int sm_count, int residen
 
 /* One instance of the short-set THREAD kernel, on attn_cuda_short_grid's grid (its warps loop,
  * each loading its next rows' q' ahead: flash_short_kernel). */
-template <int K, bool ADD, int N>
+template <int K, bool ADD, int N, bool PKO = false>
 static void launch_short_instance(const attn_cuda_t *cu, const flash_args &a, cudaStream_t stream,
                                   const int *bad) {
   const unsigned blocks = attn_cuda_short_grid(attn_cu_query_rows(a.si.l), cu->flash.sm_count,
-                                               cu->short_blocks[short_index<K, ADD, N>()]);
-  flash_short_kernel<K, ADD, N><<<blocks, FLASH_THREADS, 0, stream>>>(a, bad);
+                                               cu->short_blocks[short_index<K, ADD, N, PKO>()]);
+  flash_short_kernel<K, ADD, N, PKO><<<blocks, FLASH_THREADS, 0, stream>>>(a, bad);
+}
+
+/* Whether a call runs the packed instance: dot-like scores on one set of exactly FLASH_SHORT_N4
+ * annotations with no lengths (all valid, known here), k = dv = 3, and q' and the context packed
+ * rows of 3 floats, 16-byte aligned: the walkthrough's. Its groups all fit the 3-wide instance
+ * but a call's last, so that its kernel holds the packed path alone (flash_short_kernel). */
+static bool short_packed_call(const flash_args &a) {
+  const attn_cu_layout &l = a.si.l;
+  return !a.si.additive && l.batch == 1 && !l.qo && !l.lengths && l.n == FLASH_SHORT_N4 &&
+         a.si.k == 3 && a.dv == 3 && a.si.q.ld == 3 && a.C.ld == 3 &&
+         (((uintptr_t)a.si.q.data | (uintptr_t)a.C.data) & 15) == 0;
 }
 
 /* The short-set THREAD kernel of width K for the call's score form and set length. */
@@ -567,7 +640,9 @@ template <int K>
 static void launch_short(const attn_cuda_t *cu, const flash_args &a, cudaStream_t stream,
                          const int *bad) {
   const bool n4 = a.si.l.n <= FLASH_SHORT_N4;
-  if (a.si.additive && n4)
+  if (K == 3 && short_packed_call(a))
+    launch_short_instance<3, false, FLASH_SHORT_N4, true>(cu, a, stream, bad);
+  else if (a.si.additive && n4)
     launch_short_instance<K, true, FLASH_SHORT_N4>(cu, a, stream, bad);
   else if (a.si.additive)
     launch_short_instance<K, true, FLASH_SHORT_N>(cu, a, stream, bad);
@@ -603,12 +678,12 @@ void attn_cu_flash_thread(const attn_cuda_t *cu, const flash_args &a, cudaStream
 
 /* Resident blocks a multiprocessor of one short-set kernel instance (0 where the runtime does not
  * say: its launches then take a block for each of their rows' groups). */
-template <int K, bool ADD, int N> static void short_occupancy(attn_cuda_t *cu) {
+template <int K, bool ADD, int N, bool PKO = false> static void short_occupancy(attn_cuda_t *cu) {
   int blocks = 0;
-  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, flash_short_kernel<K, ADD, N>,
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, flash_short_kernel<K, ADD, N, PKO>,
                                                     FLASH_THREADS, 0) != cudaSuccess)
     blocks = 0;
-  cu->short_blocks[short_index<K, ADD, N>()] = blocks;
+  cu->short_blocks[short_index<K, ADD, N, PKO>()] = blocks;
 }
 template <int K> static void short_occupancies(attn_cuda_t *cu) {
   short_occupancy<K, false, FLASH_SHORT_N4>(cu);
@@ -618,6 +693,7 @@ template <int K> static void short_occupancies(attn_cuda_t *cu) {
 }
 
 void attn_cu_flash_thread_init(attn_cuda_t *cu) {
+  short_occupancy<3, false, FLASH_SHORT_N4, true>(cu);
   short_occupancies<3>(cu);
   short_occupancies<4>(cu);
 }

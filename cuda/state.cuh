@@ -49,7 +49,7 @@ struct attn_cuda {
   int device;
   attn_cuda_flash_device_t flash; /* what the flash plan reads of the device (attn_cuda.h; set by
                                      attn_cuda_create and attn_cu_flash_init) */
-  int short_blocks[8]; /* resident blocks a multiprocessor of THREAD's short-set kernel, for each
+  int short_blocks[9]; /* resident blocks a multiprocessor of THREAD's short-set kernel, for each
                           of its instances (flash_thread.cu: short_index; 0: unknown) */
   cublasHandle_t blas;
   void *blas_workspace; /* handed to cuBLAS after every cublasSetStream */

@@ -170,6 +170,7 @@ static void check_short_grid(int64_t r, int resident) {
 
 START_TEST(test_short_grid) {
   ck_assert_uint_eq(attn_cuda_short_grid(1000000, 132, 6), 652); /* the walkthrough: 3 turns */
+  ck_assert_uint_eq(attn_cuda_short_grid(1000000, 132, 8), 977); /* the packed instance: 2 */
   ck_assert_uint_eq(attn_cuda_short_grid(100000, 132, 6), 196);  /* one turn */
   ck_assert_uint_eq(attn_cuda_short_grid(792 * 512, 132, 6), 792);
   ck_assert_uint_eq(attn_cuda_short_grid(792 * 512 + 1, 132, 6), 397); /* 793 blocks, 2 turns */

@@ -48,13 +48,14 @@ static const int32_t SHORT_LEN[3] = {6, 0, 4};            /* full, fully masked,
 static const int32_t SHORT4_LEN[3] = {4, 0, 3};           /* likewise, on sets of 4 */
 static const int32_t TILE16_LEN[2] = {530, 256};          /* 3 spans (the last of 18 rows); 1 */
 static const int32_t ONE_SET_LEN[1] = {3};                /* a set of 4 masked to 3 */
+static const int32_t ONE_SET_FULL_LEN[1] = {4};           /* a set of 4, lengths given */
 
 #define GRID_SIZE 13
 /* Shapes GRID_SIZE .. GRID_SIZE + FLASH_SHAPES - 1 run only in the flash and invariance tests. */
-#define FLASH_SHAPES 15
-/* The shapes whose additive form keeps h <= 4 (THREAD's short-set kernel): 19 and 21 to 26. */
+#define FLASH_SHAPES 16
+/* The shapes whose additive form keeps h <= 4 (THREAD's short-set kernel): 19 and 21 to 27. */
 static int short_set_shape(int shape) {
-  return shape == GRID_SIZE + 6 || (shape >= GRID_SIZE + 8 && shape <= GRID_SIZE + 13);
+  return shape == GRID_SIZE + 6 || (shape >= GRID_SIZE + 8 && shape <= GRID_SIZE + 14);
 }
 
 static attn_test_spec_t grid_spec(int i) {
@@ -217,9 +218,8 @@ static attn_test_spec_t grid_spec(int i) {
     s.outliers = 0.02;
     break;
   case 24: /* the walkthrough's exactly: one set of 4 annotations, unmasked, d = 3, the values
-            * the annotations; 2560 queries, 20 whole groups of 128 rows, which the one-set loop
-            * runs on its path for groups that fit the 3-wide instance (flash_short_fits), and
-            * rows of 3 floats (ld = d): their packed layout, 16-byte copies and stores
+            * the annotations; 2560 queries, 20 whole groups of 128 rows, and rows of 3 floats
+            * (ld = d): the packed instance (short_packed_call), 16-byte copies and stores
             * (flash_short_fetch_packed) */
     s = attn_test_spec(1, 2560, 4, 3);
     s.outliers = 0.02;
@@ -230,13 +230,21 @@ static attn_test_spec_t grid_spec(int i) {
     s.outliers = 0.02;
     s.ld_gap = 1;
     break;
-  case 26: /* shape 24 on 2500 queries: 19 whole groups in the packed layout and a last one of 68
-            * rows in the 4-byte one. On the emulator (a grid of 3 blocks of 4 warps:
-            * attn_cuda_short_grid) warps 0 to 7 take a second turn; in block 1, warps 4 to 6 on
-            * packed groups and warp 7 on the last group, in the same buffer: layouts that shared
-            * a slot across warps would mix their q', and warp 7 switches from the packed layout
-            * to the 4-byte one between its turns */
+  case 26: /* shape 24 on 2500 queries with lengths given (all 4 valid, which only the device
+            * knows): the 3-wide instance's one-set loop, 19 whole groups fitting it in the
+            * packed layout and a last one of 68 rows in the 4-byte one. On the emulator (a grid
+            * of 3 blocks of 4 warps: attn_cuda_short_grid) warps 0 to 7 take a second turn; in
+            * block 1, warps 4 to 6 on packed groups and warp 7 on the last group, in the same
+            * buffer: layouts that shared a slot across warps would mix their q', and warp 7
+            * switches from the packed layout to the 4-byte one between its turns */
     s = attn_test_spec(1, 2500, 4, 3);
+    s.lengths = ONE_SET_FULL_LEN;
+    s.outliers = 0.02;
+    break;
+  case 27: /* shape 24 on 2503 queries: the packed instance with a last, part group of 71 rows,
+            * whose lane 17 has 3 rows (4-byte copies, zeros in its fourth row's slots, 3 rows
+            * stored) and lanes 18 to 31 none (flash_short_fetch_packed_part) */
+    s = attn_test_spec(1, 2503, 4, 3);
     s.outliers = 0.02;
     break;
   default: /* flash, split by default (9 tiles): the combine kernel folds 34 spans a row (a
