@@ -397,7 +397,8 @@ static __device__ __forceinline__ bool flash_short_fits(const flash_args &a, con
  * flash_short_kernel). FIT: the groups that fit the instance (flash_short_fits) take FULL instances
  * of the copies, the reads and the rows, without the tests of each element's row and column (the
  * walkthrough's 10^6 queries, all but the last group; flash_short_kernel says what that saves).
- * avs: the FULL rows' copy of the set's rows. */
+ * avs: the FULL rows' copy of the set's rows. PKO (the packed instance: flash_short_kernel): every
+ * group in the packed layout, the last, part one by flash_short_fetch_packed_part. */
 template <int K, bool ADD, int N, bool FIT, bool PKO, class W>
 static __device__ __forceinline__ void
 flash_short_turns(const flash_args &a, int64_t w,
@@ -530,9 +531,9 @@ flash_short_turns(const flash_args &a, int64_t w,
  * sets, k or dv below K and unpacked rows, it fits 64 registers without a spill on sm_80 and sm_90
  * (the 3-wide instance spills at 64: 56 bytes on sm_90), so 8 blocks a multiprocessor instead of 6:
  * on an H100, 32 warps a multiprocessor and 1,056 blocks a wave, where the walkthrough's 7,813
- * groups take 2 turns a warp instead of 3 (attn_cuda_short_grid: 977 blocks). The H100 profile
- * found this kernel latency-bound (0.58 issued a scheduler and cycle with 5.4 warps): more warps,
- * fewer turns. Not yet timed on a GPU. */
+ * groups take 977 blocks (attn_cuda_short_grid) whose warps, all but 3, take 2 turns instead of 3.
+ * The H100 profile found this kernel latency-bound (0.58 issued a scheduler and cycle with 5.4
+ * warps): more warps, fewer turns. Not yet timed on a GPU. */
 template <int K, bool ADD, int N, bool PKO = false>
 static __global__ void __launch_bounds__(FLASH_THREADS, PKO   ? FLASH_SHORT_PK_MIN_BLOCKS
                                                         : ADD ? FLASH_THREAD_MIN_BLOCKS
