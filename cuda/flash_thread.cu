@@ -362,6 +362,14 @@ flash_thread_rows(const flash_args &a, const attn_cu_set &s, int64_t r0, int64_t
   }
 }
 
+/* Whether q' and the context are packed rows of K floats, 16-byte aligned: the condition of the
+ * packed layout (flash_short_fetch_packed), on the device (flash_short_kernel) and on the host
+ * (short_packed_call). */
+static __host__ __device__ __forceinline__ bool flash_rows_packed(const flash_args &a, int K) {
+  return a.si.q.ld == K && a.C.ld == K &&
+         (((uintptr_t)a.si.q.data | (uintptr_t)a.C.data) & 15) == 0;
+}
+
 /* The index of a short-set kernel instance in attn_cuda_t::short_blocks (the packed one: 8). */
 template <int K, bool ADD, int N, bool PKO = false> static constexpr int short_index() {
   return PKO ? 8 : (K == 4) * 4 + ADD * 2 + (N == FLASH_SHORT_N);
@@ -578,8 +586,7 @@ static __global__ void __launch_bounds__(FLASH_THREADS, PKO   ? FLASH_SHORT_PK_M
     /* The fitted groups' packed layout where q' and the context are packed rows of K floats,
      * 16-byte aligned (the walkthrough's): flash_short_fetch_packed. Not in the 4-wide
      * instance, where a third path through the turn spills (8 bytes on sm_90, 16 on sm_80). */
-    const bool packed = K == 3 && a.si.q.ld == K && a.C.ld == K &&
-                        (((uintptr_t)a.si.q.data | (uintptr_t)a.C.data) & 15) == 0;
+    const bool packed = K == 3 && flash_rows_packed(a, K);
     flash_short_turns<K, ADD, N, true, PKO>(
         a, w, qbuf,
         [&](int64_t, attn_cu_set *s) {
@@ -632,8 +639,7 @@ static void launch_short_instance(const attn_cuda_t *cu, const flash_args &a, cu
 static bool short_packed_call(const flash_args &a) {
   const attn_cu_layout &l = a.si.l;
   return !a.si.additive && l.batch == 1 && !l.qo && !l.lengths && l.n == FLASH_SHORT_N4 &&
-         a.si.k == 3 && a.dv == 3 && a.si.q.ld == 3 && a.C.ld == 3 &&
-         (((uintptr_t)a.si.q.data | (uintptr_t)a.C.data) & 15) == 0;
+         a.si.k == 3 && a.dv == 3 && flash_rows_packed(a, 3);
 }
 
 /* The short-set THREAD kernel of width K for the call's score form and set length. */
