@@ -15,11 +15,12 @@
 #   - issue 6's four shapes (walkthrough, decode, shared, long);
 #   - TILE against BLOCK<8> and BLOCK<1> by queries a set: 1 x {64, 256, 1024, 4096} x 4096 x
 #     128, and batches of sets of 32, 64 and 256 queries;
-#   - TILE<16> against TILE<64> (AUTO's switch at 48 queries a set): sets of 16, 32 and 48
-#     queries (the long shape, 32 x 16 x 4096, 64 x 32 x 1024, 64 x 48 x 1024) and the rows
-#     above;
-#   - TILE<32> (AUTO's for sets of 17 to 32 queries since the third H100 sweep; split or not)
-#     against both on the same rows, and on the shared shape, where unsplit its 256 tiles put
+#   - TILE<16> against TILE<64> (AUTO's switch at 48 queries a set until the fourth H100 sweep,
+#     at 33 since): sets of 16, 32 and 48 queries (the long shape, 32 x 16 x 4096, 64 x 32 x
+#     1024, 64 x 48 x 1024) and the rows above;
+#   - TILE<32> (AUTO's for sets of 17 to 32 queries since the third H100 sweep, and since the
+#     fourth for larger sets whose tiles of 64 give fewer blocks than multiprocessors; split or
+#     not) against both on the same rows, and on the shared shape, where unsplit its 256 tiles put
 #     two blocks on most multiprocessors (AUTO's TILE<64> splits its 128 into 512 blocks and
 #     folds 64 MiB of partials); since that sweep, its rule's edges: sets of 20 and 24 queries
 #     (128 x 20 x 1024 x 128, 64 x 24 x 512 x 64) and of 40 (64 x 40 x 1024 x 128, TILE<16>'s by

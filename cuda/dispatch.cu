@@ -8,8 +8,8 @@
  *     blocks. Their plan (a thread or a warp per query, or a block per 1, 8, 16, 32 or 64 queries,
  *     split or not) changes no result bit, so it is chosen freely from the shape: see
  *     attn_cu_flash_plan_of. The TILE variant, register-blocked like an SGEMM (tiles of 64 queries
- *     from 48 a set, of 32 for sets of 17 to 32, else of 16; a smaller tile also wherever the
- *     larger one's blocks would not reach half the multiprocessors), takes the GEMM-shaped calls
+ *     from 33 a set, of 32 from 17, else of 16; a larger tile only where its blocks reach every
+ *     multiprocessor, or half of them for TILE<64> at k <= 64), takes the GEMM-shaped calls
  *     (sets of 16 queries or more, or 4 on sets of 1024 annotations or more, dot-like scores,
  *     batches without query and annotation offsets) and any dv; only a dv above 6144 that TILE
  *     cannot take (additive scores, offsets) sends a call to ROWS.
@@ -27,7 +27,7 @@
  * caller who wants it and can give up invariance forces ATTN_ALGO_GEMM (on an H100, 8192 x 1024 x
  * 512: cuBLAS's two products 0.37 ms, the forced GEMM call 0.42, TILE 0.67).
  * The flash plan's thresholds were measured on an H100 with bench/gpu-sweep.sh (every plan forced
- * on 29, then 34 shapes, 41 since; the numbers are in flash.cu and bench/README.md, and
+ * on 29, then 34 shapes, 41 in the fourth run; the numbers are in flash.cu and bench/README.md, and
  * tests/gpu/test_flash_plan.c pins the choices): THREAD for sets of at most 32 annotations when k
  * and dv are at most 16, TILE from 16 queries a set (4 on sets of 1024 annotations or more; its
  * tiles as above), BLOCK<8> from 8 where TILE does not run (additive scores, offsets, short sets),

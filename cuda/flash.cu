@@ -53,34 +53,43 @@
  * table; medians in ms of each plan itself, "split" the plan with its spans on blocks of their
  * own), where an earlier H200 sweep had placed them elsewhere. A third H100 sweep (commit
  * 5196610, 2026-11-27) agreed with every choice below within 6%, but for TILE<32>, which it
- * placed, and the exceptions named here (9% to 33% slower than the fastest plan):
+ * placed, and the exceptions named here (9% to 33% slower than the fastest plan). A fourth
+ * (commit 644377c, 2026-11-28, 41 shapes; only each shape's fastest plan and AUTO's time came
+ * back) moved TILE's tile sizes, below:
  *   - THREAD beats TILE while a thread's walk over the annotations is short: with k, dv <= 4
  *     (THREAD<4>) at n = 4 (0.0163 against 0.476) and n = 32 (0.0555 against 0.365); the 16-wide
  *     THREAD at n = 16 (1 x 200000 x 16 x 16: 0.0821 against 0.141) and n = 32 (1 x 200000 x 32 x
  *     16: 0.108 against 0.163) but not at n = 64 (1 x 20000 x 64 x 8: 0.0461 against 0.0338).
  *   - TILE, split when needed, beats every other plan from 16 queries a set (but WARP split on 1 x
  *     2000 x 64 x 8, a call too small to fill the GPU: 0.0112 against TILE<16>'s 0.0149, the third
- *     sweep 0.0109 against 0.0146, left as it is), and from 4 where the sets are long: 128 sets of
- *     8 x 1024 x 128 TILE<16> split 0.106 against BLOCK<8> split 0.166 and WARP split 0.190; 256
- *     sets of 4 x 1024: 0.179 against WARP split 0.191 and STREAM split 0.220. On short sets it
- *     loses (4096 sets of 4 x 64 x 64: 0.251 against STREAM 0.106), and at 2 queries a set WARP
- *     leads (2048 x 2 x 1024 x 256: 1.58 against 2.37). Lengths between 64 and 1024 are not
- *     measured.
- *   - TILE<32>, split, beats TILE<16> and TILE<64> on sets of 17 to 32 queries, where it computes
- *     no more query rows than TILE<16> (one tile of 32 against two of 16) with TILE<64>'s 8 x 8
- *     scores a thread, unless its blocks would leave most multiprocessors idle (the third sweep: 64
- *     sets of 32 x 1024 x 128, 0.0620 against TILE<16> 0.0803 and TILE<64> 0.0956; at 48 queries a
- *     set, where it computes 64 rows, TILE<64> 0.1007 against 0.1147). Elsewhere it wins but once:
- *     1 x 2048 x 1024 x 256 (128 blocks of 64, split) 0.0995 against TILE<64> 0.1071, while 1 x
- *     6144 x 256 x 64 (96 blocks of 64) gives 0.0478 against 0.0398, so no rule on blocks alone
- *     takes the one without the other; left as it is.
- *   - TILE<16> beats TILE<64> wherever the set has fewer than 48 queries (64 sets of 32: 0.0861
- *     against 0.104, TILE<32> taking those since; at 48, 0.119 against 0.108) and where TILE<64>
- *     would run at most half as many blocks as the GPU has multiprocessors: 1 x 64 x 4096 x 128 (16
- *     blocks) 0.0318 against 0.0674, 1 x 256 x 4096 x 128 (64) 0.0425 against 0.0681, 1 x 4096 x
- *     256 x 16 (64) 0.0290 against 0.0349, 1 x 2000 x 64 x 8 (32) 0.0149 against 0.0170; from 96
- *     blocks TILE<64> leads (1 x 6144 x 256 x 64: 0.0392 against 0.0657; 128, 1 x 2048 x 1024 x
- *     256: 0.108 against 0.133; 256, 1 x 1024 x 4096 x 128: 0.102 against 0.144).
+ *     sweep 0.0109 against 0.0146, the fourth 0.0110 against 0.0146, left as it is), and from 4
+ *     where the sets are long: 128 sets of 8 x 1024 x 128 TILE<16> split 0.106 against BLOCK<8>
+ *     split 0.166 and WARP split 0.190; 256 sets of 4 x 1024: 0.179 against WARP split 0.191 and
+ *     STREAM split 0.220. On short sets it loses (4096 sets of 4 x 64 x 64: 0.251 against STREAM
+ *     0.106), and at 2 queries a set WARP leads (2048 x 2 x 1024 x 256: 1.58 against 2.37).
+ *     Lengths between 64 and 1024 are not measured.
+ *   - Tile sizes. A set of m queries costs TILE<QT> ceil(m / QT) tiles of QT rows; TILE<64> and
+ *     TILE<32> compute 8 x 8 scores a thread against TILE<16>'s 8 x 4, so the larger tile wins
+ *     where it computes no more rows, or few more, and its blocks (tiles times spans, where
+ *     split) still reach every multiprocessor:
+ *       - TILE<64> from 33 queries a set, where it computes 64 rows as TILE<32> does and TILE<16>
+ *         48 (fourth sweep, 64 sets of 40 x 1024 x 128: 0.0982 against TILE<16>'s 0.1137; third,
+ *         64 sets of 48: 0.1007 against TILE<16> 0.113 and TILE<32> 0.115);
+ *       - TILE<32> from 17, where it computes no more rows than TILE<16> (64 sets of 32 x 1024 x
+ *         128, 256 blocks: 0.0620 against TILE<16> 0.0803 and TILE<64> 0.0956), and above 32 where
+ *         TILE<64>'s blocks fall short of the multiprocessors: 1 x 2048 x 1024 x 128 (TILE<64>: 128
+ *         blocks) 0.0586 against TILE<64>'s 0.0673, 1 x 2048 x 1024 x 256 0.0995 against 0.107, 1 x
+ *         8192 x 256 x 128 0.0542 against 0.0611;
+ *       - TILE<16> elsewhere: TILE<32> at 128 blocks loses to it too (64 sets of 24 x 512 x
+ *         64: 0.0411 against 0.0474), and where neither larger tile has a block a multiprocessor:
+ *         1 x 64 x 4096 x 128 (TILE<64> 16 blocks) 0.0318 against 0.0674, 1 x 256 x 4096 x 128
+ *         (64) 0.0425 against 0.0681, 1 x 4096 x 256 x 16 (64) 0.0290 against 0.0349, 1 x 2000 x
+ *         64 x 8 (32) 0.0149 against 0.0170.
+ *     At k <= 64 TILE<32> is slow (1 x 8192 x 1024 x 64: 0.185 against TILE<64>'s 0.113 with
+ *     1024 blocks against 512), and TILE<64> wins with half the multiprocessors: 1 x 6144 x 256 x
+ *     64 (96 blocks) 0.0398 against TILE<32>'s 0.0478 and TILE<16>'s 0.0657. k between 64 and 128
+ *     is not measured. From one block a multiprocessor TILE<64> leads (256 blocks, 1 x 1024 x
+ *     4096 x 128: 0.102 against TILE<32> 0.120 and TILE<16> 0.144).
  *   - STREAM, split, beats WARP and BLOCK<1> below 4 queries a set (or 16 on short sets) from 2
  *     query rows a call: decode 4096 x 1 x 1024 x 128 0.804 against WARP 1.16 and BLOCK<1> split
  *     1.31 (unsplit STREAM 0.839); 1024 x 1 x 4096 x 128 0.808 against 1.16 and 1.38; 4096 x 1 x
@@ -97,7 +106,13 @@
  *     rows a call, else BLOCK<1> (H100: decode WARP 1.16 against BLOCK<1> split 1.31, 2048 x 2 x
  *     1024 x 256 1.58 against 2.30, but 4096 x 1 x 1024 x 256 WARP 3.35 (split 3.24) against
  *     BLOCK<1> split 2.98, the third sweep 3.33, 3.23 and 2.96, left as it is; H200, 4 x 1 x 32768
- *     x 128: 0.086 against 0.079).
+ *     x 128: 0.086 against 0.079). The fourth sweep: 4096 x 1 x 1024 x 256 again (BLOCK<1> split
+ *     2.97 against WARP 3.34), 4096 x 1 x 512 x 256 (1.50 against WARP 1.66), and 1024 x 1 x 4096
+ *     x 256, where WARP unsplit took 2.82 against AUTO's WARP split 3.22 (on the H200 split WARP
+ *     led at 1024 x 1 x 4096 x 128, below). Left as they are until a sweep's full rows come back:
+ *     every plan on these shapes reads its annotations at 1.3 to 1.5 TB/s, half the copy rate, so
+ *     the gain is in a plan for dv > 128 (STREAM stops at 128: its shared memory), not in
+ *     choosing between these.
  *   - BLOCK<8> from 8 queries a set where TILE does not run (additive scores, query offsets, short
  *     sets). */
 #define FLASH_THREAD4_MAX_N     32   /* THREAD<4> first: sets of at most this many annotations */
@@ -106,10 +121,9 @@
 #define FLASH_TILE_LONG_MIN_Q   4    /* ... or from this many where ... */
 #define FLASH_TILE_LONG_MIN_N   1024 /* ... the sets have this many annotations */
 #define FLASH_BLOCK8_MIN_Q      8    /* BLOCK<8>: queries a set from which it runs */
-#define FLASH_TILE64_MIN_Q      48   /* TILE<64> from here, ... */
-#define FLASH_TILE32_MIN_Q      16   /* ... TILE<32> above this and ... */
-#define FLASH_TILE32_MAX_Q      32   /* ... up to this, TILE<16> elsewhere, ... */
-#define FLASH_TILE_MIN_BLOCKS   2    /* ... where the larger tile has more blocks than SMs / this */
+#define FLASH_TILE64_MIN_Q      33   /* TILE<64> from here with a block an SM, ... */
+#define FLASH_TILE64_SMALL_K    64   /* ... or at k up to this with blocks > SMs / 2; ... */
+#define FLASH_TILE32_MIN_Q      16   /* ... else TILE<32> above this with a block an SM */
 #define FLASH_STREAM_MIN_ROWS   2    /* STREAM (split) instead of WARP or BLOCK<1> from here */
 #define FLASH_STREAM_MAX_BLOCKS 8  /* STREAM's blocks a multiprocessor, at most, in the estimate */
 #define FLASH_WARP_MIN_ROWS     64 /* WARP instead of BLOCK<1> from this many query rows a call */
@@ -240,8 +254,9 @@ static bool flash_plan_for(const attn_cuda_problem_t *p, const attn_cuda_flash_d
 
   /* Default plan (thresholds above): THREAD for many small queries against a handful of
    * annotations; TILE where a set has 16 queries or more to share each annotation read, or 4
-   * on long sets (and for any dv too wide for BLOCK), in tiles of 16 below 48 queries a set or
-   * where tiles of 64 would leave most multiprocessors idle; THREAD for the other small queries
+   * on long sets (and for any dv too wide for BLOCK), in tiles of 64 from 33 queries a set, else
+   * 32 from 17, else 16, a tile taken only where its blocks (spans counted) reach every
+   * multiprocessor (or half of them for TILE<64> at k <= 64); THREAD for the other small queries
    * TILE cannot run; BLOCK tiles of 8 queries where a set has 8 or more; below that STREAM,
    * split, where it can run and the call has 2 query rows (but WARP where STREAM would take a
    * second wave that WARP does not), else WARP (dv <= 256) when the call has the rows to fill
@@ -278,11 +293,9 @@ static bool flash_plan_for(const attn_cuda_problem_t *p, const attn_cuda_flash_d
       const int64_t tiles = tiles_of(l, qt);
       return tiles < 4 * sms && span_bound <= 65535 ? tiles * span_bound : tiles;
     };
-    plan->tile = per_set >= FLASH_TILE64_MIN_Q && blocks(64) * FLASH_TILE_MIN_BLOCKS > sms ? 64
-                 : per_set > FLASH_TILE32_MIN_Q && per_set <= FLASH_TILE32_MAX_Q &&
-                         blocks(32) * FLASH_TILE_MIN_BLOCKS > sms
-                     ? 32
-                     : 16;
+    const bool tile64 = per_set >= FLASH_TILE64_MIN_Q &&
+                        (blocks(64) >= sms || (k <= FLASH_TILE64_SMALL_K && 2 * blocks(64) > sms));
+    plan->tile = tile64 ? 64 : per_set > FLASH_TILE32_MIN_Q && blocks(32) >= sms ? 32 : 16;
   } else {
     plan->tile =
         plan->variant == ATTN_CU_FLASH_BLOCK && per_set >= FLASH_BLOCK8_MIN_Q && block8 ? 8 : 1;

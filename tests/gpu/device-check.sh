@@ -26,11 +26,11 @@
 # The timed steps (4 to 6) run alone on the GPU. When the build fails with warnings as errors
 # (a newer host compiler than the development machines' may warn more), that is a failed step,
 # and the rest runs on a build without -Werror so that the run still measures something.
-# It exits 0 when every step passed, 1 when one failed, 2 when none failed but DEADLINE left
-# some unrun or stopped part-way (SKIP and CUT in the report), 64 when STEPS names an unknown step
-# or an empty one. Meant to take under 10 minutes on an H100 with DEADLINE set: without it the
-# sanitizers run until each run ends or reaches SANITIZER_TIMEOUT, which can take far longer
-# (racecheck alone runs 10 or more of them).
+# It exits 0 when every step passed, 1 when one failed (or ARCHIVE could not be written), 2 when
+# none failed but DEADLINE left some unrun or stopped part-way (SKIP and CUT in the report), 64 when
+# STEPS names an unknown step or an empty one. Meant to take under 10 minutes on an H100 with
+# DEADLINE set: without it the sanitizers run until each run ends or reaches SANITIZER_TIMEOUT,
+# which can take far longer (racecheck alone runs 10 or more of them).
 #
 # Usage: tests/gpu/device-check.sh [DEB_DIR]
 #   DEB_DIR  the .deb files (default: <repo>/.debs). Fetch them beforehand on a Debian 12
@@ -55,7 +55,10 @@
 # tree alternately, into ab.log), STEPS (the steps after the build, a comma-separated subset of
 # suites, benchmark, sweep, ab, profile, sanitize and others; default all of them: a second call
 # on the same warm machine with STEPS=sanitize reuses the first call's build and gives the
-# sanitizers, which the timed steps leave a few minutes, the whole call).
+# sanitizers, which the timed steps leave a few minutes, the whole call), ARCHIVE (a .tar.gz to
+# write at the end holding the report folder but its .ncu-rep files, which the ncu-*.csv files
+# and ncu.log summarise: for a machine that hands back only a few files, such as one that returns
+# 8 files of a folder, where the report folder holds 20 or more; ARCHIVE may lie inside OUT).
 set -u -o pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -365,9 +368,8 @@ benchmark() {
     --json "$out/gpu_bench-flush-write.json" >"$out/flush-write.log" 2>&1
   grep -E '^\| walkthrough' "$out/flush-write.log"
   # The TILE tilings on the shared and long shapes (AUTO's TILE<64> and TILE<16>, split, against
-  # TILE<32>, which AUTO takes for sets of 17 to 32 queries, and the tensor-core plans, an arithmetic of their
-  # own that only a forced plan runs), so that the comparison exists even where DEADLINE cuts
-  # the sweep short.
+  # TILE<32>, and the tensor-core plans, an arithmetic of their own that only a forced plan
+  # runs), so that the comparison exists even where DEADLINE cuts the sweep short.
   local plans=splittile,tile32,splittile32,splittile16,tc,splittc
   echo "=== $build/bench/gpu_bench --shape shared,long --algo auto --plans $plans" \
     "(output in tile-plans.log)"
@@ -558,6 +560,20 @@ else
   say "RESULT: PASS"
 fi
 say "Logs: $out"
+if [ -n "${ARCHIVE:-}" ]; then
+  # Written outside OUT first (ARCHIVE may lie in OUT, beside the logs it holds), then moved.
+  archived=0
+  part=$(mktemp "${TMPDIR:-/tmp}/device-check.XXXXXX.tgz") &&
+    tar -czf "$part" --exclude='*.ncu-rep' --exclude="./$(basename "$ARCHIVE")" -C "$out" . &&
+    mv "$part" "$ARCHIVE" && archived=1
+  if [ "$archived" -eq 1 ]; then
+    echo "Archive: $ARCHIVE ($(du -k "$ARCHIVE" | cut -f1) KiB)"
+  else
+    echo "device-check.sh: could not write ARCHIVE=$ARCHIVE" >&2
+    rm -f "${part:-}"
+    exit 1
+  fi
+fi
 if [ "$failures" -gt 0 ]; then exit 1; fi
 if [ "$skipped" -gt 0 ]; then exit 2; fi
 exit 0

@@ -67,26 +67,40 @@ START_TEST(test_thread) {
 }
 END_TEST
 
-/* TILE from 16 queries a set, and from 4 on sets of 1024 annotations; TILE<32> on sets of 17 to 32
- * queries, TILE<16> on the other sets below 48 queries and where the larger tile would have at
- * most 66 blocks on 132 multiprocessors. */
+/* TILE from 16 queries a set, and from 4 on sets of 1024 annotations. Its tile: 64 from 33
+ * queries a set, else 32 from 17, else 16, each larger tile only where its blocks (tiles times
+ * spans, where split) are at least the 132 multiprocessors; at k <= 64 TILE<64> where they are
+ * more than 66. */
 START_TEST(test_tile) {
   expect_plan(forward(256, 4, 1024, 128), &H100, "splittile16");
   expect_plan(forward(128, 8, 1024, 128), &H100, "splittile16");
   expect_plan(forward(4096, 4, 64, 64), &H100, "stream");        /* short sets: not TILE */
   expect_plan(forward(64, 32, 1024, 128), &H100, "splittile32"); /* 256 blocks of 32 */
   expect_plan(forward(64, 17, 1024, 128), &H100, "splittile32");
+  expect_plan(forward(64, 24, 512, 64), &H100, "splittile16"); /* 128 blocks of 32 */
+  expect_plan(forward(33, 24, 512, 64), &H100, "splittile16"); /* 66 */
+  expect_plan(forward(66, 24, 512, 64), &H100, "splittile32"); /* 132 */
   expect_plan(forward(32, 16, 4096, 128), &H100, "splittile16");
-  expect_plan(forward(64, 33, 1024, 128), &H100, "splittile16");
+  expect_plan(forward(64, 33, 1024, 128), &H100, "splittile"); /* 256 blocks of 64 */
+  expect_plan(forward(64, 40, 1024, 128), &H100, "splittile");
   expect_plan(forward(1, 32, 4096, 128), &H100, "splittile16"); /* 16 blocks of 32 */
+  expect_plan(forward(1, 40, 4096, 128), &H100, "splittile16"); /* 16 of 64, 32 of 32 */
   expect_plan(forward(64, 48, 1024, 128), &H100, "splittile");
-  expect_plan(forward(1, 64, 4096, 128), &H100, "splittile16");  /* 16 blocks of 64 */
-  expect_plan(forward(1, 256, 4096, 128), &H100, "splittile16"); /* 64 */
-  expect_plan(forward(1, 4096, 256, 16), &H100, "tile16");       /* 64, one span */
-  expect_plan(forward(1, 6144, 256, 64), &H100, "tile");         /* 96 */
-  expect_plan(forward(1, 2048, 1024, 256), &H100, "splittile");  /* 128 */
-  expect_plan(forward(1, 1024, 4096, 128), &H100, "splittile");  /* 256 */
-  expect_plan(forward(1, 4096, 4096, 128), &H100, "splittile");  /* 1024 */
+  expect_plan(forward(1, 64, 4096, 128), &H100, "splittile16");   /* 16 blocks of 64 */
+  expect_plan(forward(1, 256, 4096, 128), &H100, "splittile16");  /* 64, 128 of 32 */
+  expect_plan(forward(1, 4096, 256, 16), &H100, "tile16");        /* 64, one span, k = 16 */
+  expect_plan(forward(1, 2000, 64, 8), &H100, "tile16");          /* 32, k = 8 */
+  expect_plan(forward(1, 6144, 256, 64), &H100, "tile");          /* 96, k = 64 */
+  expect_plan(forward(1, 4288, 256, 64), &H100, "tile");          /* 67, k = 64 */
+  expect_plan(forward(1, 4224, 256, 64), &H100, "tile32");        /* 66 of 64, 132 of 32 */
+  expect_plan(forward(1, 4160, 256, 64), &H100, "tile16");        /* 65 of 64, 130 of 32 */
+  expect_plan(forward(1, 6144, 256, 128), &H100, "tile32");       /* 96, k = 128 */
+  expect_plan(forward(1, 2048, 1024, 256), &H100, "splittile32"); /* 128 */
+  expect_plan(forward(1, 2048, 1024, 128), &H100, "splittile32"); /* 128 */
+  expect_plan(forward(1, 8192, 256, 128), &H100, "tile32");       /* 128, one span */
+  expect_plan(forward(1, 8448, 256, 128), &H100, "tile");         /* 132 */
+  expect_plan(forward(1, 1024, 4096, 128), &H100, "splittile");   /* 256 */
+  expect_plan(forward(1, 4096, 4096, 128), &H100, "splittile");   /* 1024 */
 }
 END_TEST
 
