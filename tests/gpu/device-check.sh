@@ -251,11 +251,12 @@ gpu_tests() {
 
 # One compute-sanitizer tool over the GPU code, quickest and most telling runs first, each cut at
 # SANITIZER_TIMEOUT and DEADLINE: for racecheck, gpu_bench with the shared-memory plans forced on
-# three small shapes; test_gpu_compute one test case at a time (CK_RUN_CASE: edges, then 32 seeds
-# of fuzz, then flash, grid and invariance after gpu_bench), gpu_bench on small shapes with every
-# flash plan forced, then the other GPU suites (gpu_bench with --flush write: a memset, not a
-# checked kernel reading 64 MiB before every timed call). API errors are not reported:
-# test_gpu_errors provokes them on purpose, and attn checks every CUDA call itself.
+# three small shapes and test_gpu_compute's flash case in slices of its shapes; test_gpu_compute one
+# test case at a time (CK_RUN_CASE: edges, then 32 seeds of fuzz, then flash (racecheck: its slices
+# above), grid and invariance after gpu_bench), gpu_bench on small shapes with every flash plan
+# forced, then the other GPU suites (gpu_bench with --flush write: a memset, not a checked kernel
+# reading 64 MiB before every timed call). API errors are not reported: test_gpu_errors provokes
+# them on purpose, and attn checks every CUDA call itself.
 sanitize() {
   local tool=$1 rc=0 bin c
   local runs=() compute=""
@@ -277,12 +278,21 @@ sanitize() {
   if [ "$tool" = racecheck ]; then
     # racecheck is the slowest tool and the only one that sees shared-memory races: the plans
     # that share memory between threads (BLOCK<8>, TILE<64>, TILE<32>, TILE<16>, TC, STREAM, and
-    # the combine kernel behind the split ones) first, on small shapes, so that a time limit
-    # leaves them covered (the H100 runs' racecheck got no further than the edges case or the
-    # first three shapes of the run below).
+    # the combine kernel behind the split ones) first, on small shapes, then test_gpu_compute's
+    # flash case a slice of its shapes a run (ATTN_FLASH_SHAPES; the whole case took over 190 s
+    # on an H100), the flash-only shapes (13 on) first, so that a time limit leaves whole slices
+    # checked ("23-" runs to the last shape, so that shapes added later are covered too). Only
+    # then the edges case, which alone outlasted 212 s in the fourth H100 run, where it ran
+    # first and left racecheck nothing else.
     local shared=block8,split8,tile,splittile,tile32,splittile32,tile16,splittile16,tc,splittc
     one "$build/bench/gpu_bench" --reps 10 --algo auto --dims 2x70x300x16,2x20x300x16,8x1x600x20 \
       --flush write --plans "$shared,stream,splitstream"
+    if [ -n "$compute" ]; then
+      local r
+      for r in 13-17 18-22 23- 0-6 7-12; do
+        ATTN_FLASH_SHAPES=$r CK_RUN_CASE=flash one "$compute"
+      done
+    fi
   fi
   if [ -n "$compute" ]; then
     CK_RUN_CASE=edges one "$compute"
@@ -292,18 +302,7 @@ sanitize() {
     --dims 2x70x300x16,2x20x300x16,8x1x600x20,70x1x300x20,1x100x9x3,1x300x4x3,2x130x520x136 \
     --plans all
   if [ -n "$compute" ]; then
-    if [ "$tool" = racecheck ]; then
-      # The whole flash case never finished under racecheck (over 190 s on an H100): a slice of
-      # its shapes a run (ATTN_FLASH_SHAPES), the flash-only shapes (13 on) first, so that a
-      # time limit still leaves whole slices checked. "23-" runs to the last shape, so that
-      # shapes added later are covered too.
-      local r
-      for r in 13-17 18-22 23- 0-6 7-12; do
-        ATTN_FLASH_SHAPES=$r CK_RUN_CASE=flash one "$compute"
-      done
-    else
-      CK_RUN_CASE=flash one "$compute"
-    fi
+    [ "$tool" = racecheck ] || CK_RUN_CASE=flash one "$compute"
     for c in grid invariance; do CK_RUN_CASE=$c one "$compute"; done
   fi
   for bin in ${runs[@]+"${runs[@]}"}; do one "$bin"; done
