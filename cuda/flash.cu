@@ -31,7 +31,8 @@
  *           scores), register-blocked like an SGEMM (flash_tile.cu).
  *   WARP    a warp per query row (dv at most 256), everything in registers (flash_warp.cu).
  *   STREAM  WARP with each chunk of annotation rows staged in shared memory by cp.async
- *           (dot-like scores, d <= 256, dv <= 128, 16-byte aligned rows; flash_warp.cu).
+ *           (dot-like scores, d <= 256, dv <= 256, 16-byte aligned rows; flash_warp.cu); AUTO
+ *           takes it up to dv = 128 only (above, it is unmeasured).
  *   TC      the exception to the fixed arithmetic above, run only when ATTN_CU_FLASH forces it
  *           (plans tc, splittc): TILE<64> with both products on the tensor cores in 3xTF32
  *           (flash_tile.cu).
@@ -85,11 +86,13 @@
  *         1 x 64 x 4096 x 128 (TILE<64> 16 blocks) 0.0318 against 0.0674, 1 x 256 x 4096 x 128
  *         (64) 0.0425 against 0.0681, 1 x 4096 x 256 x 16 (64) 0.0290 against 0.0349, 1 x 2000 x
  *         64 x 8 (32) 0.0149 against 0.0170.
- *     At k <= 64 TILE<32> is slow (1 x 8192 x 1024 x 64: 0.185 against TILE<64>'s 0.113 with
- *     1024 blocks against 512), and TILE<64> wins with half the multiprocessors: 1 x 6144 x 256 x
- *     64 (96 blocks) 0.0398 against TILE<32>'s 0.0478 and TILE<16>'s 0.0657. k between 64 and 128
- *     is not measured. From one block a multiprocessor TILE<64> leads (256 blocks, 1 x 1024 x
- *     4096 x 128: 0.102 against TILE<32> 0.120 and TILE<16> 0.144).
+ *     At k <= 64 TILE<32> trails TILE<64> even with twice its blocks (1 x 8192 x 1024 x 64: 0.185
+ *     against 0.113, 1024 blocks against 512), though it beats TILE<16> (0.247), and TILE<64> wins
+ *     with more than half the multiprocessors: 1 x 6144 x 256 x 64 (96 blocks) 0.0398 against
+ *     TILE<32>'s 0.0478 and TILE<16>'s 0.0657. Where TILE<64> has at most half, TILE<32> with a
+ *     block a multiprocessor is the rule's choice, unmeasured at k <= 64 (as is k between 64 and
+ *     128). From one block a multiprocessor TILE<64> leads (256 blocks, 1 x 1024 x 4096 x 128:
+ *     0.102 against TILE<32> 0.120 and TILE<16> 0.143).
  *   - STREAM, split, beats WARP and BLOCK<1> below 4 queries a set (or 16 on short sets) from 2
  *     query rows a call: decode 4096 x 1 x 1024 x 128 0.804 against WARP 1.16 and BLOCK<1> split
  *     1.31 (unsplit STREAM 0.839); 1024 x 1 x 4096 x 128 0.808 against 1.16 and 1.38; 4096 x 1 x
@@ -102,8 +105,8 @@
  *     WARP split 0.0801 against STREAM split 0.0916. (The estimate takes both as split into every
  *     span; where a split does not happen, at exactly 16 warps a multiprocessor or past the
  *     partials' 128 MiB, it may keep STREAM where WARP would fit.)
- *   - Where STREAM cannot run (dv > 128, other score forms, unaligned rows), WARP from 64 query
- *     rows a call, else BLOCK<1> (H100: decode WARP 1.16 against BLOCK<1> split 1.31, 2048 x 2 x
+ *   - Where AUTO does not run STREAM (dv > 128, other score forms, unaligned rows), WARP from 64
+ * query rows a call, else BLOCK<1> (H100: decode WARP 1.16 against BLOCK<1> split 1.31, 2048 x 2 x
  *     1024 x 256 1.58 against 2.30, but 4096 x 1 x 1024 x 256 WARP 3.35 (split 3.24) against
  *     BLOCK<1> split 2.98, the third sweep 3.33, 3.23 and 2.96, left as it is; H200, 4 x 1 x 32768
  *     x 128: 0.086 against 0.079). The fourth sweep: 4096 x 1 x 1024 x 256 again (BLOCK<1> split
@@ -111,7 +114,7 @@
  *     x 256, where WARP unsplit took 2.82 against AUTO's WARP split 3.22 (on the H200 split WARP
  *     led at 1024 x 1 x 4096 x 128, below). Left as they are until a sweep's full rows come back:
  *     every plan on these shapes reads its annotations at 1.3 to 1.5 TB/s, half the copy rate, so
- *     the gain is in a plan for dv > 128 (STREAM stops at 128: its shared memory), not in
+ *     the gain is in a plan for dv > 128 (STREAM<2>, forced only until a sweep times it), not in
  *     choosing between these.
  *   - BLOCK<8> from 8 queries a set where TILE does not run (additive scores, query offsets, short
  *     sets). */
@@ -125,8 +128,9 @@
 #define FLASH_TILE64_SMALL_K    64   /* ... or at k up to this with blocks > SMs / 2; ... */
 #define FLASH_TILE32_MIN_Q      16   /* ... else TILE<32> above this with a block an SM */
 #define FLASH_STREAM_MIN_ROWS   2    /* STREAM (split) instead of WARP or BLOCK<1> from here */
-#define FLASH_STREAM_MAX_BLOCKS 8  /* STREAM's blocks a multiprocessor, at most, in the estimate */
-#define FLASH_WARP_MIN_ROWS     64 /* WARP instead of BLOCK<1> from this many query rows a call */
+#define FLASH_STREAM_MAX_BLOCKS 8   /* STREAM's blocks a multiprocessor, at most, in the estimate */
+#define FLASH_STREAM_AUTO_DV    128 /* STREAM in AUTO up to this dv (above: forced only) */
+#define FLASH_WARP_MIN_ROWS     64  /* WARP instead of BLOCK<1> from this many query rows a call */
 /* Splitting: below 4 tiles (BLOCK, TILE) or 16 warps (WARP) a multiprocessor; STREAM always (see
  * above). WARP on the H200: 4096 x 1 x 1024 x 128 unsplit 0.976 against 0.989 split; 1024 x 1 x
  * 4096 x 128 split 0.975 against 1.162 unsplit. */
@@ -209,8 +213,8 @@ attn_cuda_status_t attn_cu_flash_init(attn_cuda_t *cu) {
    * largest shared-memory carveout so that two blocks fit a multiprocessor. A device or driver
    * that refuses runs the other variants instead. */
   attn_cu_flash_tile_init(cu, optin);
-  /* STREAM: as much as its widest call takes (k' = 256, dv = 128 of their own), or the device's
-   * limit; a call that needs more than that runs another variant. */
+  /* STREAM: as much as its widest call takes (k' = 256, dv = 128 of their own, two warps), or the
+   * device's limit; a call that needs more than that runs another variant. */
   cu->flash.stream_smem = attn_cu_flash_stream_init(optin);
   int per_sm = 0, reserved = 0;
   if (cudaDeviceGetAttribute(&per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, cu->device) !=
@@ -256,7 +260,7 @@ static bool flash_plan_for(const attn_cuda_problem_t *p, const attn_cuda_flash_d
    * annotations; TILE where a set has 16 queries or more to share each annotation read, or 4
    * on long sets (and for any dv too wide for BLOCK), in tiles of 64 from 33 queries a set, else
    * 32 from 17, else 16, a tile taken only where its blocks (spans counted) reach every
-   * multiprocessor (or half of them for TILE<64> at k <= 64); THREAD for the other small queries
+   * multiprocessor (or more than half for TILE<64> at k <= 64); THREAD for the other small queries
    * TILE cannot run; BLOCK tiles of 8 queries where a set has 8 or more; below that STREAM,
    * split, where it can run and the call has 2 query rows (but WARP where STREAM would take a
    * second wave that WARP does not), else WARP (dv <= 256) when the call has the rows to fill
@@ -269,7 +273,7 @@ static bool flash_plan_for(const attn_cuda_problem_t *p, const attn_cuda_flash_d
                       (per_set >= FLASH_TILE_LONG_MIN_Q && p->n >= FLASH_TILE_LONG_MIN_N);
   const bool warp_rows = warp && rows >= FLASH_WARP_MIN_ROWS;
   const int64_t warp_places = sms * FLASH_WARP_MIN_BLOCKS * FLASH_WARPS;
-  bool stream_first = stream && rows >= FLASH_STREAM_MIN_ROWS;
+  bool stream_first = stream && p->dv <= FLASH_STREAM_AUTO_DV && rows >= FLASH_STREAM_MIN_ROWS;
   if (stream_first && warp_rows && rows <= warp_places && span_bound <= 65535) {
     /* the warps STREAM would run (split), against the places its blocks and WARP's leave */
     const int64_t warps = rows * span_bound;
@@ -278,7 +282,7 @@ static bool flash_plan_for(const attn_cuda_problem_t *p, const attn_cuda_flash_d
     const int64_t stream_blocks = fit < 1                         ? 1
                                   : fit > FLASH_STREAM_MAX_BLOCKS ? FLASH_STREAM_MAX_BLOCKS
                                                                   : fit;
-    stream_first = warps <= sms * stream_blocks * STREAM_WARPS || warps > warp_places;
+    stream_first = warps <= sms * stream_blocks * stream_warps(1) || warps > warp_places;
   }
   plan->variant = small && many && p->n <= thread_n         ? ATTN_CU_FLASH_THREAD
                   : tile && (tile_q || !block1)             ? ATTN_CU_FLASH_TILE

@@ -23,7 +23,8 @@ enum attn_cu_flash_variant {
                                (uniform batches, dot-like scores) */
   ATTN_CU_FLASH_WARP = 3,   /* a warp per query row and span range (dv at most 256) */
   ATTN_CU_FLASH_STREAM = 4, /* WARP with each chunk staged in shared memory by cp.async
-                               (dot-like scores, d <= 256, dv <= 128, 16-byte aligned rows) */
+                               (dot-like scores, d <= 256, dv <= 256, 16-byte aligned rows;
+                               AUTO's up to dv = 128) */
   ATTN_CU_FLASH_TC = 5      /* TILE<64>'s structure with both products on the tensor cores in
                                3xTF32 (forced only: other bits, see flash_tile.cu) */
 };

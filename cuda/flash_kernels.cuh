@@ -19,8 +19,13 @@
 #define FLASH_SMALL   16 /* THREAD: largest k and dv */
 #define FLASH_WARPS   (FLASH_THREADS / 32)
 #define FLASH_WARP_DV 256 /* WARP: largest dv (8 columns a lane) */
-/* STREAM: a block's warps (shared memory, not warps, keeps the copies flying) */
-#define STREAM_WARPS 2
+/* STREAM<G>: a block's warps (shared memory, not warps, keeps the copies flying): 2 for dv up to
+ * 128 (STREAM<1>, 4 columns a lane), 1 for dv up to 256 (STREAM<2>, 8 columns a lane), whose
+ * stages of 32 rows of 256 floats take 67.6 KB a warp, so that three blocks fit a
+ * multiprocessor rather than one of two warps */
+static __host__ __device__ constexpr int stream_warps(int g) {
+  return g == 1 ? 2 : 1;
+}
 /* Blocks per multiprocessor the register allocation must allow: THREAD (and combine) 4, so at
  * most 128 registers a thread, and 5 for THREAD<4> (at most 102: it takes 89 to 96, and
  * unbounded the dot-like one takes 121, a block fewer a multiprocessor than it ran with on the

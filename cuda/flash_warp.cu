@@ -7,16 +7,18 @@
  * scores row j of each chunk (its chain over t, read straight from global memory with float4
  * loads), the chunk max is a butterfly, and the weights go to every lane by shuffle, each lane
  * running the sum's chain (so all lanes hold the same bits) and the context chains of its 4 or 8
- * columns. Sets of few queries where STREAM cannot run (dv > 128, additive scores, unaligned rows).
- * With plan.spans > 1 the warps of block (x, u) run span u. (An L2 prefetch of each warp's next
- * chunk is gone: on the H100, whose 50 MiB L2 cannot hold 16 warps x 132 SMs x 2 chunks x 16 KiB,
- * decode read about twice its bytes from DRAM, 1.72 ms against BLOCK<1>'s 1.31.)
+ * columns. Sets of few queries where AUTO does not run STREAM (dv > 128, additive scores,
+ * unaligned rows). With plan.spans > 1 the warps of block (x, u) run span u. (An L2 prefetch of
+ * each warp's next chunk is gone: on the H100, whose 50 MiB L2 cannot hold 16 warps x 132 SMs x 2
+ * chunks x 16 KiB, decode read about twice its bytes from DRAM, 1.72 ms against BLOCK<1>'s 1.31.)
  *
- * STREAM: WARP's arithmetic and lanes, with each chunk's rows copied once into the warp's shared
- * memory by cp.async while the previous chunk is used (dot-like scores, d <= 256, dv <= 128,
- * 16-byte aligned rows): a' read once from DRAM for both passes, and the copies, not the warps,
- * keep the loads in flight. AUTO's choice for sets of few queries where it can run (the H100 sweep:
- * 1.44x WARP on decode).
+ * STREAM<G>: WARP<G>'s arithmetic and lanes, with each chunk's rows copied once into the warp's
+ * shared memory by cp.async while the previous chunk is used (dot-like scores, d <= 256, dv <= 128
+ * G, 16-byte aligned rows): a' read once from DRAM for both passes, and the copies, not the warps,
+ * keep the loads in flight. AUTO's choice for sets of few queries where STREAM<1> can run (the
+ * H100 sweep: 1.44x WARP on decode). STREAM<2> (dv up to 256, one warp a block for its 67.6 KB of
+ * stages at d = 256) runs only when forced until a sweep times it: on the dv = 256 decode-like
+ * shapes the fastest plans AUTO has read the annotations at about half the copy rate.
  */
 #include "flash_kernels.cuh"
 
@@ -235,11 +237,10 @@ static __global__ void __launch_bounds__(FLASH_THREADS, FLASH_WARP_MIN_BLOCKS)
  * from DRAM, the score pass and the context pass (when the values are the annotations, or from
  * a second staged copy when they are not) both read shared memory, and a chunk's copies are in
  * flight while the warp computes, so a few warps a multiprocessor keep DRAM busy. For dot-like
- * scores (k' = d, a multiple of 4, at most STREAM_MAX_K), dv at most 128 (4 columns a lane),
+ * scores (k' = d, a multiple of 4, at most STREAM_MAX_K), dv at most 128 G (4 G columns a lane),
  * rows that are 16-byte aligned. */
-#define STREAM_THREADS (32 * STREAM_WARPS)
-#define STREAM_MAX_K   256
-#define STREAM_MAX_DV  128
+#define STREAM_MAX_K  256
+#define STREAM_MAX_DV 256
 
 /* Floats between staged rows of width w (a multiple of 4): w, or w + 4 where w / 4 is even, so
  * that the stride counts an odd number of 16-byte groups: the 8 rows a phase of the score pass's
@@ -281,8 +282,10 @@ static __device__ __forceinline__ void stream_stage(const float *base, int64_t l
   }
 }
 
-static __global__ void __launch_bounds__(STREAM_THREADS)
+template <int G>
+static __global__ void __launch_bounds__(32 * stream_warps(G))
     flash_stream_kernel(flash_args a, const int *bad) {
+  constexpr int NC = 4 * G, W = stream_warps(G);
   extern __shared__ __align__(16) float stream_smem[]; /* float4 and cp.async targets */
   if (attn_cu_call_is_bad(bad)) return;
   const attn_cu_score_in &si = a.si;
@@ -295,8 +298,8 @@ static __global__ void __launch_bounds__(STREAM_THREADS)
   float *const mine = stream_smem + (threadIdx.x / 32) * stream_warp_floats(si.k, a.dv, own_v);
   float *const qs = mine + 2 * stage;
   const int64_t rows = attn_cu_query_rows(si.l);
-  for (int64_t r = (int64_t)blockIdx.x * STREAM_WARPS + threadIdx.x / 32; r < rows;
-       r += (int64_t)gridDim.x * STREAM_WARPS) {
+  for (int64_t r = (int64_t)blockIdx.x * W + threadIdx.x / 32; r < rows;
+       r += (int64_t)gridDim.x * W) {
     attn_cu_set s;
     int64_t i, u_lo, u_hi;
     bool split;
@@ -316,9 +319,9 @@ static __global__ void __launch_bounds__(STREAM_THREADS)
     };
     if (j_lo < j_hi) issue(j_lo, mine);
     __pipeline_commit();
-    float tm = -INFINITY, tl = 0.0f, tx[4], sm = -INFINITY, sl = 0.0f, sx[4];
+    float tm = -INFINITY, tl = 0.0f, tx[NC], sm = -INFINITY, sl = 0.0f, sx[NC];
 #pragma unroll
-    for (int e = 0; e < 4; e++) {
+    for (int e = 0; e < NC; e++) {
       tx[e] = 0.0f;
       sx[e] = 0.0f;
     }
@@ -343,30 +346,38 @@ static __global__ void __launch_bounds__(STREAM_THREADS)
       for (int o = 16; o > 0; o >>= 1)
         mc = attn_cu_nanmax(mc, __shfl_xor_sync(0xffffffffu, mc, o));
       const float p = lane < cnt ? flash_p(sc, mc) : 0.0f;
-      float lc = 0.0f, cx[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-      const bool mycols = 4 * lane < dv;
+      /* WARP<G>'s chains: the sum over the rows in order in every lane, and lane l's columns
+       * warp_col(g, l) + 0 .. 3 (dv is a multiple of 4: a group is in or out whole). */
+      float lc = 0.0f, cx[NC];
+#pragma unroll
+      for (int e = 0; e < NC; e++)
+        cx[e] = 0.0f;
 #pragma unroll 4
       for (int j = 0; j < cnt; j++) {
         const float pj = __shfl_sync(0xffffffffu, p, j);
-        const float4 v = mycols ? *(const float4 *)(Vs + j * sv + 4 * lane)
-                                : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         lc = __fadd_rn(lc, pj);
-        cx[0] = __fmaf_rn(pj, v.x, cx[0]);
-        cx[1] = __fmaf_rn(pj, v.y, cx[1]);
-        cx[2] = __fmaf_rn(pj, v.z, cx[2]);
-        cx[3] = __fmaf_rn(pj, v.w, cx[3]);
+#pragma unroll
+        for (int g = 0; g < G; g++) {
+          const int col = (int)warp_col(g, lane);
+          const float4 v =
+              col < dv ? *(const float4 *)(Vs + j * sv + col) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+          cx[4 * g] = __fmaf_rn(pj, v.x, cx[4 * g]);
+          cx[4 * g + 1] = __fmaf_rn(pj, v.y, cx[4 * g + 1]);
+          cx[4 * g + 2] = __fmaf_rn(pj, v.z, cx[4 * g + 2]);
+          cx[4 * g + 3] = __fmaf_rn(pj, v.w, cx[4 * g + 3]);
+        }
       }
       const int64_t u = c0 / FLASH_SPAN;
-      flash_fold_into<4>(c0 % FLASH_SPAN == 0, sm, sl, sx, mc, lc,
-                         cx); /* the chunk into the span */
+      flash_fold_into<NC>(c0 % FLASH_SPAN == 0, sm, sl, sx, mc, lc,
+                          cx); /* the chunk into the span */
       const int64_t uend = (u + 1) * FLASH_SPAN < j_hi ? (u + 1) * FLASH_SPAN : j_hi;
       if (c0 + FLASH_CHUNK < uend) continue; /* the span goes on */
       if (split) /* the span's state to the partials (u_hi = u_lo + 1) */
-        warp_write_partial<4>(a, r, u, sm, sl, sx);
+        warp_write_partial<NC>(a, r, u, sm, sl, sx);
       else /* the span into the total */
-        flash_fold_into<4>(u == u_lo, tm, tl, tx, sm, sl, sx);
+        flash_fold_into<NC>(u == u_lo, tm, tl, tx, sm, sl, sx);
     }
-    if (!split) warp_write_out<4>(a, s, i, r, tm, tl, tx);
+    if (!split) warp_write_out<NC>(a, s, i, r, tm, tl, tx);
   }
 }
 
@@ -374,11 +385,22 @@ static __global__ void __launch_bounds__(STREAM_THREADS)
 /* Launch                                                                                    */
 /* ---------------------------------------------------------------------------------------- */
 
+/* A STREAM block's shared memory for k' = k and dv, values of their own or not. */
+static size_t stream_block_bytes(int64_t k, int64_t dv, bool own_v) {
+  return (size_t)stream_warps(dv <= 128 ? 1 : 2) * (size_t)stream_warp_floats(k, dv, own_v) *
+         sizeof(float);
+}
+
 size_t attn_cu_flash_stream_init(int optin) {
-  const size_t stream_max =
-      STREAM_WARPS * stream_warp_floats(STREAM_MAX_K, STREAM_MAX_DV, true) * sizeof(float);
+  /* the widest calls: STREAM<1>'s (two warps at dv = 128) take more than STREAM<2>'s (one) */
+  const size_t narrow = stream_block_bytes(STREAM_MAX_K, 128, true);
+  const size_t wide = stream_block_bytes(STREAM_MAX_K, STREAM_MAX_DV, true);
+  const size_t stream_max = narrow > wide ? narrow : wide;
   const size_t stream_smem = stream_max < (size_t)optin ? stream_max : (size_t)optin;
-  return flash_opt_in(flash_stream_kernel, stream_smem) ? stream_smem : 0;
+  return flash_opt_in(flash_stream_kernel<1>, stream_smem) &&
+                 flash_opt_in(flash_stream_kernel<2>, stream_smem)
+             ? stream_smem
+             : 0;
 }
 
 size_t attn_cu_flash_stream_smem(const attn_cuda_problem_t *p) {
@@ -393,12 +415,18 @@ size_t attn_cu_flash_stream_smem(const attn_cuda_problem_t *p) {
       !rows_vec(p->annotations.data, p->d, p->annotations.ld, p->annotations.stride, offsets) ||
       (own_v && !rows_vec(p->values.data, p->dv, p->values.ld, p->values.stride, offsets)))
     return 0;
-  return STREAM_WARPS * stream_warp_floats(p->d, p->dv, own_v) * sizeof(float);
+  return stream_block_bytes(p->d, p->dv, own_v);
 }
 
 void attn_cu_flash_stream(const flash_args &a, size_t smem, cudaStream_t stream, const int *bad) {
-  const dim3 grid(attn_cu_blocks(attn_cu_query_rows(a.si.l), STREAM_WARPS), (unsigned)a.spans);
-  flash_stream_kernel<<<grid, STREAM_THREADS, smem, stream>>>(a, bad);
+  const int64_t rows = attn_cu_query_rows(a.si.l);
+  if (a.dv <= 128) {
+    const dim3 grid(attn_cu_blocks(rows, stream_warps(1)), (unsigned)a.spans);
+    flash_stream_kernel<1><<<grid, 32 * stream_warps(1), smem, stream>>>(a, bad);
+  } else {
+    const dim3 grid(attn_cu_blocks(rows, stream_warps(2)), (unsigned)a.spans);
+    flash_stream_kernel<2><<<grid, 32 * stream_warps(2), smem, stream>>>(a, bad);
+  }
 }
 
 void attn_cu_flash_warp(const flash_args &a, cudaStream_t stream, const int *bad) {

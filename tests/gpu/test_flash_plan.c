@@ -1,7 +1,8 @@
 /*
  * test_flash_plan.c - which flash plan AUTO picks (cuda/flash.cu, attn_cu_flash_plan_of) on the
  * shapes whose measurements set its thresholds: bench/gpu-sweep.sh's rows on an H100, where each
- * expectation below is the plan the sweep found fastest, or the documented exception. The plan
+ * expectation below is the plan the sweep found fastest, the documented exception, or (marked by
+ * its block counts) an edge of the rule between measured rows, itself unmeasured. The plan
  * changes no result bit (test_gpu_compute checks that on a device or the emulator); this suite
  * pins the choice, so that a threshold cannot move without the measurements (cuda/flash.cu's
  * comment, bench/README.md's sweep table) moving with it. Pure host logic: it runs in every CUDA
@@ -106,7 +107,7 @@ END_TEST
 
 /* Below 4 queries a set: STREAM, split, from 2 query rows; WARP where STREAM's warps need a
  * second wave of its blocks (three a multiprocessor at d = 128) and WARP's fit in one; BLOCK<1>
- * for one row; WARP where STREAM cannot run (dv > 128, additive scores). */
+ * for one row; WARP where AUTO runs no STREAM (dv > 128, additive scores). */
 START_TEST(test_few_queries) {
   expect_plan(forward(4096, 1, 256, 128), &H100, "stream"); /* one span */
   expect_plan(forward(1024, 1, 4096, 128), &H100, "splitstream");
@@ -164,6 +165,16 @@ START_TEST(test_not_flash_and_forced) {
   expect_plan(forward(4096, 1, 1024, 128), &H100, "splitwarp");
   ck_assert_int_eq(setenv("ATTN_CU_FLASH", "stream", 1), 0); /* cannot run d = 3: AUTO's */
   expect_plan(forward(1, 1000000, 4, 3), &H100, "thread");
+  /* STREAM<2> (dv up to 256): forced only, AUTO keeps WARP (test_few_queries) */
+  ck_assert_int_eq(setenv("ATTN_CU_FLASH", "splitstream", 1), 0);
+  expect_plan(forward(4096, 1, 1024, 256), &H100, "splitstream");
+  ck_assert_int_eq(setenv("ATTN_CU_FLASH", "stream", 1), 0);
+  expect_plan(forward(1024, 1, 4096, 256), &H100, "stream");
+  attn_cuda_problem_t wide = forward(4096, 1, 1024, 256);
+  wide.dv = 260; /* values of their own, past STREAM<2>'s 256 (and WARP's): AUTO's */
+  wide.values = (attn_cuda_cmat_t){rows, 260, 1024 * 260};
+  wide.context = (attn_cuda_mat_t){rows, 260, 260};
+  expect_plan(wide, &H100, "block1");
   ck_assert_int_eq(unsetenv("ATTN_CU_FLASH"), 0);
 }
 END_TEST

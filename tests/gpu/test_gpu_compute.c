@@ -178,7 +178,8 @@ static attn_test_spec_t grid_spec(int i) {
     s.ld_gap = 1;
     s.outliers = 0.02;
     break;
-  case 20: /* flash TILE<16> by default (dot-like, 20 queries a set: a full tile and one of 4),
+  case 20: /* flash TILE<16> by default on a GPU of many multiprocessors, TILE<32> on the
+            * emulator's 4 (dot-like, 20 queries a set: a full tile and one of 4),
             * float4 rows, 3 slices of k (d = 40: two full, a part), dv = 136 (column blocks
             * of 128 and 8), separate values, masked spans (the last of 18 rows: a part
             * chunk), a set of exactly one span */
@@ -401,7 +402,8 @@ END_TEST
  * whether scores and weights are asked for (without them FUSED and AUTO run the flash kernels,
  * whose plan for a batch and for one query differ; shape 13 runs on BLOCK<8> as a batch, shape 17
  * on TILE<64> on the emulator and on TILE<16> on a GPU of many multiprocessors, shape 20 on
- * TILE<16>; test_flash_plans runs every plan on these shapes, bit for bit). */
+ * TILE<32> and TILE<16> likewise; test_flash_plans runs every plan on these shapes, bit for bit).
+ */
 START_TEST(test_batch_invariant) {
   static const attn_algo_t algos[] = {ATTN_ALGO_SIMPLE, ATTN_ALGO_FUSED, ATTN_ALGO_ROWS,
                                       ATTN_ALGO_AUTO};
@@ -525,18 +527,20 @@ static int64_t stream_stride(int64_t w) {
 
 /* Whether the STREAM flash plan can run p with score kind `kind` on any GPU attn supports, as
  * cuda/flash_warp.cu decides it (attn_cu_flash_stream_smem): dot-like scores, d a multiple of 4 and
- * at most 256, dv at most 128, every row 16-byte aligned on the device (the buffers are; so ld and
+ * at most 256, dv at most 256, every row 16-byte aligned on the device (the buffers are; so ld and
  * the set strides must be multiples of 4 floats, and dv too where the values are their own), and
- * its shared memory (two warps a block) within 99 KiB, the smallest opt-in of the devices it builds
- * for; a call that needs more runs STREAM only where the device has it. */
+ * its shared memory (two warps a block up to dv = 128, one above) within 99 KiB, the smallest
+ * opt-in of the devices it builds for; a call that needs more runs STREAM only where the device has
+ * it. */
 static int stream_runs(const attn_test_problem_t *p, int kind) {
   const int sets = !p->varlen, own = p->spec.separate_values;
   if (kind != ATTN_SCORE_DOT && kind != ATTN_SCORE_SCALED_DOT) return 0;
-  if (p->shape.d % 4 || p->shape.d > 256 || p->shape.dv > 128) return 0;
+  if (p->shape.d % 4 || p->shape.d > 256 || p->shape.dv > 256) return 0;
   if (p->mq.ld % 4 || p->ma.ld % 4 || (sets && (p->mq.stride % 4 || p->ma.stride % 4))) return 0;
   if (own && (p->shape.dv % 4 || p->mv.ld % 4 || (sets && p->mv.stride % 4))) return 0;
   const int64_t sk = stream_stride(p->shape.d), sv = own ? stream_stride(p->shape.dv) : 0;
-  return 2 * (2 * 32 * (sk + sv) + sk) * (int64_t)sizeof(float) <= 99 * 1024;
+  const int64_t warps = p->shape.dv <= 128 ? 2 : 1; /* STREAM<1>'s block, STREAM<2>'s */
+  return warps * (2 * 32 * (sk + sv) + sk) * (int64_t)sizeof(float) <= 99 * 1024;
 }
 
 /* The plans ATTN_CU_FLASH can force (cuda/flash_plans.h), each with the rule for where it can run
@@ -776,15 +780,18 @@ END_TEST
 
 /* STREAM on wide rows: d past 128 (two copies a row into shared memory, and q' staged in two
  * passes) with dv = 20 of its own, and dv = 128 of its own with d = 16, both forced strictly;
- * and d = 256 with dv = 128 (the plan's widest, 198 KiB of shared memory), forced where the
- * device has the memory. Masked sets of several spans, the last partial; against the default
- * plan bit for bit and the reference within tolerance. _i: the shape. */
+ * d = 256 with dv = 128 (STREAM<1>'s widest, 198 KiB of shared memory), forced where the device
+ * has the memory; STREAM<2> (8 columns a lane, one warp a block) on d = dv = 256 with the
+ * annotations as values (the decode form, 67.6 KB) and on dv = 200 of its own with d = 132 (a
+ * lane's second group of columns in use in lanes 0 to 17 alone), both forced strictly. Masked
+ * sets of several spans, the last partial; against the default plan bit for bit and the
+ * reference within tolerance. _i: the shape. */
 START_TEST(test_flash_stream_wide) {
-  static const int64_t dims[3][2] = {{132, 20}, {16, 128}, {256, 128}};
+  static const int64_t dims[5][2] = {{132, 20}, {16, 128}, {256, 128}, {256, 256}, {132, 200}};
   static const int32_t lengths[2] = {700, 513};
   attn_test_spec_t spec = attn_test_spec(2, 3, 700, dims[_i][0]);
   spec.kind = _i == 1 ? ATTN_SCORE_SCALED_DOT : ATTN_SCORE_DOT;
-  spec.separate_values = 1;
+  spec.separate_values = _i != 3;
   spec.dv = dims[_i][1];
   spec.lengths = lengths;
   spec.ld_gap = 4;
@@ -793,7 +800,7 @@ START_TEST(test_flash_stream_wide) {
   attn_test_problem_t p;
   attn_test_problem_init(&p, &spec);
   const int strict = stream_runs(&p, spec.kind);
-  ck_assert_int_eq(strict, _i < 2); /* the test's premise */
+  ck_assert_int_eq(strict, _i != 2); /* the test's premise */
   const char *plans[] = {"", strict ? "stream!" : "stream",
                          strict ? "splitstream!" : "splitstream"};
   char label[64];
@@ -992,12 +999,12 @@ static void fuzz_spec(uint64_t seed, attn_test_spec_t *s, int32_t *set_m, int32_
     if (s->kind == ATTN_SCORE_ADDITIVE)
       s->h = fuzz_pick(&rng, FUZZ_D, NELEMS(FUZZ_D) - FUZZ_DV_ONLY, 1, 140);
     s->outliers = attn_rng_uniform(&rng) < 0.25 ? 0.02 : 0.0;
-    if (attn_rng_uniform(&rng) < 0.25) { /* STREAM's kind: dot-like, 16-byte rows, dv <= 128 */
+    if (attn_rng_uniform(&rng) < 0.25) { /* STREAM's kind: dot-like, 16-byte rows, dv <= 256 */
       s->kind = attn_rng_uniform(&rng) < 0.5 ? ATTN_SCORE_DOT : ATTN_SCORE_SCALED_DOT;
       s->d = (s->d + 3) / 4 * 4 < 256 ? (s->d + 3) / 4 * 4 : 256;
       s->ld_gap = s->ld_gap % 4 ? 4 : s->ld_gap;
       s->set_gap = (s->set_gap + 3) / 4 * 4;
-      if (s->separate_values) s->dv = (s->dv + 3) / 4 * 4 < 128 ? (s->dv + 3) / 4 * 4 : 128;
+      if (s->separate_values) s->dv = (s->dv + 3) / 4 * 4 < 256 ? (s->dv + 3) / 4 * 4 : 256;
     }
     if (attn_rng_uniform(&rng) < 0.2) /* large scores: maxima that move from chunk to chunk */
       s->q_scale = s->a_scale = (float)(10.0 + 20.0 * attn_rng_uniform(&rng));
@@ -1122,7 +1129,7 @@ static Suite *gpu_compute_suite(void) {
   tcase_add_loop_test(edges, test_flash_nonfinite, 0, 4);
   tcase_add_loop_test(edges, test_flash_wide_dv, 0, 2);
   tcase_add_test(edges, test_flash_negative_zero);
-  tcase_add_loop_test(edges, test_flash_stream_wide, 0, 3);
+  tcase_add_loop_test(edges, test_flash_stream_wide, 0, 5);
   tcase_add_loop_test(edges, test_flash_strict_refuses, 0, 2);
   tcase_add_test(edges, test_minus_inf_row);
   int first, end;
