@@ -19,12 +19,13 @@
 #     at 33 since): sets of 16, 32 and 48 queries (the long shape, 32 x 16 x 4096, 64 x 32 x
 #     1024, 64 x 48 x 1024) and the rows above;
 #   - TILE<32> (AUTO's for sets of 17 to 32 queries since the third H100 sweep, and since the
-#     fourth for larger sets whose tiles of 64 give fewer blocks than multiprocessors; split or
-#     not) against both on the same rows, and on the shared shape, where unsplit its 256 tiles put
+#     fourth for larger sets whose tiles of 64 give fewer blocks than multiprocessors, in both
+#     cases only where its own blocks reach every multiprocessor; split or not) against both on
+#     the same rows, and on the shared shape, where unsplit its 256 tiles put
 #     two blocks on most multiprocessors (AUTO's TILE<64> splits its 128 into 512 blocks and
 #     folds 64 MiB of partials); since that sweep, its rule's edges: sets of 20 and 24 queries
 #     (128 x 20 x 1024 x 128, 64 x 24 x 512 x 64) and of 40 (64 x 40 x 1024 x 128, TILE<16>'s by
-#     the rule), and TILE<64> at about one block a multiprocessor, where the third sweep had
+#     the third run's rule, TILE<64>'s since the fourth), and TILE<64> at about one block a multiprocessor, where the third sweep had
 #     TILE<32> ahead on 1 x 2048 x 1024 x 256 (128 blocks) and behind on 1 x 6144 x 256 x 64
 #     (96): 1 x 2048 x 1024 x 128 (128 blocks, split) and 1 x 8192 x 256 x 128 (128, one span);
 #   - d other than 128 for TILE: 1 x 8192 x 1024 x 64, 1 x 2048 x 1024 x 256;
@@ -38,12 +39,13 @@
 #     x 4096 (split), 2048 x 2 x 1024 with d = 256 (8 columns a lane); the rows above give it
 #     against the others;
 #   - STREAM (WARP with its chunks staged in shared memory by cp.async) against WARP wherever
-#     it runs (d a multiple of 4 up to 256, dv up to 128): decode and the rows above;
+#     it runs (d a multiple of 4 up to 256, dv up to 256; AUTO's up to 128): decode and the rows
+#     above, the dv = 256 ones for STREAM<2>, forced only until a sweep times it;
 #   - the thresholds the first H100 sweep left between its rows: STREAM with two query rows (2
 #     x 1 x 32768; that sweep's AUTO took it from 4, BLOCK<1> led with one), the 16-wide THREAD
 #     at n = 32 (1 x 200000 x 32 x 16; it took THREAD to 16), TILE on sets of 4 short ones (4096
-#     x 4 x 64 x 64), TILE<64> with 96 blocks (1 x 6144 x 256 x 64; TILE<16> goes to 66 on 132
-#     SMs), and WARP against BLOCK<1> where STREAM cannot run (4096 x 1 x 1024 x 256, where
+#     x 4 x 64 x 64), TILE<64> with 96 blocks (1 x 6144 x 256 x 64; at k <= 64 TILE<64> needs
+#     more than 66 blocks on 132 SMs, else 132), and WARP against BLOCK<1> where STREAM cannot run (4096 x 1 x 1024 x 256, where
 #     BLOCK<1> split led in the second and third sweeps, and since then 1024 x 1 x 4096 x 256
 #     and 4096 x 1 x 512 x 256: whether one query a set and dv > 128 is BLOCK<1>'s in general).
 set -uo pipefail

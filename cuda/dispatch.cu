@@ -9,8 +9,8 @@
  *     split or not) changes no result bit, so it is chosen freely from the shape: see
  *     attn_cu_flash_plan_of. The TILE variant, register-blocked like an SGEMM (tiles of 64 queries
  *     from 33 a set, of 32 from 17, else of 16; a larger tile only where its blocks reach every
- *     multiprocessor, or half of them for TILE<64> at k <= 64), takes the GEMM-shaped calls
- *     (sets of 16 queries or more, or 4 on sets of 1024 annotations or more, dot-like scores,
+ *     multiprocessor, or more than half of them for TILE<64> at k <= 64), takes the GEMM-shaped
+ *     calls (sets of 16 queries or more, or 4 on sets of 1024 annotations or more, dot-like scores,
  *     batches without query and annotation offsets) and any dv; only a dv above 6144 that TILE
  *     cannot take (additive scores, offsets) sends a call to ROWS.
  *   - everything else (the three steps, and attn_forward asking for scores or weights): the

@@ -9,12 +9,13 @@
  * span's weights P [256 x 64] stay in shared memory, and the context runs in blocks of 64 columns,
  * each thread an 8 x 4 block, over value rows that cp.async brings in while the previous rows are
  * used. Spans split across blocks as in BLOCK. Any dv: the context is never held whole. TILE<16>,
- * for sets of at most 16 queries and calls where neither larger tile's blocks reach every
- * multiprocessor, is the same code on tiles of 16: 8 x 4 scores a thread in one 256-row stage, P
- * [256 x 16], and 8 x 2 outputs of 128-column blocks (tile_cfg). TILE<32>, for sets of 17 to 32
- * queries (one tile where TILE<16> takes two) and larger sets whose tiles of 64 would not give
- * every multiprocessor a block, keeps TILE<64>'s 8 x 8 scores and 8 x 4 outputs a thread on half
- * the queries (flash.cu has the plan's rule and its measurements).
+ * for sets of at most 16 queries and the calls neither larger tile takes, is the same code on
+ * tiles of 16: 8 x 4 scores a thread in one 256-row stage, P [256 x 16], and 8 x 2 outputs of
+ * 128-column blocks (tile_cfg). TILE<32>, for sets of 17 to 32 queries (one tile where TILE<16>
+ * takes two) and larger sets whose tiles of 64 would not give every multiprocessor a block (at k
+ * <= 64, more than half), where its own blocks reach every multiprocessor, keeps TILE<64>'s 8 x 8
+ * scores and 8 x 4 outputs a thread on half the queries (flash.cu has the plan's rule and its
+ * measurements).
  *
  * TC: the exception to flash.cu's fixed arithmetic, run only when ATTN_CU_FLASH forces it (plans
  * tc, splittc): TILE<64>'s spans, chunks, weights, folds and combine, with the scores' and the

@@ -560,11 +560,17 @@ else
 fi
 say "Logs: $out"
 if [ -n "${ARCHIVE:-}" ]; then
-  # Written outside OUT first (ARCHIVE may lie in OUT, beside the logs it holds), then moved.
-  archived=0
-  part=$(mktemp "${TMPDIR:-/tmp}/device-check.XXXXXX.tgz") &&
-    tar -czf "$part" --exclude='*.ncu-rep' --exclude="./$(basename "$ARCHIVE")" -C "$out" . &&
-    mv "$part" "$ARCHIVE" && archived=1
+  # Written outside OUT first, then moved; where ARCHIVE lies in OUT (beside the logs it holds),
+  # an earlier run's archive there is left out of it. A folder named ARCHIVE is refused (mv -T).
+  archived=0 exclude=()
+  rel=$(realpath -m --relative-to="$out" "$ARCHIVE")
+  case $rel in
+  .. | ../* | /*) ;;
+  *) exclude=(--exclude="./$rel") ;;
+  esac
+  part=$(mktemp "${TMPDIR:-/tmp}/device-check.XXXXXX.tgz") && chmod 644 "$part" &&
+    tar -czf "$part" --exclude='*.ncu-rep' ${exclude[@]+"${exclude[@]}"} -C "$out" . &&
+    mv -T "$part" "$ARCHIVE" && archived=1
   if [ "$archived" -eq 1 ]; then
     echo "Archive: $ARCHIVE ($(du -k "$ARCHIVE" | cut -f1) KiB)"
   else
