@@ -47,7 +47,11 @@
 #     x 4 x 64 x 64), TILE<64> with 96 blocks (1 x 6144 x 256 x 64; at k <= 64 TILE<64> needs
 #     more than 66 blocks on 132 SMs, else 132), and WARP against BLOCK<1> where STREAM cannot run (4096 x 1 x 1024 x 256, where
 #     BLOCK<1> split led in the second and third sweeps, and since then 1024 x 1 x 4096 x 256
-#     and 4096 x 1 x 512 x 256: whether one query a set and dv > 128 is BLOCK<1>'s in general).
+#     and 4096 x 1 x 512 x 256: whether one query a set and dv > 128 is BLOCK<1>'s in general);
+#   - since the fourth H100 sweep, the tile rule's unmeasured edges: TILE<32> where TILE<64> has
+#     96 blocks at k = 128 (1 x 6144 x 256 x 128; at k = 64 TILE<64> led), and TILE<32> at k = 64
+#     with 132 blocks, where TILE<64> has 66 (1 x 4224 x 256 x 64) and in sets of 24 queries (66 x
+#     24 x 512 x 64, against 64 sets' 128 blocks, where TILE<16> led).
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -70,6 +74,7 @@ dims=$dims,4096x1x256x128,1024x1x4096x128,2048x2x1024x256
 dims=$dims,2x1x32768x128,1x200000x32x16,4096x4x64x64,1x6144x256x64,4096x1x1024x256
 dims=$dims,128x20x1024x128,64x24x512x64,64x40x1024x128,1x2048x1024x128,1x8192x256x128
 dims=$dims,1024x1x4096x256,4096x1x512x256
+dims=$dims,1x6144x256x128,1x4224x256x64,66x24x512x64
 
 algos=auto,gemm
 shapes=walkthrough,decode,shared,long
