@@ -251,7 +251,7 @@ gpu_tests() {
 
 # One compute-sanitizer tool over the GPU code, quickest and most telling runs first, each cut at
 # SANITIZER_TIMEOUT and DEADLINE: for racecheck, gpu_bench with the shared-memory plans forced on
-# three small shapes and test_gpu_compute's flash case in slices of its shapes; test_gpu_compute one
+# four small shapes and test_gpu_compute's flash case in slices of its shapes; test_gpu_compute one
 # test case at a time (CK_RUN_CASE: edges, then 32 seeds of fuzz, then flash (racecheck: its slices
 # above), grid and invariance after gpu_bench), gpu_bench on small shapes with every flash plan
 # forced, then the other GPU suites (gpu_bench with --flush write: a memset, not a checked kernel
@@ -284,9 +284,11 @@ sanitize() {
     # checked ("23-" runs to the last shape, so that shapes added later are covered too). Only
     # then the edges case, which alone outlasted 212 s in the fourth H100 run, where it ran
     # first and left racecheck nothing else.
+    # (8 x 1 x 600 x 136: STREAM<2>, 8 columns a lane.)
     local shared=block8,split8,tile,splittile,tile32,splittile32,tile16,splittile16,tc,splittc
-    one "$build/bench/gpu_bench" --reps 10 --algo auto --dims 2x70x300x16,2x20x300x16,8x1x600x20 \
-      --flush write --plans "$shared,stream,splitstream"
+    one "$build/bench/gpu_bench" --reps 10 --algo auto \
+      --dims 2x70x300x16,2x20x300x16,8x1x600x20,8x1x600x136 --flush write \
+      --plans "$shared,stream,splitstream"
     if [ -n "$compute" ]; then
       local r
       for r in 13-17 18-22 23- 0-6 7-12; do
